@@ -1,0 +1,129 @@
+//! Limits and settings of one server, in one place.
+
+use std::net::{Ipv4Addr, SocketAddr};
+use std::time::Duration;
+
+use crate::error::{Error, Result};
+
+/// `FD_SETSIZE` on this platform: `select()` cannot watch a descriptor at or
+/// above it.
+pub const FD_SETSIZE: usize = libc::FD_SETSIZE;
+
+/// Descriptors kept free below `FD_SETSIZE` for the listener, the wakeup
+/// pipe, stdio and whatever else the host holds.
+const FD_MARGIN: usize = 16;
+
+/// The settings of a [`Server`](crate::Server). Start from `Config::default()`
+/// and change what you need.
+///
+/// ```
+/// let cfg = chat::Config {
+///     listen_addr: "127.0.0.1:0".parse().unwrap(),
+///     max_clients: 100,
+///     ..chat::Config::default()
+/// };
+/// assert_eq!(cfg.max_frame_bytes, 65536);
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Config {
+    /// Where to listen; port 0 picks a free port (see
+    /// [`Server::local_addr`](crate::Server::local_addr)). Default
+    /// `127.0.0.1:7878`.
+    pub listen_addr: SocketAddr,
+    /// Most clients connected at once; one more gets `server_full`.
+    /// Default: `FD_SETSIZE` less a margin of 16 (1008 on Linux).
+    pub max_clients: usize,
+    /// Largest frame payload accepted from a client or the host. Default 65536.
+    pub max_frame_bytes: usize,
+    /// Most bytes queued for one client; a client that would pass it is
+    /// disconnected as `slow_consumer`. Default 1 MiB.
+    pub max_queue_bytes: usize,
+    /// A client silent for this long is dropped as `timeout`; after half of
+    /// it the server sends a `ping`. Default: none.
+    pub idle_timeout: Option<Duration>,
+    /// A connection that has not completed `hello` within this is dropped as
+    /// `timeout`. Default 30 s.
+    pub handshake_timeout: Option<Duration>,
+    /// Most events waiting for the host; when reached, the server stops
+    /// reading sockets until the host takes events (backpressure, no loss).
+    /// Default 65536.
+    pub max_events: usize,
+    /// How long a connection being closed (after `quit`, an error, a kick)
+    /// may take to flush what is queued for it. Default 5 s.
+    pub close_linger: Duration,
+    /// Most bytes read from one client in one round, so that one busy client
+    /// cannot starve the others. Default 256 KiB.
+    pub read_budget: usize,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            listen_addr: SocketAddr::from((Ipv4Addr::LOCALHOST, 7878)),
+            max_clients: FD_SETSIZE - FD_MARGIN,
+            max_frame_bytes: 65536,
+            max_queue_bytes: 1 << 20,
+            idle_timeout: None,
+            handshake_timeout: Some(Duration::from_secs(30)),
+            max_events: 65536,
+            close_linger: Duration::from_secs(5),
+            read_budget: 256 * 1024,
+        }
+    }
+}
+
+impl Config {
+    /// Checks that every limit is usable.
+    pub fn validate(&self) -> Result<()> {
+        let bad = |what: &str| Err(Error::InvalidConfig(what.to_string()));
+        if self.max_clients == 0 {
+            return bad("max_clients must be at least 1");
+        }
+        if self.max_frame_bytes < 64 || self.max_frame_bytes > u32::MAX as usize {
+            return bad("max_frame_bytes must be between 64 and 2^32-1");
+        }
+        if self.max_queue_bytes < self.max_frame_bytes + 4 {
+            return bad("max_queue_bytes must hold at least one frame of max_frame_bytes");
+        }
+        if self.max_events == 0 {
+            return bad("max_events must be at least 1");
+        }
+        if self.read_budget == 0 {
+            return bad("read_budget must be at least 1");
+        }
+        if self.idle_timeout == Some(Duration::ZERO) {
+            return bad("idle_timeout must be positive (None turns it off)");
+        }
+        if self.handshake_timeout == Some(Duration::ZERO) {
+            return bad("handshake_timeout must be positive (None turns it off)");
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn default_is_valid_and_matches_the_protocol() {
+        let cfg = Config::default();
+        cfg.validate().unwrap();
+        assert_eq!(cfg.max_frame_bytes, 65536);
+        assert_eq!(cfg.max_queue_bytes, 1 << 20);
+        assert!(cfg.max_clients < FD_SETSIZE);
+    }
+
+    #[test]
+    fn rejects_unusable_limits() {
+        for cfg in [
+            Config { max_clients: 0, ..Config::default() },
+            Config { max_frame_bytes: 0, ..Config::default() },
+            Config { max_queue_bytes: 10, ..Config::default() },
+            Config { max_events: 0, ..Config::default() },
+            Config { idle_timeout: Some(Duration::ZERO), ..Config::default() },
+        ] {
+            assert!(matches!(cfg.validate(), Err(Error::InvalidConfig(_))));
+        }
+    }
+}

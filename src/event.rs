@@ -1,0 +1,136 @@
+//! What the server tells its host after each round.
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use crate::frame::{WireFrame, HEADER_LEN};
+
+/// A connection's id: never 0, never reused within one server.
+pub type ClientId = u64;
+
+/// Why a client left. The words are the protocol's `reason` values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Reason {
+    /// The client sent `quit`.
+    Quit,
+    /// The socket was closed or reset by the peer.
+    Disconnect,
+    /// Its output queue passed `max_queue_bytes`.
+    SlowConsumer,
+    /// Silent past the idle timeout, or no `hello` within the handshake
+    /// timeout.
+    Timeout,
+    /// It broke the framing (bad length).
+    ProtocolError,
+    /// The host kicked it.
+    Kicked,
+    /// The server shut down.
+    Shutdown,
+}
+
+impl Reason {
+    /// Every reason, in a fixed order (used to index counters).
+    pub const ALL: [Reason; 7] = [
+        Reason::Quit,
+        Reason::Disconnect,
+        Reason::SlowConsumer,
+        Reason::Timeout,
+        Reason::ProtocolError,
+        Reason::Kicked,
+        Reason::Shutdown,
+    ];
+
+    /// The protocol's word for it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Reason::Quit => "quit",
+            Reason::Disconnect => "disconnect",
+            Reason::SlowConsumer => "slow_consumer",
+            Reason::Timeout => "timeout",
+            Reason::ProtocolError => "protocol_error",
+            Reason::Kicked => "kicked",
+            Reason::Shutdown => "shutdown",
+        }
+    }
+
+    /// Whether the server chose to close (and so tells the client why with
+    /// an error frame), as opposed to the client leaving by itself.
+    pub fn is_servers_own(self) -> bool {
+        !matches!(self, Reason::Quit | Reason::Disconnect)
+    }
+
+    /// Position in [`Reason::ALL`].
+    pub fn index(self) -> usize {
+        self as usize
+    }
+}
+
+impl fmt::Display for Reason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// One thing that happened to one client.
+#[derive(Debug, Clone)]
+pub struct Event {
+    /// Which client.
+    pub client: ClientId,
+    /// Its address.
+    pub peer: SocketAddr,
+    /// Its nick, once registered (and still, in its `Disconnected` event).
+    pub nick: Option<Arc<str>>,
+    /// What happened.
+    pub kind: EventKind,
+}
+
+/// The kinds of [`Event`].
+#[derive(Debug, Clone)]
+pub enum EventKind {
+    /// A connection was accepted.
+    Connected,
+    /// The client completed `hello`; `nick` is set.
+    Registered,
+    /// The client's `msg` or `all` was routed.
+    Message(RoutedMessage),
+    /// The client is gone; the id is no longer valid.
+    Disconnected {
+        /// Why.
+        reason: Reason,
+    },
+}
+
+/// A message as its recipients received it (with `from` set by the server).
+/// It shares the frame that was queued, so it costs no copy.
+#[derive(Clone)]
+pub struct RoutedMessage {
+    frame: WireFrame,
+    /// How many output queues it was put in.
+    pub recipients: usize,
+}
+
+impl RoutedMessage {
+    pub(crate) fn new(frame: WireFrame, recipients: usize) -> Self {
+        RoutedMessage { frame, recipients }
+    }
+
+    /// The JSON object, as bytes.
+    pub fn payload(&self) -> &[u8] {
+        &self.frame[HEADER_LEN..]
+    }
+
+    /// The JSON object, as text (the server wrote it, so it is UTF-8).
+    pub fn json(&self) -> &str {
+        std::str::from_utf8(self.payload()).unwrap_or_default()
+    }
+}
+
+impl fmt::Debug for RoutedMessage {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RoutedMessage")
+            .field("json", &self.json())
+            .field("recipients", &self.recipients)
+            .finish()
+    }
+}

@@ -1,0 +1,230 @@
+//! The length-prefix codec: a 4-byte big-endian payload length, then the
+//! payload. No sockets here: bytes in, payloads out.
+
+use std::sync::Arc;
+
+/// Bytes of the length prefix.
+pub const HEADER_LEN: usize = 4;
+
+/// A frame ready for the wire (length prefix included), shared between every
+/// output queue it is sent to: a broadcast is encoded once and each
+/// recipient holds a reference, never a copy.
+pub type WireFrame = Arc<[u8]>;
+
+/// Why a byte stream cannot be decoded any further. Both end the connection:
+/// after a bad length the framing is lost.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FrameError {
+    /// A length prefix of 0.
+    Empty,
+    /// A length prefix above the limit.
+    TooLarge(u32),
+}
+
+impl FrameError {
+    /// The protocol's error code for this failure.
+    pub fn code(self) -> &'static str {
+        match self {
+            FrameError::Empty => "empty_frame",
+            FrameError::TooLarge(_) => "frame_too_large",
+        }
+    }
+}
+
+/// Reassembles frames from a stream that may be split at any byte.
+///
+/// The buffer only ever holds bytes that were received, so it never grows
+/// past one maximal frame plus one read: the length is checked as soon as
+/// its 4 bytes are in, before anything is reserved for the payload.
+#[derive(Debug)]
+pub struct FrameDecoder {
+    buf: Vec<u8>,
+    /// Start of the bytes not yet handed out.
+    start: usize,
+    max_payload: usize,
+    failed: Option<FrameError>,
+}
+
+impl FrameDecoder {
+    /// A decoder that accepts payloads of 1 to `max_payload` bytes.
+    pub fn new(max_payload: usize) -> Self {
+        FrameDecoder {
+            buf: Vec::new(),
+            start: 0,
+            max_payload,
+            failed: None,
+        }
+    }
+
+    /// Appends received bytes. Call [`next_frame`](Self::next_frame) until it
+    /// returns `Ok(None)` before pushing more, so the buffer stays small.
+    pub fn push(&mut self, bytes: &[u8]) {
+        if self.failed.is_some() {
+            return;
+        }
+        if self.start == self.buf.len() {
+            self.buf.clear();
+            self.start = 0;
+        } else if self.start > 0 && self.start >= self.buf.len() / 2 {
+            self.buf.drain(..self.start);
+            self.start = 0;
+        }
+        self.buf.extend_from_slice(bytes);
+    }
+
+    /// The next complete payload, `Ok(None)` when more bytes are needed, or
+    /// the framing error (sticky: the stream cannot be resynchronised).
+    pub fn next_frame(&mut self) -> Result<Option<&[u8]>, FrameError> {
+        if let Some(err) = self.failed {
+            return Err(err);
+        }
+        let pending = &self.buf[self.start..];
+        if pending.len() < HEADER_LEN {
+            return Ok(None);
+        }
+        let len = u32::from_be_bytes([pending[0], pending[1], pending[2], pending[3]]);
+        let err = if len == 0 {
+            Some(FrameError::Empty)
+        } else if len as usize > self.max_payload {
+            Some(FrameError::TooLarge(len))
+        } else {
+            None
+        };
+        if let Some(err) = err {
+            self.failed = Some(err);
+            self.buf = Vec::new();
+            self.start = 0;
+            return Err(err);
+        }
+        let end = HEADER_LEN + len as usize;
+        if pending.len() < end {
+            return Ok(None);
+        }
+        let from = self.start + HEADER_LEN;
+        self.start += end;
+        Ok(Some(&self.buf[from..from + len as usize]))
+    }
+
+    /// Bytes received but not yet returned as a frame (a partial frame).
+    pub fn buffered(&self) -> usize {
+        self.buf.len() - self.start
+    }
+}
+
+/// Encodes `payload` as one frame. The caller has checked its length.
+pub fn encode(payload: &[u8]) -> WireFrame {
+    let mut out = Vec::with_capacity(HEADER_LEN + payload.len());
+    out.extend_from_slice(&(payload.len() as u32).to_be_bytes());
+    out.extend_from_slice(payload);
+    out.into()
+}
+
+/// Serialises `value` as JSON straight after a length prefix, in one buffer.
+pub fn encode_json<T: serde::Serialize + ?Sized>(value: &T) -> WireFrame {
+    let mut out = Vec::with_capacity(128);
+    out.extend_from_slice(&[0; HEADER_LEN]);
+    // Serialising our own message types into a Vec cannot fail: they hold
+    // only strings, numbers and raw JSON that was already validated.
+    serde_json::to_writer(&mut out, value).expect("serialising a server message");
+    let len = (out.len() - HEADER_LEN) as u32;
+    out[..HEADER_LEN].copy_from_slice(&len.to_be_bytes());
+    out.into()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn decode_all(dec: &mut FrameDecoder) -> Result<Vec<Vec<u8>>, FrameError> {
+        let mut out = Vec::new();
+        while let Some(f) = dec.next_frame()? {
+            out.push(f.to_vec());
+        }
+        Ok(out)
+    }
+
+    #[test]
+    fn decodes_one_frame_and_waits_for_more() {
+        let mut dec = FrameDecoder::new(100);
+        dec.push(&[0, 0, 0, 3, b'a']);
+        assert_eq!(dec.next_frame(), Ok(None));
+        dec.push(b"bc\x00");
+        assert_eq!(dec.next_frame(), Ok(Some(&b"abc"[..])));
+        assert_eq!(dec.next_frame(), Ok(None));
+        assert_eq!(dec.buffered(), 1);
+    }
+
+    #[test]
+    fn rejects_zero_and_oversized_lengths_before_the_payload() {
+        let mut dec = FrameDecoder::new(100);
+        dec.push(&[0, 0, 0, 0]);
+        assert_eq!(dec.next_frame(), Err(FrameError::Empty));
+        let mut dec = FrameDecoder::new(100);
+        dec.push(&[0xff, 0xff, 0xff, 0xff]);
+        assert_eq!(dec.next_frame(), Err(FrameError::TooLarge(u32::MAX)));
+        // Sticky: nothing after a framing error is decoded.
+        dec.push(&[0, 0, 0, 1, b'x']);
+        assert_eq!(dec.next_frame(), Err(FrameError::TooLarge(u32::MAX)));
+        assert_eq!(dec.buffered(), 0);
+    }
+
+    #[test]
+    fn accepts_exactly_the_limit() {
+        let mut dec = FrameDecoder::new(5);
+        dec.push(&encode(b"12345"));
+        assert_eq!(dec.next_frame(), Ok(Some(&b"12345"[..])));
+        dec.push(&encode(b"123456"));
+        assert_eq!(dec.next_frame(), Err(FrameError::TooLarge(6)));
+    }
+
+    #[test]
+    fn encode_json_prefixes_the_length() {
+        let f = encode_json(&serde_json::json!({"type": "who"}));
+        assert_eq!(&f[..4], &[0, 0, 0, 14]);
+        assert_eq!(&f[4..], br#"{"type":"who"}"#);
+    }
+
+    proptest! {
+        /// Any stream of valid frames, split at any points, decodes to the
+        /// same frames in the same order.
+        #[test]
+        fn split_streams_decode_to_the_same_frames(
+            payloads in prop::collection::vec(prop::collection::vec(any::<u8>(), 1..300), 0..20),
+            cuts in prop::collection::vec(any::<prop::sample::Index>(), 0..30),
+        ) {
+            let stream: Vec<u8> = payloads.iter().flat_map(|p| encode(p).to_vec()).collect();
+            let mut points: Vec<usize> = cuts.iter().map(|c| c.index(stream.len() + 1)).collect();
+            points.push(0);
+            points.push(stream.len());
+            points.sort_unstable();
+            let mut dec = FrameDecoder::new(300);
+            let mut got = Vec::new();
+            for w in points.windows(2) {
+                dec.push(&stream[w[0]..w[1]]);
+                got.extend(decode_all(&mut dec).unwrap());
+            }
+            prop_assert_eq!(got, payloads);
+            prop_assert_eq!(dec.buffered(), 0);
+        }
+
+        /// Garbage yields frames or a clean error, never a panic, and the
+        /// buffer never holds more than a frame and a chunk.
+        #[test]
+        fn garbage_never_panics(
+            chunks in prop::collection::vec(prop::collection::vec(any::<u8>(), 0..64), 0..40),
+        ) {
+            let mut dec = FrameDecoder::new(128);
+            for chunk in &chunks {
+                dec.push(chunk);
+                match decode_all(&mut dec) {
+                    Ok(frames) => for f in frames {
+                        prop_assert!(!f.is_empty() && f.len() <= 128);
+                    },
+                    Err(_) => prop_assert_eq!(dec.buffered(), 0),
+                }
+                prop_assert!(dec.buffered() <= 128 + 4 + 64);
+            }
+        }
+    }
+}

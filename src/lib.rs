@@ -1,0 +1,29 @@
+//! # chat: an embeddable, single-threaded chat server
+//!
+//! A host program creates a [`Server`], calls [`Server::poll_once`] from its
+//! own loop, and reads [`Event`]s. One `select()` multiplexes the listener
+//! and every client; nothing starts a thread. Clients speak the framed JSON
+//! protocol of `docs/protocol.md`: unicast, broadcast, presence, with
+//! buffered delivery and a per-client output cap (backpressure).
+//!
+//! The same API is available to C, C++ and Python through the C ABI in
+//! `include/chat.h`.
+#![deny(missing_docs)]
+#![deny(unsafe_op_in_unsafe_fn)]
+
+mod config;
+mod conn;
+mod error;
+mod event;
+pub mod frame;
+pub mod message;
+mod protocol;
+mod server;
+mod stats;
+mod sys;
+
+pub use config::{Config, FD_SETSIZE};
+pub use error::{Error, Result};
+pub use event::{ClientId, Event, EventKind, Reason, RoutedMessage};
+pub use server::{Server, Waker, WatchFd};
+pub use stats::Stats;

@@ -1,0 +1,272 @@
+//! The JSON messages of `docs/protocol.md`, typed: what clients send, parsed
+//! leniently (unknown fields ignored), and what the server sends, serialised
+//! from borrowed data so that building a frame copies as little as possible.
+
+use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
+
+/// Longest nick and longest room name (after the `#`).
+pub const MAX_NAME_LEN: usize = 32;
+
+/// A parsed client frame, borrowing from the payload it was read from.
+#[derive(Debug)]
+pub enum Incoming<'a> {
+    /// `{"type":"hello","nick":N}`
+    Hello {
+        /// The nick asked for (not yet validated).
+        nick: String,
+    },
+    /// `{"type":"msg","to":N,"text":T}`, optional `id`.
+    Msg {
+        /// The recipient's nick.
+        to: String,
+        /// The message text.
+        text: String,
+        /// Ask for an `ack` carrying this value.
+        id: Option<&'a RawValue>,
+    },
+    /// `{"type":"all","text":T}`, optional `id`.
+    All {
+        /// The message text.
+        text: String,
+        /// Ask for an `ack` carrying this value.
+        id: Option<&'a RawValue>,
+    },
+    /// `{"type":"who"}`
+    Who,
+    /// `{"type":"ping","id":X}`
+    Ping {
+        /// Echoed as is in the `pong`.
+        id: &'a RawValue,
+    },
+    /// `{"type":"pong","id":X}`: an answer to the server's ping.
+    Pong,
+    /// `{"type":"quit"}`
+    Quit,
+}
+
+/// Why a client frame could not be understood; each maps to an error code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ParseError {
+    /// Not JSON, not an object, no string `type`, or a required field
+    /// missing or of the wrong kind: `bad_request`.
+    BadRequest,
+    /// A `type` this server does not know: `unknown_type`.
+    UnknownType,
+}
+
+impl ParseError {
+    /// The protocol's error code.
+    pub fn code(self) -> &'static str {
+        match self {
+            ParseError::BadRequest => "bad_request",
+            ParseError::UnknownType => "unknown_type",
+        }
+    }
+}
+
+/// Every field any client message has, each kept as raw JSON so that a field
+/// of the wrong kind only matters to the message types that use it.
+#[derive(Deserialize)]
+struct Envelope<'a> {
+    #[serde(rename = "type", borrow)]
+    kind: Option<&'a RawValue>,
+    #[serde(borrow)]
+    nick: Option<&'a RawValue>,
+    #[serde(borrow)]
+    to: Option<&'a RawValue>,
+    #[serde(borrow)]
+    text: Option<&'a RawValue>,
+    #[serde(borrow)]
+    id: Option<&'a RawValue>,
+}
+
+fn string(raw: Option<&RawValue>) -> Result<String, ParseError> {
+    let raw = raw.ok_or(ParseError::BadRequest)?;
+    serde_json::from_str::<String>(raw.get()).map_err(|_| ParseError::BadRequest)
+}
+
+/// Whether `bytes` (after leading whitespace) starts a JSON object. serde
+/// would otherwise accept an array for a struct.
+pub fn looks_like_object(bytes: &[u8]) -> bool {
+    bytes
+        .iter()
+        .find(|b| !b" \t\r\n".contains(b))
+        .is_some_and(|&b| b == b'{')
+}
+
+/// Parses one client payload.
+pub fn parse(payload: &[u8]) -> Result<Incoming<'_>, ParseError> {
+    if !looks_like_object(payload) {
+        return Err(ParseError::BadRequest);
+    }
+    // serde_json limits nesting to 128 levels, so hostile nesting is an
+    // error here, not a stack overflow.
+    let env: Envelope<'_> = serde_json::from_slice(payload).map_err(|_| ParseError::BadRequest)?;
+    let kind = string(env.kind)?;
+    Ok(match kind.as_str() {
+        "hello" => Incoming::Hello { nick: string(env.nick)? },
+        "msg" => Incoming::Msg {
+            to: string(env.to)?,
+            text: string(env.text)?,
+            id: env.id,
+        },
+        "all" => Incoming::All {
+            text: string(env.text)?,
+            id: env.id,
+        },
+        "who" => Incoming::Who,
+        "ping" => Incoming::Ping {
+            id: env.id.ok_or(ParseError::BadRequest)?,
+        },
+        "pong" => Incoming::Pong,
+        "quit" => Incoming::Quit,
+        _ => return Err(ParseError::UnknownType),
+    })
+}
+
+/// Whether `nick` is 1 to 32 of `[A-Za-z0-9_-]`.
+pub fn valid_nick(nick: &str) -> bool {
+    (1..=MAX_NAME_LEN).contains(&nick.len())
+        && nick
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+}
+
+/// The key nicks are compared by: nicks are ASCII, so ASCII case folding is
+/// the whole story.
+pub fn fold(name: &str) -> String {
+    name.to_ascii_lowercase()
+}
+
+/// A frame the server sends. Field order follows `docs/protocol.md`.
+#[derive(Serialize)]
+#[serde(tag = "type", rename_all = "lowercase")]
+pub enum Outgoing<'a> {
+    /// Registration succeeded.
+    Welcome {
+        /// The nick as registered.
+        nick: &'a str,
+        /// Every registered nick, sorted.
+        users: &'a [&'a str],
+    },
+    /// Someone came or went.
+    Presence {
+        /// Whose presence changed.
+        nick: &'a str,
+        /// `online` or `offline`.
+        state: &'a str,
+        /// Why, for `offline`.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        reason: Option<&'a str>,
+    },
+    /// A private message.
+    Msg {
+        /// The sender, set by the server.
+        from: &'a str,
+        /// The recipient.
+        to: &'a str,
+        /// The text.
+        text: &'a str,
+    },
+    /// A message to everyone.
+    All {
+        /// The sender, set by the server.
+        from: &'a str,
+        /// The text.
+        text: &'a str,
+    },
+    /// The answer to `who`.
+    Users {
+        /// Every registered nick, sorted.
+        users: &'a [&'a str],
+    },
+    /// The answer to a client's `ping`.
+    Pong {
+        /// The client's id, echoed byte for byte.
+        id: &'a RawValue,
+    },
+    /// The server's own liveness probe.
+    Ping {
+        /// A number the client echoes in its `pong`.
+        id: u64,
+    },
+    /// A message reached its recipients' queues.
+    Ack {
+        /// The client's id, echoed byte for byte.
+        id: &'a RawValue,
+        /// How many output queues hold the message.
+        queued: usize,
+    },
+    /// Something went wrong; `code` says what.
+    Error {
+        /// A word from `docs/protocol.md`.
+        code: &'a str,
+        /// For `no_such_user`: the nick that was not found.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        to: Option<&'a str>,
+        /// A sentence for people.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        message: Option<&'a str>,
+    },
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_every_client_message() {
+        assert!(matches!(parse(br#"{"type":"hello","nick":"al"}"#), Ok(Incoming::Hello { nick }) if nick == "al"));
+        assert!(matches!(
+            parse(br#"{"type":"msg","to":"b","text":"hi \u00e9","id":[1]}"#),
+            Ok(Incoming::Msg { to, text, id: Some(id) }) if to == "b" && text == "hi é" && id.get() == "[1]"
+        ));
+        assert!(matches!(parse(br#" {"type":"all","text":"x","extra":{}}"#), Ok(Incoming::All { id: None, .. })));
+        assert!(matches!(parse(br#"{"type":"who"}"#), Ok(Incoming::Who)));
+        assert!(matches!(parse(br#"{"type":"ping","id":1.50}"#), Ok(Incoming::Ping { id }) if id.get() == "1.50"));
+        assert!(matches!(parse(br#"{"type":"quit"}"#), Ok(Incoming::Quit)));
+    }
+
+    #[test]
+    fn classifies_bad_input() {
+        for bad in [
+            &b"not json"[..],
+            b"[1,2]",
+            b"\"str\"",
+            b"{}",
+            br#"{"type":5}"#,
+            br#"{"type":"msg","to":"b"}"#,
+            br#"{"type":"msg","to":"b","text":7}"#,
+            br#"{"type":"ping"}"#,
+            b"{\"type\":\"who\"",
+            b"\xff\xfe",
+        ] {
+            assert_eq!(parse(bad).unwrap_err(), ParseError::BadRequest, "{bad:?}");
+        }
+        assert_eq!(parse(br#"{"type":"dance"}"#).unwrap_err(), ParseError::UnknownType);
+        let deep = format!("{}{}", "[".repeat(100_000), "]".repeat(100_000));
+        let deep = format!(r#"{{"type":"all","text":"x","n":{deep}}}"#);
+        assert_eq!(parse(deep.as_bytes()).unwrap_err(), ParseError::BadRequest);
+    }
+
+    #[test]
+    fn nick_rules() {
+        assert!(valid_nick("a"));
+        assert!(valid_nick("Alice_-9"));
+        assert!(valid_nick(&"x".repeat(32)));
+        assert!(!valid_nick(""));
+        assert!(!valid_nick(&"x".repeat(33)));
+        assert!(!valid_nick("al ice"));
+        assert!(!valid_nick("élan"));
+        assert_eq!(fold("AlIce"), "alice");
+    }
+
+    #[test]
+    fn outgoing_shapes() {
+        let s = serde_json::to_string(&Outgoing::Presence { nick: "a", state: "offline", reason: Some("quit") }).unwrap();
+        assert_eq!(s, r#"{"type":"presence","nick":"a","state":"offline","reason":"quit"}"#);
+        let s = serde_json::to_string(&Outgoing::Error { code: "no_such_user", to: Some("b"), message: None }).unwrap();
+        assert_eq!(s, r#"{"type":"error","code":"no_such_user","to":"b"}"#);
+    }
+}

@@ -1,0 +1,469 @@
+//! Sessions and routing, with no I/O: bytes from clients in, frames into
+//! output queues and events for the host out. The select loop in
+//! `server.rs` moves bytes between this and the sockets; tests and fuzzers
+//! drive it directly.
+
+use std::collections::{BTreeSet, HashMap, VecDeque};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crate::config::Config;
+use crate::conn::{Conn, Phase};
+use crate::error::{Error, Result};
+use crate::event::{ClientId, Event, EventKind, Reason, RoutedMessage};
+use crate::frame::{self, WireFrame};
+use crate::message::{self, Incoming, Outgoing};
+use crate::stats::Stats;
+
+/// What a server sends a client it is about to drop: an error code and an
+/// optional sentence.
+type Farewell<'a> = Option<(&'a str, Option<&'a str>)>;
+
+/// Every client's session state and the routing between them.
+#[derive(Debug)]
+pub struct Hub {
+    max_frame_bytes: usize,
+    max_queue_bytes: usize,
+    idle_timeout: Option<Duration>,
+    handshake_timeout: Option<Duration>,
+    close_linger: Duration,
+    conns: HashMap<ClientId, Conn>,
+    /// Registered clients by case-folded nick.
+    nicks: HashMap<String, ClientId>,
+    /// Registered nicks as written, kept sorted for `welcome` and `users`.
+    roster: BTreeSet<Arc<str>>,
+    events: VecDeque<Event>,
+    /// Clients whose queue went from empty to not empty since the server
+    /// last asked: the ones worth an immediate write attempt.
+    dirty: Vec<ClientId>,
+    /// Clients found over their queue cap while routing, dropped once the
+    /// routing step is over (so a drop never happens mid-iteration).
+    doomed: Vec<ClientId>,
+    /// Reused list of recipients, so a broadcast allocates nothing per
+    /// recipient.
+    scratch: Vec<ClientId>,
+    next_id: ClientId,
+    next_ping_id: u64,
+    /// Shutting down: leaving clients get no presence frames about each other.
+    quiet: bool,
+    stats: Stats,
+}
+
+impl Hub {
+    /// An empty hub with the limits of `cfg`.
+    pub fn new(cfg: &Config) -> Self {
+        Hub {
+            max_frame_bytes: cfg.max_frame_bytes,
+            max_queue_bytes: cfg.max_queue_bytes,
+            idle_timeout: cfg.idle_timeout,
+            handshake_timeout: cfg.handshake_timeout,
+            close_linger: cfg.close_linger,
+            conns: HashMap::new(),
+            nicks: HashMap::new(),
+            roster: BTreeSet::new(),
+            events: VecDeque::new(),
+            dirty: Vec::new(),
+            doomed: Vec::new(),
+            scratch: Vec::new(),
+            next_id: 1,
+            next_ping_id: 1,
+            quiet: false,
+            stats: Stats::default(),
+        }
+    }
+
+    // ----- what the I/O layer calls -----
+
+    /// A new connection; returns its id.
+    pub fn connect(&mut self, peer: SocketAddr, now: Instant) -> ClientId {
+        let id = self.next_id;
+        self.next_id += 1;
+        self.conns
+            .insert(id, Conn::new(peer, self.max_frame_bytes, now));
+        self.stats.clients += 1;
+        self.stats.accepted += 1;
+        self.push_event(id, EventKind::Connected);
+        id
+    }
+
+    /// Counts a connection refused at accept.
+    pub fn refused(&mut self) {
+        self.stats.refused += 1;
+    }
+
+    /// Bytes read from a client: reassembles and handles every complete frame.
+    pub fn receive(&mut self, id: ClientId, bytes: &[u8], now: Instant) {
+        let Some(conn) = self.conns.get_mut(&id) else { return };
+        if conn.is_closing() {
+            return;
+        }
+        conn.last_heard = now;
+        conn.pinged = false;
+        self.stats.bytes_in += bytes.len() as u64;
+        // The decoder is taken out for the loop so that handling a frame can
+        // borrow the whole hub; `FrameDecoder::new` does not allocate.
+        let mut decoder = std::mem::replace(&mut conn.decoder, frame::FrameDecoder::new(0));
+        decoder.push(bytes);
+        loop {
+            match decoder.next_frame() {
+                Ok(Some(payload)) => {
+                    self.stats.frames_in += 1;
+                    self.dispatch(id, payload, now);
+                    if self.conns.get(&id).is_none_or(Conn::is_closing) {
+                        break;
+                    }
+                }
+                Ok(None) => break,
+                Err(err) => {
+                    let message = match err {
+                        frame::FrameError::Empty => "a frame length of 0 is not allowed".to_string(),
+                        frame::FrameError::TooLarge(n) => {
+                            format!("frame of {n} bytes is over the limit of {}", self.max_frame_bytes)
+                        }
+                    };
+                    self.leave(id, Reason::ProtocolError, now, Some((err.code(), Some(&message))));
+                    break;
+                }
+            }
+        }
+        if let Some(conn) = self.conns.get_mut(&id) {
+            conn.decoder = decoder;
+        }
+        self.drop_doomed(now);
+    }
+
+    /// The peer closed its side or the socket failed: the client leaves.
+    pub fn peer_gone(&mut self, id: ClientId, now: Instant) {
+        self.leave(id, Reason::Disconnect, now, None);
+        self.drop_doomed(now);
+    }
+
+    /// Forgets a connection whose socket the server closed.
+    pub fn remove(&mut self, id: ClientId, now: Instant) {
+        self.peer_gone(id, now);
+        if let Some(conn) = self.conns.remove(&id) {
+            self.stats.unqueued(conn.out.queued_bytes());
+            self.stats.clients -= 1;
+        }
+    }
+
+    /// `written` bytes of a client's queue reached its socket.
+    pub fn written(&mut self, id: ClientId, written: usize) {
+        if let Some(conn) = self.conns.get_mut(&id) {
+            let frames = conn.out.consume(written);
+            self.stats.frames_out += frames as u64;
+            self.stats.bytes_out += written as u64;
+            self.stats.unqueued(written);
+        }
+    }
+
+    /// Timers: handshake and idle timeouts, idle probes.
+    pub fn tick(&mut self, now: Instant) {
+        let mut expired = std::mem::take(&mut self.scratch);
+        expired.clear();
+        for (&id, conn) in &mut self.conns {
+            match conn.phase {
+                Phase::Handshake => {
+                    if self
+                        .handshake_timeout
+                        .is_some_and(|t| now >= conn.connected_at + t)
+                    {
+                        expired.push(id);
+                    }
+                }
+                Phase::Registered => {
+                    let Some(idle) = self.idle_timeout else { continue };
+                    if now >= conn.last_heard + idle {
+                        expired.push(id);
+                    } else if !conn.pinged && now >= conn.last_heard + idle / 2 {
+                        conn.pinged = true;
+                        let ping = frame::encode_json(&Outgoing::Ping { id: self.next_ping_id });
+                        self.next_ping_id += 1;
+                        if conn.out.queued_bytes() + ping.len() <= self.max_queue_bytes {
+                            if conn.out.is_empty() {
+                                self.dirty.push(id);
+                            }
+                            self.stats.queued(ping.len());
+                            conn.out.push(ping);
+                        }
+                    }
+                }
+                Phase::Closing { .. } => {}
+            }
+        }
+        for &id in &expired {
+            self.leave(id, Reason::Timeout, now, Some((Reason::Timeout.as_str(), None)));
+        }
+        self.scratch = expired;
+        self.drop_doomed(now);
+    }
+
+    /// The earliest instant at which [`tick`](Self::tick) has something to
+    /// do, or a closing connection must be given up.
+    pub fn next_deadline(&self) -> Option<Instant> {
+        self.conns
+            .values()
+            .filter_map(|conn| match conn.phase {
+                Phase::Handshake => self.handshake_timeout.map(|t| conn.connected_at + t),
+                Phase::Registered => self.idle_timeout.map(|idle| {
+                    if conn.pinged {
+                        conn.last_heard + idle
+                    } else {
+                        conn.last_heard + idle / 2
+                    }
+                }),
+                Phase::Closing { deadline, .. } => Some(deadline),
+            })
+            .min()
+    }
+
+    /// Closing connections that are done: flushed, or out of time.
+    pub fn finished(&self, now: Instant, out: &mut Vec<ClientId>) {
+        out.extend(self.conns.iter().filter_map(|(&id, conn)| match conn.phase {
+            Phase::Closing { deadline, .. } if conn.out.is_empty() || now >= deadline => Some(id),
+            _ => None,
+        }));
+    }
+
+    /// Takes the list of clients whose queue became non-empty.
+    pub fn take_dirty(&mut self, out: &mut Vec<ClientId>) {
+        out.append(&mut self.dirty);
+    }
+
+    /// A client's state, for the I/O layer.
+    pub fn conn(&self, id: ClientId) -> Option<&Conn> {
+        self.conns.get(&id)
+    }
+
+    /// The events waiting for the host.
+    pub fn events(&mut self) -> &mut VecDeque<Event> {
+        &mut self.events
+    }
+
+    /// The counters.
+    pub fn stats(&self) -> Stats {
+        self.stats.clone()
+    }
+
+    // ----- what the host calls -----
+
+    /// Queues one JSON object, as given, to one client.
+    pub fn send(&mut self, id: ClientId, payload: &[u8], now: Instant) -> Result<()> {
+        self.check_payload(payload)?;
+        if self.conns.get(&id).is_none_or(Conn::is_closing) {
+            return Err(Error::UnknownClient(id));
+        }
+        self.enqueue(id, frame::encode(payload));
+        self.drop_doomed(now);
+        Ok(())
+    }
+
+    /// Queues one JSON object to every registered client; returns how many
+    /// queues took it.
+    pub fn broadcast(&mut self, payload: &[u8], now: Instant) -> Result<usize> {
+        self.check_payload(payload)?;
+        let queued = self.fan_out(frame::encode(payload), None);
+        self.drop_doomed(now);
+        Ok(queued)
+    }
+
+    /// Disconnects a client with reason `kicked`; `message` goes to it in
+    /// the error frame.
+    pub fn kick(&mut self, id: ClientId, message: Option<&str>, now: Instant) -> Result<()> {
+        if self.conns.get(&id).is_none_or(Conn::is_closing) {
+            return Err(Error::UnknownClient(id));
+        }
+        self.leave(id, Reason::Kicked, now, Some((Reason::Kicked.as_str(), message)));
+        self.drop_doomed(now);
+        Ok(())
+    }
+
+    /// Tells every client the server is going away and starts closing them
+    /// all, giving up at `deadline`.
+    pub fn shutdown(&mut self, now: Instant, deadline: Instant) {
+        self.quiet = true;
+        let ids: Vec<ClientId> = self.conns.keys().copied().collect();
+        for id in ids {
+            self.leave(id, Reason::Shutdown, now, Some((Reason::Shutdown.as_str(), None)));
+            if let Some(Phase::Closing { deadline: d, .. }) = self.conns.get_mut(&id).map(|c| &mut c.phase) {
+                *d = deadline;
+            }
+        }
+        self.doomed.clear();
+    }
+
+    // ----- routing -----
+
+    fn check_payload(&self, payload: &[u8]) -> Result<()> {
+        if payload.len() > self.max_frame_bytes {
+            return Err(Error::PayloadTooLarge { len: payload.len(), max: self.max_frame_bytes });
+        }
+        if !message::looks_like_object(payload) {
+            return Err(Error::NotJsonObject("it does not start with '{'".into()));
+        }
+        serde_json::from_slice::<serde::de::IgnoredAny>(payload)
+            .map_err(|e| Error::NotJsonObject(e.to_string()))?;
+        Ok(())
+    }
+
+    fn dispatch(&mut self, id: ClientId, payload: &[u8], now: Instant) {
+        let msg = match message::parse(payload) {
+            Ok(msg) => msg,
+            Err(err) => return self.reply_error(id, err.code(), None, None),
+        };
+        let Some(from) = self.conns.get(&id).and_then(|c| c.nick.clone()) else {
+            return match msg {
+                Incoming::Hello { nick } => self.register(id, &nick),
+                _ => self.reply_error(id, "not_registered", None, Some("send hello first")),
+            };
+        };
+        match msg {
+            Incoming::Hello { .. } => {
+                self.reply_error(id, "bad_request", None, Some("already registered"))
+            }
+            Incoming::Msg { to, text, id: ack } => {
+                let Some(&to_id) = self.nicks.get(&message::fold(&to)) else {
+                    return self.reply_error(id, "no_such_user", Some(&to), None);
+                };
+                let to_nick = self.conns[&to_id].nick.clone().unwrap_or_default();
+                let frame = frame::encode_json(&Outgoing::Msg { from: &from, to: &to_nick, text: &text });
+                let queued = usize::from(self.enqueue(to_id, frame.clone()));
+                self.routed(id, frame, queued, ack);
+            }
+            Incoming::All { text, id: ack } => {
+                let frame = frame::encode_json(&Outgoing::All { from: &from, text: &text });
+                let queued = self.fan_out(frame.clone(), Some(id));
+                self.routed(id, frame, queued, ack);
+            }
+            Incoming::Who => {
+                let users: Vec<&str> = self.roster.iter().map(|n| &**n).collect();
+                let frame = frame::encode_json(&Outgoing::Users { users: &users });
+                self.enqueue(id, frame);
+            }
+            Incoming::Ping { id: ping } => {
+                self.enqueue(id, frame::encode_json(&Outgoing::Pong { id: ping }));
+            }
+            Incoming::Pong => {}
+            Incoming::Quit => self.leave(id, Reason::Quit, now, None),
+        }
+    }
+
+    fn register(&mut self, id: ClientId, nick: &str) {
+        if !message::valid_nick(nick) {
+            let why = "a nick is 1 to 32 of A-Z a-z 0-9 _ -";
+            return self.reply_error(id, "bad_nick", None, Some(why));
+        }
+        let key = message::fold(nick);
+        if self.nicks.contains_key(&key) {
+            return self.reply_error(id, "nick_taken", None, None);
+        }
+        let nick: Arc<str> = nick.into();
+        self.nicks.insert(key, id);
+        self.roster.insert(nick.clone());
+        self.stats.registered += 1;
+        if let Some(conn) = self.conns.get_mut(&id) {
+            conn.nick = Some(nick.clone());
+            conn.phase = Phase::Registered;
+        }
+        let users: Vec<&str> = self.roster.iter().map(|n| &**n).collect();
+        let welcome = frame::encode_json(&Outgoing::Welcome { nick: &nick, users: &users });
+        self.enqueue(id, welcome);
+        let online = Outgoing::Presence { nick: &nick, state: "online", reason: None };
+        self.fan_out(frame::encode_json(&online), Some(id));
+        self.push_event(id, EventKind::Registered);
+    }
+
+    /// After a `msg` or `all`: the ack the sender asked for and the event.
+    fn routed(&mut self, id: ClientId, frame: WireFrame, queued: usize, ack: Option<&serde_json::value::RawValue>) {
+        if let Some(ack) = ack {
+            self.enqueue(id, frame::encode_json(&Outgoing::Ack { id: ack, queued }));
+        }
+        self.push_event(id, EventKind::Message(RoutedMessage::new(frame, queued)));
+    }
+
+    fn reply_error(&mut self, id: ClientId, code: &str, to: Option<&str>, message: Option<&str>) {
+        self.enqueue(id, frame::encode_json(&Outgoing::Error { code, to, message }));
+    }
+
+    /// Queues `frame` to every registered client but `except`; returns how
+    /// many took it.
+    fn fan_out(&mut self, frame: WireFrame, except: Option<ClientId>) -> usize {
+        let mut recipients = std::mem::take(&mut self.scratch);
+        recipients.clear();
+        recipients.extend(self.nicks.values().copied().filter(|&r| Some(r) != except));
+        let mut queued = 0;
+        for &r in &recipients {
+            queued += usize::from(self.enqueue(r, frame.clone()));
+        }
+        self.scratch = recipients;
+        queued
+    }
+
+    /// Appends a frame to a client's queue; a client that would pass its cap
+    /// is marked for dropping instead.
+    fn enqueue(&mut self, id: ClientId, frame: WireFrame) -> bool {
+        let Some(conn) = self.conns.get_mut(&id) else { return false };
+        if conn.is_closing() {
+            return false;
+        }
+        if conn.out.queued_bytes() + frame.len() > self.max_queue_bytes {
+            self.doomed.push(id);
+            return false;
+        }
+        if conn.out.is_empty() {
+            self.dirty.push(id);
+        }
+        self.stats.queued(frame.len());
+        conn.out.push(frame);
+        true
+    }
+
+    fn drop_doomed(&mut self, now: Instant) {
+        while let Some(id) = self.doomed.pop() {
+            let code = Reason::SlowConsumer.as_str();
+            self.leave(id, Reason::SlowConsumer, now, Some((code, Some("output queue over max_queue_bytes"))));
+        }
+    }
+
+    /// The client is gone for everyone else: presence, event, and its
+    /// connection only flushes from now on. Idempotent.
+    fn leave(&mut self, id: ClientId, reason: Reason, now: Instant, farewell: Farewell<'_>) {
+        let Some(conn) = self.conns.get_mut(&id) else { return };
+        if conn.is_closing() {
+            return;
+        }
+        if let Some((code, message)) = farewell {
+            let bye = frame::encode_json(&Outgoing::Error { code, to: None, message });
+            if conn.out.queued_bytes() + bye.len() > self.max_queue_bytes {
+                // Too much is waiting (a slow consumer): what was not started
+                // is dropped so that the reason still gets through.
+                let dropped = conn.out.drop_unstarted();
+                self.stats.unqueued(dropped);
+            }
+            if conn.out.is_empty() {
+                self.dirty.push(id);
+            }
+            self.stats.queued(bye.len());
+            conn.out.push(bye);
+        }
+        conn.phase = Phase::Closing { reason, deadline: now + self.close_linger };
+        self.stats.disconnects[reason.index()] += 1;
+        if let Some(nick) = conn.nick.clone() {
+            self.nicks.remove(&message::fold(&nick));
+            self.roster.remove(&nick);
+            self.stats.registered -= 1;
+            if !self.quiet {
+                let offline = Outgoing::Presence { nick: &nick, state: "offline", reason: Some(reason.as_str()) };
+                self.fan_out(frame::encode_json(&offline), None);
+            }
+        }
+        self.push_event(id, EventKind::Disconnected { reason });
+    }
+
+    fn push_event(&mut self, id: ClientId, kind: EventKind) {
+        if let Some(conn) = self.conns.get(&id) {
+            self.events.push_back(Event { client: id, peer: conn.peer, nick: conn.nick.clone(), kind });
+        }
+    }
+}

@@ -1,0 +1,47 @@
+//! Counters a host can read at any time.
+
+use crate::event::Reason;
+
+/// A snapshot of the server's counters, from
+/// [`Server::stats`](crate::Server::stats).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Stats {
+    /// Connections open now (registered or not, closing ones included).
+    pub clients: u64,
+    /// Clients registered with a nick now.
+    pub registered: u64,
+    /// Connections accepted since the server started.
+    pub accepted: u64,
+    /// Connections refused with `server_full` (or dropped at accept).
+    pub refused: u64,
+    /// Frames received from clients.
+    pub frames_in: u64,
+    /// Frames completely written to clients.
+    pub frames_out: u64,
+    /// Bytes received from clients.
+    pub bytes_in: u64,
+    /// Bytes written to clients.
+    pub bytes_out: u64,
+    /// Bytes waiting in output queues now.
+    pub queued_bytes: u64,
+    /// The most bytes ever waiting in output queues at once.
+    pub peak_queued_bytes: u64,
+    /// Disconnects counted by reason, indexed by [`Reason::index`].
+    pub disconnects: [u64; Reason::ALL.len()],
+}
+
+impl Stats {
+    /// Disconnects for one reason.
+    pub fn disconnects_for(&self, reason: Reason) -> u64 {
+        self.disconnects[reason.index()]
+    }
+
+    pub(crate) fn queued(&mut self, bytes: usize) {
+        self.queued_bytes += bytes as u64;
+        self.peak_queued_bytes = self.peak_queued_bytes.max(self.queued_bytes);
+    }
+
+    pub(crate) fn unqueued(&mut self, bytes: usize) {
+        self.queued_bytes -= bytes as u64;
+    }
+}
