@@ -117,11 +117,26 @@ mod tests {
     #[test]
     fn rejects_unusable_limits() {
         for cfg in [
-            Config { max_clients: 0, ..Config::default() },
-            Config { max_frame_bytes: 0, ..Config::default() },
-            Config { max_queue_bytes: 10, ..Config::default() },
-            Config { max_events: 0, ..Config::default() },
-            Config { idle_timeout: Some(Duration::ZERO), ..Config::default() },
+            Config {
+                max_clients: 0,
+                ..Config::default()
+            },
+            Config {
+                max_frame_bytes: 0,
+                ..Config::default()
+            },
+            Config {
+                max_queue_bytes: 10,
+                ..Config::default()
+            },
+            Config {
+                max_events: 0,
+                ..Config::default()
+            },
+            Config {
+                idle_timeout: Some(Duration::ZERO),
+                ..Config::default()
+            },
         ] {
             assert!(matches!(cfg.validate(), Err(Error::InvalidConfig(_))));
         }

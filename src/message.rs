@@ -105,7 +105,9 @@ pub fn parse(payload: &[u8]) -> Result<Incoming<'_>, ParseError> {
     let env: Envelope<'_> = serde_json::from_slice(payload).map_err(|_| ParseError::BadRequest)?;
     let kind = string(env.kind)?;
     Ok(match kind.as_str() {
-        "hello" => Incoming::Hello { nick: string(env.nick)? },
+        "hello" => Incoming::Hello {
+            nick: string(env.nick)?,
+        },
         "msg" => Incoming::Msg {
             to: string(env.to)?,
             text: string(env.text)?,
@@ -217,14 +219,21 @@ mod tests {
 
     #[test]
     fn parses_every_client_message() {
-        assert!(matches!(parse(br#"{"type":"hello","nick":"al"}"#), Ok(Incoming::Hello { nick }) if nick == "al"));
+        assert!(
+            matches!(parse(br#"{"type":"hello","nick":"al"}"#), Ok(Incoming::Hello { nick }) if nick == "al")
+        );
         assert!(matches!(
             parse(br#"{"type":"msg","to":"b","text":"hi \u00e9","id":[1]}"#),
             Ok(Incoming::Msg { to, text, id: Some(id) }) if to == "b" && text == "hi é" && id.get() == "[1]"
         ));
-        assert!(matches!(parse(br#" {"type":"all","text":"x","extra":{}}"#), Ok(Incoming::All { id: None, .. })));
+        assert!(matches!(
+            parse(br#" {"type":"all","text":"x","extra":{}}"#),
+            Ok(Incoming::All { id: None, .. })
+        ));
         assert!(matches!(parse(br#"{"type":"who"}"#), Ok(Incoming::Who)));
-        assert!(matches!(parse(br#"{"type":"ping","id":1.50}"#), Ok(Incoming::Ping { id }) if id.get() == "1.50"));
+        assert!(
+            matches!(parse(br#"{"type":"ping","id":1.50}"#), Ok(Incoming::Ping { id }) if id.get() == "1.50")
+        );
         assert!(matches!(parse(br#"{"type":"quit"}"#), Ok(Incoming::Quit)));
     }
 
@@ -244,7 +253,10 @@ mod tests {
         ] {
             assert_eq!(parse(bad).unwrap_err(), ParseError::BadRequest, "{bad:?}");
         }
-        assert_eq!(parse(br#"{"type":"dance"}"#).unwrap_err(), ParseError::UnknownType);
+        assert_eq!(
+            parse(br#"{"type":"dance"}"#).unwrap_err(),
+            ParseError::UnknownType
+        );
         let deep = format!("{}{}", "[".repeat(100_000), "]".repeat(100_000));
         let deep = format!(r#"{{"type":"all","text":"x","n":{deep}}}"#);
         assert_eq!(parse(deep.as_bytes()).unwrap_err(), ParseError::BadRequest);
@@ -264,9 +276,22 @@ mod tests {
 
     #[test]
     fn outgoing_shapes() {
-        let s = serde_json::to_string(&Outgoing::Presence { nick: "a", state: "offline", reason: Some("quit") }).unwrap();
-        assert_eq!(s, r#"{"type":"presence","nick":"a","state":"offline","reason":"quit"}"#);
-        let s = serde_json::to_string(&Outgoing::Error { code: "no_such_user", to: Some("b"), message: None }).unwrap();
+        let s = serde_json::to_string(&Outgoing::Presence {
+            nick: "a",
+            state: "offline",
+            reason: Some("quit"),
+        })
+        .unwrap();
+        assert_eq!(
+            s,
+            r#"{"type":"presence","nick":"a","state":"offline","reason":"quit"}"#
+        );
+        let s = serde_json::to_string(&Outgoing::Error {
+            code: "no_such_user",
+            to: Some("b"),
+            message: None,
+        })
+        .unwrap();
         assert_eq!(s, r#"{"type":"error","code":"no_such_user","to":"b"}"#);
     }
 }

@@ -79,8 +79,7 @@ impl Hub {
     pub fn connect(&mut self, peer: SocketAddr, now: Instant) -> ClientId {
         let id = self.next_id;
         self.next_id += 1;
-        self.conns
-            .insert(id, Conn::new(peer, self.max_frame_bytes, now));
+        self.conns.insert(id, Conn::new(peer, self.max_frame_bytes, now));
         self.stats.clients += 1;
         self.stats.accepted += 1;
         self.push_event(id, EventKind::Connected);
@@ -94,7 +93,9 @@ impl Hub {
 
     /// Bytes read from a client: reassembles and handles every complete frame.
     pub fn receive(&mut self, id: ClientId, bytes: &[u8], now: Instant) {
-        let Some(conn) = self.conns.get_mut(&id) else { return };
+        let Some(conn) = self.conns.get_mut(&id) else {
+            return;
+        };
         if conn.is_closing() {
             return;
         }
@@ -178,7 +179,9 @@ impl Hub {
                         expired.push(id);
                     } else if !conn.pinged && now >= conn.last_heard + idle / 2 {
                         conn.pinged = true;
-                        let ping = frame::encode_json(&Outgoing::Ping { id: self.next_ping_id });
+                        let ping = frame::encode_json(&Outgoing::Ping {
+                            id: self.next_ping_id,
+                        });
                         self.next_ping_id += 1;
                         if conn.out.queued_bytes() + ping.len() <= self.max_queue_bytes {
                             if conn.out.is_empty() {
@@ -297,7 +300,10 @@ impl Hub {
 
     fn check_payload(&self, payload: &[u8]) -> Result<()> {
         if payload.len() > self.max_frame_bytes {
-            return Err(Error::PayloadTooLarge { len: payload.len(), max: self.max_frame_bytes });
+            return Err(Error::PayloadTooLarge {
+                len: payload.len(),
+                max: self.max_frame_bytes,
+            });
         }
         if !message::looks_like_object(payload) {
             return Err(Error::NotJsonObject("it does not start with '{'".into()));
@@ -319,20 +325,25 @@ impl Hub {
             };
         };
         match msg {
-            Incoming::Hello { .. } => {
-                self.reply_error(id, "bad_request", None, Some("already registered"))
-            }
+            Incoming::Hello { .. } => self.reply_error(id, "bad_request", None, Some("already registered")),
             Incoming::Msg { to, text, id: ack } => {
                 let Some(&to_id) = self.nicks.get(&message::fold(&to)) else {
                     return self.reply_error(id, "no_such_user", Some(&to), None);
                 };
                 let to_nick = self.conns[&to_id].nick.clone().unwrap_or_default();
-                let frame = frame::encode_json(&Outgoing::Msg { from: &from, to: &to_nick, text: &text });
+                let frame = frame::encode_json(&Outgoing::Msg {
+                    from: &from,
+                    to: &to_nick,
+                    text: &text,
+                });
                 let queued = usize::from(self.enqueue(to_id, frame.clone()));
                 self.routed(id, frame, queued, ack);
             }
             Incoming::All { text, id: ack } => {
-                let frame = frame::encode_json(&Outgoing::All { from: &from, text: &text });
+                let frame = frame::encode_json(&Outgoing::All {
+                    from: &from,
+                    text: &text,
+                });
                 let queued = self.fan_out(frame.clone(), Some(id));
                 self.routed(id, frame, queued, ack);
             }
@@ -367,15 +378,28 @@ impl Hub {
             conn.phase = Phase::Registered;
         }
         let users: Vec<&str> = self.roster.iter().map(|n| &**n).collect();
-        let welcome = frame::encode_json(&Outgoing::Welcome { nick: &nick, users: &users });
+        let welcome = frame::encode_json(&Outgoing::Welcome {
+            nick: &nick,
+            users: &users,
+        });
         self.enqueue(id, welcome);
-        let online = Outgoing::Presence { nick: &nick, state: "online", reason: None };
+        let online = Outgoing::Presence {
+            nick: &nick,
+            state: "online",
+            reason: None,
+        };
         self.fan_out(frame::encode_json(&online), Some(id));
         self.push_event(id, EventKind::Registered);
     }
 
     /// After a `msg` or `all`: the ack the sender asked for and the event.
-    fn routed(&mut self, id: ClientId, frame: WireFrame, queued: usize, ack: Option<&serde_json::value::RawValue>) {
+    fn routed(
+        &mut self,
+        id: ClientId,
+        frame: WireFrame,
+        queued: usize,
+        ack: Option<&serde_json::value::RawValue>,
+    ) {
         if let Some(ack) = ack {
             self.enqueue(id, frame::encode_json(&Outgoing::Ack { id: ack, queued }));
         }
@@ -403,7 +427,9 @@ impl Hub {
     /// Appends a frame to a client's queue; a client that would pass its cap
     /// is marked for dropping instead.
     fn enqueue(&mut self, id: ClientId, frame: WireFrame) -> bool {
-        let Some(conn) = self.conns.get_mut(&id) else { return false };
+        let Some(conn) = self.conns.get_mut(&id) else {
+            return false;
+        };
         if conn.is_closing() {
             return false;
         }
@@ -422,19 +448,30 @@ impl Hub {
     fn drop_doomed(&mut self, now: Instant) {
         while let Some(id) = self.doomed.pop() {
             let code = Reason::SlowConsumer.as_str();
-            self.leave(id, Reason::SlowConsumer, now, Some((code, Some("output queue over max_queue_bytes"))));
+            self.leave(
+                id,
+                Reason::SlowConsumer,
+                now,
+                Some((code, Some("output queue over max_queue_bytes"))),
+            );
         }
     }
 
     /// The client is gone for everyone else: presence, event, and its
     /// connection only flushes from now on. Idempotent.
     fn leave(&mut self, id: ClientId, reason: Reason, now: Instant, farewell: Farewell<'_>) {
-        let Some(conn) = self.conns.get_mut(&id) else { return };
+        let Some(conn) = self.conns.get_mut(&id) else {
+            return;
+        };
         if conn.is_closing() {
             return;
         }
         if let Some((code, message)) = farewell {
-            let bye = frame::encode_json(&Outgoing::Error { code, to: None, message });
+            let bye = frame::encode_json(&Outgoing::Error {
+                code,
+                to: None,
+                message,
+            });
             if conn.out.queued_bytes() + bye.len() > self.max_queue_bytes {
                 // Too much is waiting (a slow consumer): what was not started
                 // is dropped so that the reason still gets through.
@@ -447,14 +484,21 @@ impl Hub {
             self.stats.queued(bye.len());
             conn.out.push(bye);
         }
-        conn.phase = Phase::Closing { reason, deadline: now + self.close_linger };
+        conn.phase = Phase::Closing {
+            reason,
+            deadline: now + self.close_linger,
+        };
         self.stats.disconnects[reason.index()] += 1;
         if let Some(nick) = conn.nick.clone() {
             self.nicks.remove(&message::fold(&nick));
             self.roster.remove(&nick);
             self.stats.registered -= 1;
             if !self.quiet {
-                let offline = Outgoing::Presence { nick: &nick, state: "offline", reason: Some(reason.as_str()) };
+                let offline = Outgoing::Presence {
+                    nick: &nick,
+                    state: "offline",
+                    reason: Some(reason.as_str()),
+                };
                 self.fan_out(frame::encode_json(&offline), None);
             }
         }
@@ -463,7 +507,12 @@ impl Hub {
 
     fn push_event(&mut self, id: ClientId, kind: EventKind) {
         if let Some(conn) = self.conns.get(&id) {
-            self.events.push_back(Event { client: id, peer: conn.peer, nick: conn.nick.clone(), kind });
+            self.events.push_back(Event {
+                client: id,
+                peer: conn.peer,
+                nick: conn.nick.clone(),
+                kind,
+            });
         }
     }
 }

@@ -118,14 +118,19 @@ impl Server {
     /// Binds the listener and makes an idle server.
     pub fn new(cfg: Config) -> Result<Server> {
         cfg.validate()?;
-        let listener =
-            TcpListener::bind(cfg.listen_addr).map_err(|source| Error::Bind { addr: cfg.listen_addr, source })?;
+        let listener = TcpListener::bind(cfg.listen_addr).map_err(|source| Error::Bind {
+            addr: cfg.listen_addr,
+            source,
+        })?;
         listener.set_nonblocking(true)?;
         let local_addr = listener.local_addr()?;
         let (wake_rx, wake_tx) = sys::wake_pipe()?;
         for fd in [listener.as_raw_fd(), wake_rx.as_raw_fd()] {
             if !sys::selectable(fd) {
-                return Err(Error::FdTooHigh { fd, limit: FD_SETSIZE });
+                return Err(Error::FdTooHigh {
+                    fd,
+                    limit: FD_SETSIZE,
+                });
             }
         }
         Ok(Server {
@@ -137,7 +142,9 @@ impl Server {
             by_fd: vec![None; FD_SETSIZE],
             draining: Vec::new(),
             wake_rx,
-            waker: Waker { fd: Arc::new(wake_tx) },
+            waker: Waker {
+                fd: Arc::new(wake_tx),
+            },
             read_buf: vec![0; READ_CHUNK].into_boxed_slice(),
             accept_paused_until: None,
             shutting_down: false,
@@ -297,12 +304,24 @@ impl Server {
     /// changes after every call that does I/O or queues output: ask again.
     pub fn fds(&mut self) -> Vec<WatchFd> {
         self.collect_interest();
-        let mut out: Vec<WatchFd> =
-            self.interest.read.iter().map(|&fd| WatchFd { fd, read: true, write: false }).collect();
+        let mut out: Vec<WatchFd> = self
+            .interest
+            .read
+            .iter()
+            .map(|&fd| WatchFd {
+                fd,
+                read: true,
+                write: false,
+            })
+            .collect();
         for &fd in &self.interest.write {
             match out.iter_mut().find(|w| w.fd == fd) {
                 Some(w) => w.write = true,
-                None => out.push(WatchFd { fd, read: false, write: true }),
+                None => out.push(WatchFd {
+                    fd,
+                    read: false,
+                    write: true,
+                }),
             }
         }
         out
@@ -379,7 +398,9 @@ impl Server {
 
     fn admit(&mut self, socket: TcpStream, peer: SocketAddr, now: Instant) {
         let fd = socket.as_raw_fd();
-        if !sys::selectable(fd) || self.sockets.len() >= self.cfg.max_clients || socket.set_nonblocking(true).is_err()
+        if !sys::selectable(fd)
+            || self.sockets.len() >= self.cfg.max_clients
+            || socket.set_nonblocking(true).is_err()
         {
             let full = frame::encode_json(&Outgoing::Error {
                 code: "server_full",
@@ -400,7 +421,9 @@ impl Server {
     fn read_client(&mut self, id: ClientId, now: Instant) {
         let mut budget = self.cfg.read_budget;
         while budget > 0 {
-            let Some(socket) = self.sockets.get_mut(&id) else { return };
+            let Some(socket) = self.sockets.get_mut(&id) else {
+                return;
+            };
             let want = budget.min(self.read_buf.len());
             match socket.read(&mut self.read_buf[..want]) {
                 Ok(0) => {
@@ -428,7 +451,9 @@ impl Server {
 
     fn write_client(&mut self, id: ClientId, now: Instant) {
         loop {
-            let (Some(socket), Some(conn)) = (self.sockets.get(&id), self.hub.conn(id)) else { return };
+            let (Some(socket), Some(conn)) = (self.sockets.get(&id), self.hub.conn(id)) else {
+                return;
+            };
             if conn.out.is_empty() {
                 return;
             }
@@ -451,7 +476,9 @@ impl Server {
     /// A closing connection flushed (or ran out of time): send FIN, drain
     /// what the peer still sends for a moment, then release it.
     fn finish(&mut self, id: ClientId, now: Instant) {
-        let Some(socket) = self.forget(id, now) else { return };
+        let Some(socket) = self.forget(id, now) else {
+            return;
+        };
         let _ = socket.shutdown(Shutdown::Write);
         if self.shutting_down {
             // The server is going away: one drain, then closed now.
@@ -459,7 +486,10 @@ impl Server {
             drain(&mut socket, &mut self.read_buf);
             return;
         }
-        let mut draining = Draining { socket, until: now + DRAIN_LINGER.min(self.cfg.close_linger) };
+        let mut draining = Draining {
+            socket,
+            until: now + DRAIN_LINGER.min(self.cfg.close_linger),
+        };
         if !drain(&mut draining.socket, &mut self.read_buf) {
             self.draining.push(draining);
         }

@@ -45,7 +45,11 @@ pub fn send_vectored(fd: BorrowedFd<'_>, slices: &[IoSlice<'_>]) -> io::Result<u
 /// One non-blocking send of a small frame, for connections about to be
 /// dropped (best effort, no queue).
 pub fn send_once(fd: BorrowedFd<'_>, bytes: &[u8]) {
-    let _ = socket::send(fd.as_raw_fd(), bytes, MsgFlags::MSG_NOSIGNAL | MsgFlags::MSG_DONTWAIT);
+    let _ = socket::send(
+        fd.as_raw_fd(),
+        bytes,
+        MsgFlags::MSG_NOSIGNAL | MsgFlags::MSG_DONTWAIT,
+    );
 }
 
 /// A non-blocking, close-on-exec pipe: (read end, write end).
@@ -115,14 +119,28 @@ pub fn wait(interest: &Interest, timeout: Option<Duration>, ready: &mut Ready) -
     for fd in &write {
         wset.insert(*fd);
     }
-    let nfds = interest.read.iter().chain(&interest.write).max().map_or(0, |m| m + 1);
+    let nfds = interest
+        .read
+        .iter()
+        .chain(&interest.write)
+        .max()
+        .map_or(0, |m| m + 1);
     let mut tv = timeout.map(|t| TimeVal::microseconds(t.as_micros().min(i64::MAX as u128) as i64));
     match select::select(nfds, &mut rset, &mut wset, None, tv.as_mut()) {
         Ok(0) | Err(Errno::EINTR) => return Ok(()),
         Ok(_) => {}
         Err(e) => return Err(e.into()),
     }
-    ready.read.extend(read.iter().filter(|fd| rset.contains(**fd)).map(|fd| fd.as_raw_fd()));
-    ready.write.extend(write.iter().filter(|fd| wset.contains(**fd)).map(|fd| fd.as_raw_fd()));
+    ready.read.extend(
+        read.iter()
+            .filter(|fd| rset.contains(**fd))
+            .map(|fd| fd.as_raw_fd()),
+    );
+    ready.write.extend(
+        write
+            .iter()
+            .filter(|fd| wset.contains(**fd))
+            .map(|fd| fd.as_raw_fd()),
+    );
     Ok(())
 }

@@ -1,0 +1,129 @@
+//! The chat server as a program: `cargo run --release --example chat_server`.
+//!
+//! Prints `listening on ADDR` as its first line on stdout, logs joins and
+//! leaves to stderr, and stops cleanly (telling every client) on SIGINT or
+//! SIGTERM.
+
+use std::io::Write;
+use std::net::SocketAddr;
+use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
+use std::time::Duration;
+
+use chat::{Config, EventKind, Server};
+use clap::Parser;
+use nix::sys::signal::{self, SaFlags, SigAction, SigHandler, SigSet, Signal};
+
+/// An embeddable chat server, run on its own.
+#[derive(Parser, Debug)]
+#[command(version, about)]
+struct Args {
+    /// Address to listen on (port 0: any free port).
+    #[arg(long, default_value = "127.0.0.1:7878")]
+    listen: SocketAddr,
+    /// Most clients connected at once.
+    #[arg(long)]
+    max_clients: Option<usize>,
+    /// Largest frame payload a client may send, in bytes.
+    #[arg(long)]
+    max_frame_bytes: Option<usize>,
+    /// Most bytes queued for one client before it is dropped as slow.
+    #[arg(long)]
+    max_queue_bytes: Option<usize>,
+    /// Drop clients silent for this long (they are pinged at half of it);
+    /// 0 or absent: never.
+    #[arg(long)]
+    idle_timeout_ms: Option<u64>,
+    /// How long `shutdown` may take to flush queues on SIGINT/SIGTERM.
+    #[arg(long, default_value_t = 2000)]
+    shutdown_ms: u64,
+}
+
+static STOP: AtomicBool = AtomicBool::new(false);
+static WAKE_FD: AtomicI32 = AtomicI32::new(-1);
+
+extern "C" fn on_signal(_: libc::c_int) {
+    STOP.store(true, Ordering::SeqCst);
+    let fd = WAKE_FD.load(Ordering::SeqCst);
+    if fd >= 0 {
+        // SAFETY: write(2) is async-signal-safe; the buffer is a static byte
+        // and `fd` is the server's wake pipe, open for the program's life.
+        unsafe { libc::write(fd, b"x".as_ptr().cast(), 1) };
+    }
+}
+
+fn config(args: &Args) -> Config {
+    let mut cfg = Config {
+        listen_addr: args.listen,
+        ..Config::default()
+    };
+    if let Some(n) = args.max_clients {
+        cfg.max_clients = n;
+    }
+    if let Some(n) = args.max_frame_bytes {
+        cfg.max_frame_bytes = n;
+    }
+    if let Some(n) = args.max_queue_bytes {
+        cfg.max_queue_bytes = n;
+    }
+    cfg.idle_timeout = args
+        .idle_timeout_ms
+        .filter(|&ms| ms > 0)
+        .map(Duration::from_millis);
+    cfg
+}
+
+fn run(args: Args) -> Result<(), chat::Error> {
+    let mut server = Server::new(config(&args))?;
+    WAKE_FD.store(server.waker().as_raw_fd(), Ordering::SeqCst);
+    let action = SigAction::new(SigHandler::Handler(on_signal), SaFlags::empty(), SigSet::empty());
+    for sig in [Signal::SIGINT, Signal::SIGTERM] {
+        // SAFETY: the handler only stores to atomics and calls write(2).
+        unsafe { signal::sigaction(sig, &action) }.map_err(std::io::Error::from)?;
+    }
+    let mut stdout = std::io::stdout();
+    let _ = writeln!(stdout, "listening on {}", server.local_addr());
+    let _ = stdout.flush();
+
+    while !STOP.load(Ordering::SeqCst) {
+        server.poll_once(None)?;
+        log_events(&mut server);
+    }
+    eprintln!("shutting down");
+    server.shutdown_and_wait(Duration::from_millis(args.shutdown_ms))?;
+    log_events(&mut server);
+    let stats = server.stats();
+    eprintln!(
+        "stats: accepted {} refused {} frames in {} out {} bytes in {} out {} peak queued {}",
+        stats.accepted,
+        stats.refused,
+        stats.frames_in,
+        stats.frames_out,
+        stats.bytes_in,
+        stats.bytes_out,
+        stats.peak_queued_bytes
+    );
+    Ok(())
+}
+
+fn log_events(server: &mut Server) {
+    for event in server.events() {
+        let nick = event.nick.as_deref().unwrap_or("-");
+        match event.kind {
+            EventKind::Connected => eprintln!("connect #{} from {}", event.client, event.peer),
+            EventKind::Registered => eprintln!("join #{} {nick}", event.client),
+            EventKind::Disconnected { reason } => eprintln!("leave #{} {nick} ({reason})", event.client),
+            EventKind::Message(_) => {}
+        }
+    }
+}
+
+fn main() -> ExitCode {
+    match run(Args::parse()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("chat_server: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
