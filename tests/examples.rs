@@ -1,0 +1,151 @@
+//! The example programs driven as a person would: spawned, fed through
+//! pipes, read line by line.
+
+mod common;
+
+use std::io::{BufReader, Read, Write};
+use std::process::{Command, Stdio};
+
+use common::*;
+
+fn server() -> (Spawned, std::net::SocketAddr) {
+    let mut cmd = Command::new(example_bin("chat_server"));
+    cmd.args(["--listen", "127.0.0.1:0"]).stderr(Stdio::piped());
+    spawn_listening(cmd)
+}
+
+fn client(addr: std::net::SocketAddr, nick: &str) -> Spawned {
+    let mut child = Command::new(example_bin("chat_client"))
+        .args(["--connect", &addr.to_string(), "--nick", nick])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn chat_client");
+    let stdout = BufReader::new(child.stdout.take().unwrap());
+    Spawned { child, stdout }
+}
+
+fn stderr_of(p: &mut Spawned) -> String {
+    let mut s = String::new();
+    p.child.stderr.take().unwrap().read_to_string(&mut s).unwrap();
+    s
+}
+
+#[test]
+fn two_clients_talk_through_the_example_server() {
+    let (mut srv, addr) = server();
+    let mut bob = client(addr, "bob");
+    assert_eq!(bob.line(), "* connected as bob; online: bob");
+
+    // alice is scripted: her input ends after two lines, so she quits.
+    let mut alice = client(addr, "alice");
+    alice
+        .child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"/msg bob hi bob\nhello all\n")
+        .unwrap();
+    assert_eq!(alice.line(), "* connected as alice; online: alice, bob");
+    assert!(alice.wait().success(), "alice exits 0 at the end of her input");
+
+    assert_eq!(bob.line(), "* alice is online");
+    assert_eq!(bob.line(), "<alice (private)> hi bob");
+    assert_eq!(bob.line(), "<alice> hello all");
+    assert_eq!(bob.line(), "* alice left (quit)");
+
+    // /who and an unknown nick, answered on stdout and stderr.
+    let mut bob_in = bob.child.stdin.take().unwrap();
+    bob_in.write_all(b"/who\n/msg carol hey\n").unwrap();
+    assert_eq!(bob.line(), "* online: bob");
+
+    // SIGTERM: the server tells bob it is going away and exits cleanly.
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(srv.child.id() as i32),
+        nix::sys::signal::Signal::SIGTERM,
+    )
+    .unwrap();
+    assert!(srv.wait().success(), "server exits 0 on SIGTERM");
+    let status = bob.wait();
+    assert_eq!(
+        status.code(),
+        Some(1),
+        "bob exits non-zero when the server drops him"
+    );
+    let bob_err = stderr_of(&mut bob);
+    assert!(bob_err.contains("! no such user: carol"), "{bob_err}");
+    assert!(bob_err.contains("the server is shutting down"), "{bob_err}");
+    drop(bob_in);
+
+    let log = stderr_of(&mut srv);
+    for needle in ["join #", " alice", "leave #", "(quit)", "(shutdown)", "stats:"] {
+        assert!(log.contains(needle), "server log lacks {needle:?}:\n{log}");
+    }
+}
+
+#[test]
+fn client_reports_a_taken_nick_and_an_unreachable_server() {
+    let server = ServerThread::default();
+    let _alice = TestClient::hello(server.addr, "alice");
+    let mut dup = client(server.addr, "ALICE");
+    assert_eq!(dup.wait().code(), Some(2));
+    assert!(stderr_of(&mut dup).contains("cannot join as ALICE: that nick is taken"));
+
+    // A port nobody listens on: bind one, learn it, close it.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let mut nobody = client(port, "x");
+    assert_eq!(nobody.wait().code(), Some(1));
+    assert!(stderr_of(&mut nobody).contains("cannot connect"));
+}
+
+#[test]
+fn client_answers_pings_and_prints_host_frames() {
+    let server = ServerThread::default();
+    let mut c = client(server.addr, "carol");
+    assert_eq!(c.line(), "* connected as carol; online: carol");
+    let id = server
+        .event_until(|e| matches!(e.kind, chat::EventKind::Registered))
+        .client;
+    server.with(move |s| s.send(id, br#"{"type":"ping","id":7}"#).unwrap());
+    server.with(move |s| s.send(id, br#"{"type":"banner","text":"line\nbreak"}"#).unwrap());
+    assert_eq!(c.line(), "* line\\nbreak", "control characters are escaped");
+    // The ping was answered, not printed: the banner was the next line.
+    drop(c.child.stdin.take());
+    assert!(c.wait().success());
+    let ev = server.event_until(|e| matches!(e.kind, chat::EventKind::Disconnected { .. }));
+    assert!(matches!(
+        ev.kind,
+        chat::EventKind::Disconnected {
+            reason: chat::Reason::Quit
+        }
+    ));
+}
+
+#[test]
+fn server_prints_help_and_rejects_bad_flags() {
+    let out = Command::new(example_bin("chat_server"))
+        .arg("--help")
+        .output()
+        .unwrap();
+    let help = String::from_utf8_lossy(&out.stdout);
+    for flag in [
+        "--listen",
+        "--max-clients",
+        "--max-frame-bytes",
+        "--max-queue-bytes",
+        "--idle-timeout-ms",
+    ] {
+        assert!(help.contains(flag), "--help lacks {flag}");
+    }
+    let out = Command::new(example_bin("chat_server"))
+        .args(["--max-frame-bytes", "1"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("max_frame_bytes"), "{err}");
+}
