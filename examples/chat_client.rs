@@ -166,7 +166,10 @@ impl Client {
         if self.quitting {
             End::Quit
         } else {
-            let why = self.last_error.take().unwrap_or_else(|| "the server closed the connection".into());
+            let why = self
+                .last_error
+                .take()
+                .unwrap_or_else(|| "the server closed the connection".into());
             End::Dropped(why)
         }
     }
@@ -215,13 +218,19 @@ impl Client {
     /// Handles one frame from the server; `Some` ends the session.
     fn incoming(&mut self, payload: &[u8]) -> io::Result<Option<End>> {
         let Ok(v) = serde_json::from_slice::<Value>(payload) else {
-            return Ok(Some(End::Dropped("the server sent something that is not JSON".into())));
+            return Ok(Some(End::Dropped(
+                "the server sent something that is not JSON".into(),
+            )));
         };
         let s = |key: &str| clean(v.get(key).and_then(Value::as_str).unwrap_or(""));
         match v.get("type").and_then(Value::as_str).unwrap_or("") {
             "welcome" => {
                 self.registered = true;
-                self.say(&format!("* connected as {}; online: {}", s("nick"), list(&v["users"])))?;
+                self.say(&format!(
+                    "* connected as {}; online: {}",
+                    s("nick"),
+                    list(&v["users"])
+                ))?;
             }
             "msg" => self.say(&format!("<{} (private)> {}", s("from"), s("text")))?,
             "all" => self.say(&format!("<{}> {}", s("from"), s("text")))?,
@@ -230,7 +239,9 @@ impl Client {
                 Some(reason) => self.say(&format!("* {} left ({})", s("nick"), clean(reason)))?,
                 None => self.say(&format!("* {} is {}", s("nick"), s("state")))?,
             },
-            "ping" => self.send(&json!({"type": "pong", "id": v.get("id").cloned().unwrap_or(Value::Null)}))?,
+            "ping" => {
+                self.send(&json!({"type": "pong", "id": v.get("id").cloned().unwrap_or(Value::Null)}))?
+            }
             "pong" | "ack" => {}
             "banner" => self.say(&format!("* {}", s("text")))?,
             "error" => return Ok(self.server_error(&s("code"), &v)),
@@ -247,7 +258,10 @@ impl Client {
             "bad_nick" => "a nick is 1 to 32 of A-Z a-z 0-9 _ -".into(),
             "slow_consumer" => "dropped by the server: reading too slowly".into(),
             "timeout" => "dropped by the server: idle too long".into(),
-            "kicked" => format!("kicked by the server{}", detail.as_deref().map(|d| format!(": {d}")).unwrap_or_default()),
+            "kicked" => format!(
+                "kicked by the server{}",
+                detail.as_deref().map(|d| format!(": {d}")).unwrap_or_default()
+            ),
             "shutdown" => "the server is shutting down".into(),
             "server_full" => "the server is full".into(),
             _ => match &detail {
@@ -268,13 +282,25 @@ impl Client {
 /// can move the cursor or fake extra lines on the reader's terminal.
 fn clean(text: &str) -> String {
     text.chars()
-        .flat_map(|c| if c.is_control() { c.escape_default().collect::<Vec<_>>() } else { vec![c] })
+        .flat_map(|c| {
+            if c.is_control() {
+                c.escape_default().collect::<Vec<_>>()
+            } else {
+                vec![c]
+            }
+        })
         .collect()
 }
 
 fn list(users: &Value) -> String {
     users
         .as_array()
-        .map(|a| a.iter().filter_map(Value::as_str).map(clean).collect::<Vec<_>>().join(", "))
+        .map(|a| {
+            a.iter()
+                .filter_map(Value::as_str)
+                .map(clean)
+                .collect::<Vec<_>>()
+                .join(", ")
+        })
         .unwrap_or_default()
 }
