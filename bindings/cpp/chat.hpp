@@ -1,0 +1,293 @@
+// chat.hpp: a header-only C++17 wrapper over the chat C ABI (include/chat.h).
+//
+// RAII ownership of the ChatServer handle, std::string_view for borrowed
+// text, and exceptions instead of negative return codes: every failing C
+// call throws chat::Error carrying the CHAT_ERR_* code and the text of
+// chat_last_error().
+//
+// Threading: like the C handle, a chat::Server belongs to one thread. The one
+// exception is Server::wakeup(), which may be called from any thread and from
+// a signal handler.
+#ifndef CHAT_HPP
+#define CHAT_HPP
+
+#include "chat.h"
+
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+namespace chat {
+
+/// A failed C call: code() is the CHAT_ERR_* value, what() the library's
+/// message (chat_last_error(), or chat_strerror(code) when there is none).
+class Error : public std::runtime_error {
+public:
+    Error(int code, const std::string &message) : std::runtime_error(message), code_(code) {}
+
+    /// The CHAT_ERR_* code (negative).
+    int code() const noexcept { return code_; }
+
+private:
+    int code_;
+};
+
+namespace detail {
+
+// Builds the exception right after the failing call, before any other call
+// on this thread can replace chat_last_error().
+[[noreturn]] inline void fail(int code) {
+    const char *last = chat_last_error();
+    throw Error(code, last != nullptr ? last : chat_strerror(code));
+}
+
+inline int check(int rc) {
+    if (rc < 0) {
+        fail(rc);
+    }
+    return rc;
+}
+
+inline const std::uint8_t *bytes(std::string_view s) noexcept {
+    return reinterpret_cast<const std::uint8_t *>(s.data());
+}
+
+inline std::string_view view(const char *s) noexcept {
+    return s != nullptr ? std::string_view(s) : std::string_view();
+}
+
+} // namespace detail
+
+/// Server settings; the constructor takes the library's defaults
+/// (chat_config_default), so change only what you need.
+struct Config {
+    /// "IP:port"; port 0 picks a free port (see Server::port()).
+    std::string listen_addr;
+    /// Most clients connected at once.
+    std::uint32_t max_clients = 0;
+    /// Largest frame payload, from a client or the host.
+    std::uint32_t max_frame_bytes = 0;
+    /// Most bytes queued for one client before it is dropped as slow_consumer.
+    std::uint64_t max_queue_bytes = 0;
+    /// A silent client is dropped after this long; 0: never.
+    std::uint32_t idle_timeout_ms = 0;
+    /// Most events waiting for the host (backpressure past it, no loss).
+    std::uint32_t max_events = 0;
+
+    Config() {
+        ChatConfig c{};
+        c.struct_size = sizeof c;
+        chat_config_default(&c);
+        listen_addr = detail::view(c.listen_addr);
+        max_clients = c.max_clients;
+        max_frame_bytes = c.max_frame_bytes;
+        max_queue_bytes = c.max_queue_bytes;
+        idle_timeout_ms = c.idle_timeout_ms;
+        max_events = c.max_events;
+    }
+
+    /// The C struct; its listen_addr points into *this, so keep *this alive
+    /// and unchanged while the result is in use.
+    ChatConfig native() const noexcept {
+        ChatConfig c{};
+        c.struct_size = sizeof c;
+        c.listen_addr = listen_addr.c_str();
+        c.max_clients = max_clients;
+        c.max_frame_bytes = max_frame_bytes;
+        c.max_queue_bytes = max_queue_bytes;
+        c.idle_timeout_ms = idle_timeout_ms;
+        c.max_events = max_events;
+        return c;
+    }
+};
+
+/// One thing that happened to one client.
+///
+/// The string_views borrow from the server: they stay valid only until the
+/// next call on the same Server (next_event, poll, send, kick, ...). Copy
+/// what you keep into a std::string first.
+struct Event {
+    enum class Kind : std::uint32_t {
+        connected = CHAT_EVENT_CONNECTED,
+        registered = CHAT_EVENT_REGISTERED,
+        message = CHAT_EVENT_MESSAGE,
+        disconnected = CHAT_EVENT_DISCONNECTED,
+    };
+
+    Kind kind;
+    /// The client id: never 0, never reused within one server.
+    std::uint64_t client;
+    /// "IP:port" of the client (every kind).
+    std::string_view peer;
+    /// Its nick: registered, message, and the disconnect of a registered
+    /// client; empty otherwise.
+    std::string_view nick;
+    /// message: the JSON object as the recipients got it; empty otherwise.
+    std::string_view payload;
+    /// disconnected: quit, disconnect, slow_consumer, timeout,
+    /// protocol_error, kicked or shutdown; empty otherwise.
+    std::string_view reason;
+    /// message: how many output queues took it; 0 otherwise.
+    std::uint32_t recipients;
+};
+
+/// The word for a kind: "connected", "registered", "message", "disconnected".
+inline const char *to_string(Event::Kind kind) noexcept {
+    switch (kind) {
+    case Event::Kind::connected:
+        return "connected";
+    case Event::Kind::registered:
+        return "registered";
+    case Event::Kind::message:
+        return "message";
+    case Event::Kind::disconnected:
+        return "disconnected";
+    }
+    return "unknown";
+}
+
+/// Owns one ChatServer. Move-only; a moved-from Server is empty (its
+/// native_handle() is null) and every call on it but wakeup() throws
+/// Error(CHAT_ERR_NULL).
+class Server {
+public:
+    /// Binds the listener; throws Error (CHAT_ERR_ADDR, CHAT_ERR_BIND, ...).
+    explicit Server(const Config &cfg) {
+        const ChatConfig c = cfg.native();
+        s_ = chat_server_new(&c);
+        if (s_ == nullptr) {
+            int code = chat_last_error_code();
+            detail::fail(code < 0 ? code : CHAT_ERR_INVALID);
+        }
+    }
+
+    ~Server() { chat_server_free(s_); }
+
+    Server(const Server &) = delete;
+    Server &operator=(const Server &) = delete;
+
+    Server(Server &&other) noexcept : s_(std::exchange(other.s_, nullptr)) {}
+
+    Server &operator=(Server &&other) noexcept {
+        if (this != &other) {
+            chat_server_free(std::exchange(s_, std::exchange(other.s_, nullptr)));
+        }
+        return *this;
+    }
+
+    /// Whether this Server holds a handle (false once moved from).
+    explicit operator bool() const noexcept { return s_ != nullptr; }
+
+    /// One select() round, waiting up to timeout_ms (< 0: no limit).
+    /// Returns how many events are waiting.
+    int poll(int timeout_ms) { return detail::check(chat_server_poll_once(s_, timeout_ms)); }
+
+    /// The oldest waiting event, or nullopt. Its views borrow from the
+    /// server: see Event.
+    std::optional<Event> next_event() {
+        ChatEvent ev{};
+        if (detail::check(chat_server_next_event(s_, &ev)) == 0) {
+            return std::nullopt;
+        }
+        Event out{};
+        out.kind = static_cast<Event::Kind>(ev.kind);
+        out.client = ev.client;
+        out.peer = detail::view(ev.peer);
+        out.nick = detail::view(ev.nick);
+        if (ev.payload != nullptr) {
+            out.payload = std::string_view(reinterpret_cast<const char *>(ev.payload), ev.payload_len);
+        }
+        out.reason = detail::view(ev.reason);
+        out.recipients = ev.recipients;
+        return out;
+    }
+
+    /// Queues one JSON object to one client.
+    void send(std::uint64_t client, std::string_view json) {
+        detail::check(chat_send(s_, client, detail::bytes(json), json.size()));
+    }
+
+    /// Queues one JSON object to every registered client; returns how many.
+    int broadcast(std::string_view json) {
+        return detail::check(chat_broadcast(s_, detail::bytes(json), json.size()));
+    }
+
+    /// Disconnects a client as "kicked"; reason (may be null) goes to it as
+    /// the error frame's "message".
+    void kick(std::uint64_t client, const char *reason = nullptr) {
+        detail::check(chat_kick(s_, client, reason));
+    }
+
+    /// The bound port.
+    std::uint16_t port() const {
+        require();
+        return chat_server_port(s_);
+    }
+
+    /// The descriptors to watch now (CHAT_POLL_READ / CHAT_POLL_WRITE), for
+    /// a host running its own loop: wait on them, then call poll(0). The set
+    /// changes after every call that does I/O or queues output: ask again.
+    std::vector<ChatPollFd> fds() const {
+        std::vector<ChatPollFd> out;
+        // The count can change between the sizing call and the filling one
+        // only if something else ran on the server in between; loop anyway.
+        for (;;) {
+            std::size_t cap = out.size();
+            int n = detail::check(chat_server_fds(s_, out.empty() ? nullptr : out.data(), cap));
+            if (static_cast<std::size_t>(n) <= cap) {
+                out.resize(static_cast<std::size_t>(n));
+                return out;
+            }
+            out.resize(static_cast<std::size_t>(n));
+        }
+    }
+
+    /// Longest the host may wait before calling poll(); -1: no limit.
+    std::int32_t timeout_ms() const {
+        require();
+        return chat_server_timeout_ms(s_);
+    }
+
+    /// Makes a blocked poll() (or a host's select() on fds()) return. The
+    /// one call that is safe from another thread and from a signal handler;
+    /// failures are ignored (an empty Server does nothing).
+    void wakeup() noexcept {
+        if (s_ != nullptr) {
+            (void)chat_server_wakeup(s_);
+        }
+    }
+
+    /// Starts a graceful shutdown on the first call. Returns true once every
+    /// connection is closed; until then keep calling poll() and shutdown().
+    bool shutdown(int deadline_ms) { return detail::check(chat_server_shutdown(s_, deadline_ms)) == 1; }
+
+    /// The counters.
+    ChatStats stats() const {
+        ChatStats st{};
+        st.struct_size = sizeof st;
+        detail::check(chat_server_stats(s_, &st));
+        return st;
+    }
+
+    /// The C handle, still owned by this Server (null once moved from).
+    ChatServer *native_handle() const noexcept { return s_; }
+
+private:
+    // For the calls whose C form cannot report a NULL handle as an error.
+    void require() const {
+        if (s_ == nullptr) {
+            throw Error(CHAT_ERR_NULL, "chat::Server is empty (moved from)");
+        }
+    }
+
+    ChatServer *s_ = nullptr;
+};
+
+} // namespace chat
+
+#endif // CHAT_HPP
