@@ -34,16 +34,33 @@ struct Args {
     /// 0 or absent: never.
     #[arg(long)]
     idle_timeout_ms: Option<u64>,
+    /// Drop connections that send no valid hello within this (0: never).
+    #[arg(long, default_value_t = 30_000)]
+    handshake_timeout_ms: u64,
+    /// Flood control: most frames per second from one client (off by default).
+    #[arg(long)]
+    rate_limit_frames: Option<u64>,
+    /// Flood control: most bytes per second from one client (off by default).
+    #[arg(long)]
+    rate_limit_bytes: Option<u64>,
+    /// Most connections from one IP address (off by default).
+    #[arg(long)]
+    max_per_ip: Option<usize>,
     /// How long `shutdown` may take to flush queues on SIGINT/SIGTERM.
     #[arg(long, default_value_t = 2000)]
     shutdown_ms: u64,
 }
 
 static STOP: AtomicBool = AtomicBool::new(false);
+static DUMP_STATS: AtomicBool = AtomicBool::new(false);
 static WAKE_FD: AtomicI32 = AtomicI32::new(-1);
 
-extern "C" fn on_signal(_: libc::c_int) {
-    STOP.store(true, Ordering::SeqCst);
+extern "C" fn on_signal(sig: libc::c_int) {
+    if sig == libc::SIGUSR1 {
+        DUMP_STATS.store(true, Ordering::SeqCst);
+    } else {
+        STOP.store(true, Ordering::SeqCst);
+    }
     let fd = WAKE_FD.load(Ordering::SeqCst);
     if fd >= 0 {
         // SAFETY: write(2) is async-signal-safe; the buffer is a static byte
@@ -70,6 +87,12 @@ fn config(args: &Args) -> Config {
         .idle_timeout_ms
         .filter(|&ms| ms > 0)
         .map(Duration::from_millis);
+    cfg.handshake_timeout = Some(args.handshake_timeout_ms)
+        .filter(|&ms| ms > 0)
+        .map(Duration::from_millis);
+    cfg.rate_limit_frames = args.rate_limit_frames;
+    cfg.rate_limit_bytes = args.rate_limit_bytes;
+    cfg.max_per_ip = args.max_per_ip;
     cfg
 }
 
@@ -77,7 +100,7 @@ fn run(args: Args) -> Result<(), chat::Error> {
     let mut server = Server::new(config(&args))?;
     WAKE_FD.store(server.waker().as_raw_fd(), Ordering::SeqCst);
     let action = SigAction::new(SigHandler::Handler(on_signal), SaFlags::empty(), SigSet::empty());
-    for sig in [Signal::SIGINT, Signal::SIGTERM] {
+    for sig in [Signal::SIGINT, Signal::SIGTERM, Signal::SIGUSR1] {
         // SAFETY: the handler only stores to atomics and calls write(2).
         unsafe { signal::sigaction(sig, &action) }.map_err(std::io::Error::from)?;
     }
@@ -88,22 +111,39 @@ fn run(args: Args) -> Result<(), chat::Error> {
     while !STOP.load(Ordering::SeqCst) {
         server.poll_once(None)?;
         log_events(&mut server);
+        if DUMP_STATS.swap(false, Ordering::SeqCst) {
+            print_stats(&server);
+        }
     }
     eprintln!("shutting down");
     server.shutdown_and_wait(Duration::from_millis(args.shutdown_ms))?;
     log_events(&mut server);
-    let stats = server.stats();
-    eprintln!(
-        "stats: accepted {} refused {} frames in {} out {} bytes in {} out {} peak queued {}",
-        stats.accepted,
-        stats.refused,
-        stats.frames_in,
-        stats.frames_out,
-        stats.bytes_in,
-        stats.bytes_out,
-        stats.peak_queued_bytes
-    );
+    print_stats(&server);
     Ok(())
+}
+
+/// One line of counters on stderr (on SIGUSR1 and at exit).
+fn print_stats(server: &Server) {
+    let s = server.stats();
+    let by_reason: Vec<String> = chat::Reason::ALL
+        .iter()
+        .map(|r| format!("{r}={}", s.disconnects_for(*r)))
+        .collect();
+    eprintln!(
+        "stats: clients {} registered {} accepted {} refused {} frames in {} out {} \
+         bytes in {} out {} queued {} peak queued {} disconnects {}",
+        s.clients,
+        s.registered,
+        s.accepted,
+        s.refused,
+        s.frames_in,
+        s.frames_out,
+        s.bytes_in,
+        s.bytes_out,
+        s.queued_bytes,
+        s.peak_queued_bytes,
+        by_reason.join(" ")
+    );
 }
 
 fn log_events(server: &mut Server) {

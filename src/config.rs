@@ -54,6 +54,20 @@ pub struct Config {
     /// Most bytes read from one client in one round, so that one busy client
     /// cannot starve the others. Default 256 KiB.
     pub read_budget: usize,
+    /// Flood control: most frames per second one client may send (bursts
+    /// of up to one second's worth). Over it, the client gets
+    /// `rate_limited` and is not read until tokens return. Default: none.
+    pub rate_limit_frames: Option<u64>,
+    /// Flood control on bytes per second, like `rate_limit_frames`.
+    /// Default: none.
+    pub rate_limit_bytes: Option<u64>,
+    /// A client that stays over its rate limit (no calm second in between)
+    /// for longer than this is dropped as `protocol_error`. Default 10 s.
+    pub rate_limit_grace: Duration,
+    /// Most connections from one IP address; one more gets `server_full`.
+    /// Default: none (loopback tests and users behind one NAT share an
+    /// address).
+    pub max_per_ip: Option<usize>,
 }
 
 impl Default for Config {
@@ -68,6 +82,10 @@ impl Default for Config {
             max_events: 65536,
             close_linger: Duration::from_secs(5),
             read_budget: 256 * 1024,
+            rate_limit_frames: None,
+            rate_limit_bytes: None,
+            rate_limit_grace: Duration::from_secs(10),
+            max_per_ip: None,
         }
     }
 }
@@ -93,6 +111,12 @@ impl Config {
         }
         if self.idle_timeout == Some(Duration::ZERO) {
             return bad("idle_timeout must be positive (None turns it off)");
+        }
+        if self.rate_limit_frames == Some(0) || self.rate_limit_bytes == Some(0) {
+            return bad("rate limits must be positive (None turns them off)");
+        }
+        if self.max_per_ip == Some(0) {
+            return bad("max_per_ip must be at least 1 (None turns it off)");
         }
         if self.handshake_timeout == Some(Duration::ZERO) {
             return bad("handshake_timeout must be positive (None turns it off)");

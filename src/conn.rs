@@ -9,6 +9,7 @@ use std::time::Instant;
 
 use crate::event::Reason;
 use crate::frame::{FrameDecoder, WireFrame};
+use crate::ratelimit::Limiter;
 
 /// Frames waiting for the socket to be writable, with how much of the first
 /// one was already written.
@@ -116,11 +117,13 @@ pub struct Conn {
     pub last_heard: Instant,
     /// Whether the idle probe was sent since it was last heard.
     pub pinged: bool,
+    /// Flood control, when configured.
+    pub limiter: Option<Limiter>,
 }
 
 impl Conn {
     /// A connection that just arrived.
-    pub fn new(peer: SocketAddr, max_frame_bytes: usize, now: Instant) -> Self {
+    pub fn new(peer: SocketAddr, max_frame_bytes: usize, limiter: Option<Limiter>, now: Instant) -> Self {
         Conn {
             peer,
             nick: None,
@@ -130,12 +133,24 @@ impl Conn {
             connected_at: now,
             last_heard: now,
             pinged: false,
+            limiter,
         }
     }
 
     /// Whether it is closing (no more reading or routing to it).
     pub fn is_closing(&self) -> bool {
         matches!(self.phase, Phase::Closing { .. })
+    }
+
+    /// Whether its socket should be read now: not closing, not throttled.
+    pub fn wants_input(&self, now: Instant) -> bool {
+        !self.is_closing() && self.throttled_until(now).is_none()
+    }
+
+    /// When its rate limit lets it be read again; `None` if it is not
+    /// throttled.
+    pub fn throttled_until(&self, now: Instant) -> Option<Instant> {
+        self.limiter.as_ref().and_then(|l| l.blocked_until(now))
     }
 }
 

@@ -105,6 +105,17 @@ impl FrameDecoder {
         Ok(Some(&self.buf[from..from + len as usize]))
     }
 
+    /// Whether [`next_frame`](Self::next_frame) would return a frame or an
+    /// error (as opposed to `Ok(None)`).
+    pub fn has_frame(&self) -> bool {
+        let pending = &self.buf[self.start..];
+        self.failed.is_some()
+            || (pending.len() >= HEADER_LEN && {
+                let len = u32::from_be_bytes([pending[0], pending[1], pending[2], pending[3]]) as usize;
+                len == 0 || len > self.max_payload || pending.len() >= HEADER_LEN + len
+            })
+    }
+
     /// Bytes received but not yet returned as a frame (a partial frame).
     pub fn buffered(&self) -> usize {
         self.buf.len() - self.start

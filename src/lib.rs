@@ -18,6 +18,7 @@ mod event;
 pub mod frame;
 pub mod message;
 mod protocol;
+mod ratelimit;
 mod server;
 mod stats;
 mod sys;

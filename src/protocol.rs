@@ -14,6 +14,7 @@ use crate::error::{Error, Result};
 use crate::event::{ClientId, Event, EventKind, Reason, RoutedMessage};
 use crate::frame::{self, WireFrame};
 use crate::message::{self, Incoming, Outgoing};
+use crate::ratelimit::{Limiter, Verdict};
 use crate::stats::Stats;
 
 /// What a server sends a client it is about to drop: an error code and an
@@ -28,6 +29,9 @@ pub struct Hub {
     idle_timeout: Option<Duration>,
     handshake_timeout: Option<Duration>,
     close_linger: Duration,
+    rate_limit_frames: Option<u64>,
+    rate_limit_bytes: Option<u64>,
+    rate_limit_grace: Duration,
     conns: HashMap<ClientId, Conn>,
     /// Registered clients by case-folded nick.
     nicks: HashMap<String, ClientId>,
@@ -59,6 +63,9 @@ impl Hub {
             idle_timeout: cfg.idle_timeout,
             handshake_timeout: cfg.handshake_timeout,
             close_linger: cfg.close_linger,
+            rate_limit_frames: cfg.rate_limit_frames,
+            rate_limit_bytes: cfg.rate_limit_bytes,
+            rate_limit_grace: cfg.rate_limit_grace,
             conns: HashMap::new(),
             nicks: HashMap::new(),
             roster: BTreeSet::new(),
@@ -79,7 +86,9 @@ impl Hub {
     pub fn connect(&mut self, peer: SocketAddr, now: Instant) -> ClientId {
         let id = self.next_id;
         self.next_id += 1;
-        self.conns.insert(id, Conn::new(peer, self.max_frame_bytes, now));
+        let limiter = Limiter::new(self.rate_limit_frames, self.rate_limit_bytes, now);
+        self.conns
+            .insert(id, Conn::new(peer, self.max_frame_bytes, limiter, now));
         self.stats.clients += 1;
         self.stats.accepted += 1;
         self.push_event(id, EventKind::Connected);
@@ -91,7 +100,8 @@ impl Hub {
         self.stats.refused += 1;
     }
 
-    /// Bytes read from a client: reassembles and handles every complete frame.
+    /// Bytes read from a client: reassembles and handles every complete
+    /// frame its rate limit allows (the rest waits in its decoder).
     pub fn receive(&mut self, id: ClientId, bytes: &[u8], now: Instant) {
         let Some(conn) = self.conns.get_mut(&id) else {
             return;
@@ -101,19 +111,34 @@ impl Hub {
         }
         conn.last_heard = now;
         conn.pinged = false;
+        if let Some(limiter) = &mut conn.limiter {
+            limiter.took_bytes(bytes.len(), now);
+        }
+        conn.decoder.push(bytes);
         self.stats.bytes_in += bytes.len() as u64;
+        self.process_input(id, now);
+    }
+
+    /// Handles the complete frames waiting in a client's decoder, as many
+    /// as its frame budget allows, then applies its rate-limit verdict.
+    fn process_input(&mut self, id: ClientId, now: Instant) {
+        let Some(conn) = self.conns.get_mut(&id) else {
+            return;
+        };
         // The decoder is taken out for the loop so that handling a frame can
         // borrow the whole hub; `FrameDecoder::new` does not allocate.
         let mut decoder = std::mem::replace(&mut conn.decoder, frame::FrameDecoder::new(0));
-        decoder.push(bytes);
-        loop {
+        while decoder.has_frame() {
+            let Some(conn) = self.conns.get_mut(&id) else {
+                break;
+            };
+            if conn.is_closing() || !conn.limiter.as_mut().is_none_or(|l| l.try_frame(now)) {
+                break;
+            }
             match decoder.next_frame() {
                 Ok(Some(payload)) => {
                     self.stats.frames_in += 1;
                     self.dispatch(id, payload, now);
-                    if self.conns.get(&id).is_none_or(Conn::is_closing) {
-                        break;
-                    }
                 }
                 Ok(None) => break,
                 Err(err) => {
@@ -131,7 +156,37 @@ impl Hub {
         if let Some(conn) = self.conns.get_mut(&id) {
             conn.decoder = decoder;
         }
+        self.police(id, now);
         self.drop_doomed(now);
+    }
+
+    /// Tells a client newly over its rate limit, and drops one that has
+    /// stayed over it past the grace period.
+    fn police(&mut self, id: ClientId, now: Instant) {
+        let grace = self.rate_limit_grace;
+        let Some(conn) = self.conns.get_mut(&id) else {
+            return;
+        };
+        if conn.is_closing() {
+            return;
+        }
+        let Some(limiter) = &mut conn.limiter else { return };
+        match limiter.check(now, grace) {
+            Verdict::Fine | Verdict::Throttled => {}
+            Verdict::Warn => {
+                let why = "over the rate limit: input paused until it recovers";
+                self.reply_error(id, "rate_limited", None, Some(why));
+            }
+            Verdict::Drop => {
+                let why = Some("over the rate limit for too long");
+                self.leave(
+                    id,
+                    Reason::ProtocolError,
+                    now,
+                    Some((Reason::ProtocolError.as_str(), why)),
+                );
+            }
+        }
     }
 
     /// The peer closed its side or the socket failed: the client leaves.
@@ -159,9 +214,18 @@ impl Hub {
         }
     }
 
-    /// Timers: handshake and idle timeouts, idle probes.
+    /// Timers: handshake and idle timeouts, idle probes, and input held
+    /// back by a rate limit that may now go on.
     pub fn tick(&mut self, now: Instant) {
-        let mut expired = std::mem::take(&mut self.scratch);
+        let mut resumable = std::mem::take(&mut self.scratch);
+        resumable.clear();
+        resumable.extend(self.conns.iter().filter_map(|(&id, conn)| {
+            (conn.limiter.is_some() && conn.decoder.has_frame() && conn.wants_input(now)).then_some(id)
+        }));
+        for &id in &resumable {
+            self.process_input(id, now);
+        }
+        let mut expired = resumable;
         expired.clear();
         for (&id, conn) in &mut self.conns {
             match conn.phase {
@@ -204,8 +268,14 @@ impl Hub {
 
     /// The earliest instant at which [`tick`](Self::tick) has something to
     /// do, or a closing connection must be given up.
-    pub fn next_deadline(&self) -> Option<Instant> {
-        self.conns
+    pub fn next_deadline(&self, now: Instant) -> Option<Instant> {
+        let throttled = self
+            .conns
+            .values()
+            .filter_map(|conn| conn.throttled_until(now))
+            .min();
+        let timers = self
+            .conns
             .values()
             .filter_map(|conn| match conn.phase {
                 Phase::Handshake => self.handshake_timeout.map(|t| conn.connected_at + t),
@@ -218,7 +288,8 @@ impl Hub {
                 }),
                 Phase::Closing { deadline, .. } => Some(deadline),
             })
-            .min()
+            .min();
+        throttled.into_iter().chain(timers).min()
     }
 
     /// Closing connections that are done: flushed, or out of time.

@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 use std::io::{self, IoSlice, Read};
-use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
+use std::net::{IpAddr, Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -102,6 +102,8 @@ pub struct Server {
     /// Client id by descriptor: every watched descriptor is below
     /// `FD_SETSIZE`, so a flat table is enough.
     by_fd: Vec<Option<ClientId>>,
+    /// Open connections per source address, for `max_per_ip`.
+    per_ip: HashMap<IpAddr, usize>,
     draining: Vec<Draining>,
     wake_rx: OwnedFd,
     waker: Waker,
@@ -140,6 +142,7 @@ impl Server {
             local_addr,
             sockets: HashMap::new(),
             by_fd: vec![None; FD_SETSIZE],
+            per_ip: HashMap::new(),
             draining: Vec::new(),
             wake_rx,
             waker: Waker {
@@ -332,7 +335,7 @@ impl Server {
     pub fn timeout(&self) -> Option<Duration> {
         let now = Instant::now();
         [
-            self.hub.next_deadline(),
+            self.hub.next_deadline(now),
             self.accept_paused_until,
             self.draining.iter().map(|d| d.until).min(),
         ]
@@ -364,7 +367,7 @@ impl Server {
         for (&id, socket) in &self.sockets {
             let Some(conn) = self.hub.conn(id) else { continue };
             let fd = socket.as_raw_fd();
-            if may_read && !conn.is_closing() {
+            if may_read && conn.wants_input(now) {
                 read.push(fd);
             }
             if !conn.out.is_empty() {
@@ -398,24 +401,34 @@ impl Server {
 
     fn admit(&mut self, socket: TcpStream, peer: SocketAddr, now: Instant) {
         let fd = socket.as_raw_fd();
-        if !sys::selectable(fd)
-            || self.sockets.len() >= self.cfg.max_clients
-            || socket.set_nonblocking(true).is_err()
-        {
-            let full = frame::encode_json(&Outgoing::Error {
-                code: "server_full",
-                to: None,
-                message: Some("the server cannot take more connections"),
-            });
-            sys::send_once(socket.as_fd(), &full);
-            let _ = socket.shutdown(Shutdown::Write);
-            self.hub.refused();
-            return;
+        if !sys::selectable(fd) || self.sockets.len() >= self.cfg.max_clients {
+            return self.refuse(socket, "the server cannot take more connections");
+        }
+        let from_peer = self.per_ip.get(&peer.ip()).copied().unwrap_or(0);
+        if self.cfg.max_per_ip.is_some_and(|max| from_peer >= max) {
+            return self.refuse(socket, "too many connections from your address");
+        }
+        if socket.set_nonblocking(true).is_err() {
+            return self.refuse(socket, "the server cannot take this connection");
         }
         sys::tune_client_socket(socket.as_fd());
         let id = self.hub.connect(peer, now);
+        *self.per_ip.entry(peer.ip()).or_insert(0) += 1;
         self.by_fd[fd as usize] = Some(id);
         self.sockets.insert(id, socket);
+    }
+
+    /// Answers `server_full` and closes, without ever watching the socket
+    /// (its descriptor may be past what select() can take).
+    fn refuse(&mut self, socket: TcpStream, why: &str) {
+        let full = frame::encode_json(&Outgoing::Error {
+            code: "server_full",
+            to: None,
+            message: Some(why),
+        });
+        sys::send_once(socket.as_fd(), &full);
+        let _ = socket.shutdown(Shutdown::Write);
+        self.hub.refused();
     }
 
     fn read_client(&mut self, id: ClientId, now: Instant) {
@@ -424,7 +437,12 @@ impl Server {
             let Some(socket) = self.sockets.get_mut(&id) else {
                 return;
             };
-            let want = budget.min(self.read_buf.len());
+            let allowance = self
+                .hub
+                .conn(id)
+                .and_then(|c| c.limiter.as_ref())
+                .map_or(usize::MAX, |l| l.read_allowance(now));
+            let want = budget.min(self.read_buf.len()).min(allowance);
             match socket.read(&mut self.read_buf[..want]) {
                 Ok(0) => {
                     // The peer closed its side: it leaves, and what is queued
@@ -436,7 +454,7 @@ impl Server {
                     self.hub.receive(id, &self.read_buf[..n], now);
                     budget -= n;
                     let stop = n < want
-                        || self.hub.conn(id).is_none_or(|c| c.is_closing())
+                        || self.hub.conn(id).is_none_or(|c| !c.wants_input(now))
                         || self.hub.events().len() >= self.cfg.max_events;
                     if stop {
                         return;
@@ -511,6 +529,14 @@ impl Server {
     fn forget(&mut self, id: ClientId, now: Instant) -> Option<TcpStream> {
         let socket = self.sockets.remove(&id)?;
         self.by_fd[socket.as_raw_fd() as usize] = None;
+        if let Some(peer) = self.hub.conn(id).map(|c| c.peer.ip()) {
+            if let Some(n) = self.per_ip.get_mut(&peer) {
+                *n -= 1;
+                if *n == 0 {
+                    self.per_ip.remove(&peer);
+                }
+            }
+        }
         self.hub.remove(id, now);
         Some(socket)
     }
