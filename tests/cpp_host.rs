@@ -43,7 +43,8 @@ fn logged<'a>(line: &'a str, word: &str) -> (u64, &'a str) {
 /// and its id.
 fn join(host: &Program, addr: SocketAddr, nick: &str) -> (TestClient, u64) {
     let mut c = TestClient::hello(addr, nick);
-    let (id, peer) = logged(&host.line(), "connected");
+    let line = host.line();
+    let (id, peer) = logged(&line, "connected");
     assert_eq!(peer, c.stream.local_addr().unwrap().to_string());
     assert_eq!(host.line(), format!("registered {id} {nick}"));
     assert_eq!(

@@ -27,19 +27,27 @@ pub fn source(rel: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join(rel)
 }
 
+/// The built library file. `cargo test` builds the crate's staticlib and
+/// cdylib in the same rustc run as the rlib the tests use, but leaves them in
+/// `<target>/debug/deps`: only `cargo build` copies them up to
+/// `<target>/debug`, and that copy can be older than the sources. So the
+/// `deps` copy comes first.
+fn library(file: &str) -> PathBuf {
+    let dir = artifact_dir();
+    let candidates = [dir.join("deps").join(file), dir.join(file)];
+    candidates.iter().find(|p| p.exists()).cloned().unwrap_or_else(|| {
+        panic!("{file} is in neither {} nor {}", candidates[0].display(), candidates[1].display())
+    })
+}
+
 /// Builds one C++ file into `<target>/tmp/cpp/<name>`; panics with g++'s
 /// output if it does not build cleanly.
 pub fn compile(src: &str, name: &str, link: Link) -> PathBuf {
-    let lib_dir = artifact_dir();
-    let lib = lib_dir.join(match link {
+    let lib = library(match link {
         Link::Static => "libchat.a",
         Link::Shared => "libchat.so",
     });
-    assert!(
-        lib.exists(),
-        "{} is missing: cargo test should have built the staticlib and cdylib",
-        lib.display()
-    );
+    let lib_dir = lib.parent().unwrap();
     let out_dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("cpp");
     std::fs::create_dir_all(&out_dir).unwrap();
     let out = out_dir.join(name);
@@ -60,7 +68,7 @@ pub fn compile(src: &str, name: &str, link: Link) -> PathBuf {
         Link::Shared => {
             // -l: names the file exactly, so the linker cannot pick libchat.a.
             cmd.arg("-L")
-                .arg(&lib_dir)
+                .arg(lib_dir)
                 .arg("-l:libchat.so")
                 .arg(format!("-Wl,-rpath,{}", lib_dir.display()));
         }
