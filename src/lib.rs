@@ -22,6 +22,8 @@ mod ratelimit;
 mod server;
 mod stats;
 mod sys;
+#[doc(hidden)]
+pub mod testing;
 
 pub use config::{Config, FD_SETSIZE};
 pub use error::{Error, Result};

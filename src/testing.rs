@@ -1,0 +1,115 @@
+//! The sans-IO core behind a small facade, for benchmarks, fuzzers and
+//! tests that need no sockets. Not a stable API: it follows the internals.
+
+use std::net::SocketAddr;
+use std::time::Instant;
+
+use crate::config::Config;
+use crate::error::Result;
+use crate::event::{ClientId, Event};
+use crate::protocol::Hub;
+use crate::stats::Stats;
+
+/// Every session and the routing between them, driven by hand: bytes in
+/// with [`receive`](Core::receive), frames out with
+/// [`take_output`](Core::take_output).
+#[derive(Debug)]
+pub struct Core {
+    hub: Hub,
+    finished: Vec<ClientId>,
+}
+
+impl Core {
+    /// A core with the limits of `cfg` (its address is not used).
+    pub fn new(cfg: &Config) -> Self {
+        Core {
+            hub: Hub::new(cfg),
+            finished: Vec::new(),
+        }
+    }
+
+    /// A new connection from `peer`.
+    pub fn connect(&mut self, peer: SocketAddr, now: Instant) -> ClientId {
+        self.hub.connect(peer, now)
+    }
+
+    /// Bytes from a client.
+    pub fn receive(&mut self, id: ClientId, bytes: &[u8], now: Instant) {
+        self.hub.receive(id, bytes, now);
+    }
+
+    /// Timers.
+    pub fn tick(&mut self, now: Instant) {
+        self.hub.tick(now);
+    }
+
+    /// The peer closed or reset.
+    pub fn peer_gone(&mut self, id: ClientId, now: Instant) {
+        self.hub.peer_gone(id, now);
+    }
+
+    /// Appends what is queued for `id` to `out`, as if the socket took it
+    /// all; returns how many bytes.
+    pub fn take_output(&mut self, id: ClientId, out: &mut Vec<u8>) -> usize {
+        let mut total = 0;
+        loop {
+            let Some(conn) = self.hub.conn(id) else { break };
+            let mut slices = [std::io::IoSlice::new(&[]); 64];
+            let n = conn.out.slices(&mut slices);
+            if n == 0 {
+                break;
+            }
+            let before = out.len();
+            for s in &slices[..n] {
+                out.extend_from_slice(s);
+            }
+            let len = out.len() - before;
+            self.hub.written(id, len);
+            total += len;
+        }
+        total
+    }
+
+    /// Drops what is queued for `id` as if written; returns how many bytes.
+    pub fn discard_output(&mut self, id: ClientId) -> usize {
+        let queued = self.hub.conn(id).map_or(0, |c| c.out.queued_bytes());
+        self.hub.written(id, queued);
+        queued
+    }
+
+    /// Forgets connections that finished closing, as the server would after
+    /// flushing them; returns their ids.
+    pub fn reap(&mut self, now: Instant) -> Vec<ClientId> {
+        self.finished.clear();
+        self.hub.finished(now, &mut self.finished);
+        for &id in &self.finished {
+            self.hub.remove(id, now);
+        }
+        self.finished.clone()
+    }
+
+    /// The events so far.
+    pub fn events(&mut self) -> impl Iterator<Item = Event> + '_ {
+        self.hub.events().drain(..)
+    }
+
+    /// Host send.
+    pub fn send(&mut self, id: ClientId, json: &[u8], now: Instant) -> Result<()> {
+        self.hub.send(id, json, now)
+    }
+
+    /// Host broadcast.
+    pub fn broadcast(&mut self, json: &[u8], now: Instant) -> Result<usize> {
+        self.hub.broadcast(json, now)
+    }
+
+    /// Host kick.
+    pub fn kick(&mut self, id: ClientId, message: Option<&str>, now: Instant) -> Result<()> {
+        self.hub.kick(id, message, now)
+    }
+
+    /// The counters.
+    pub fn stats(&self) -> Stats {
+        self.hub.stats()
+    }
+}
