@@ -1,0 +1,81 @@
+"""Python binding of libchat, the embeddable chat server (through ctypes).
+
+    import chat
+    with chat.Server("127.0.0.1:0") as server:
+        print("port", server.port)
+        while True:
+            for event in server.poll(1.0):
+                if isinstance(event, chat.Registered):
+                    server.send(event.client, {"type": "banner", "text": "hi " + event.nick})
+
+The library is found from $CHAT_LIB, else $CARGO_TARGET_DIR, else the
+nearest target/{release,debug} above this package.
+"""
+
+from . import _lib
+from .errors import (
+    ERR_ADDR,
+    ERR_BIND,
+    ERR_CONFIG,
+    ERR_FD_SETSIZE,
+    ERR_INVALID,
+    ERR_IO,
+    ERR_NOT_JSON_OBJECT,
+    ERR_NULL,
+    ERR_PANIC,
+    ERR_SHUTTING_DOWN,
+    ERR_TOO_LARGE,
+    ERR_UNKNOWN_CLIENT,
+    ERR_UTF8,
+    OK,
+    ChatError,
+    LibraryNotFoundError,
+)
+from .events import REASONS, Connected, Disconnected, Event, Message, Registered, Stats
+from .server import Server
+
+
+def version():
+    """The library's version ("0.1.0")."""
+    return _lib.version()
+
+
+def strerror(code):
+    """The library's static text for an ERR_* code."""
+    return _lib.strerror(code)
+
+
+def library_path():
+    """The path of the loaded libchat."""
+    return _lib.library_path()
+
+
+__all__ = [
+    "ERR_ADDR",
+    "ERR_BIND",
+    "ERR_CONFIG",
+    "ERR_FD_SETSIZE",
+    "ERR_INVALID",
+    "ERR_IO",
+    "ERR_NOT_JSON_OBJECT",
+    "ERR_NULL",
+    "ERR_PANIC",
+    "ERR_SHUTTING_DOWN",
+    "ERR_TOO_LARGE",
+    "ERR_UNKNOWN_CLIENT",
+    "ERR_UTF8",
+    "OK",
+    "REASONS",
+    "ChatError",
+    "Connected",
+    "Disconnected",
+    "Event",
+    "LibraryNotFoundError",
+    "Message",
+    "Registered",
+    "Server",
+    "Stats",
+    "library_path",
+    "strerror",
+    "version",
+]

@@ -1,0 +1,316 @@
+"""The only module that touches ctypes: finds libchat, declares every
+function's argtypes and restype, mirrors the header's structs, and wraps each
+call so that callers get Python values and ChatError, never raw pointers.
+
+Strings in a ChatEvent are only valid until the next call on the same server,
+so next_event copies every one of them out before returning.
+"""
+
+import ctypes
+import os
+import sys
+import threading
+from ctypes import (
+    POINTER,
+    Structure,
+    c_char_p,
+    c_int,
+    c_int16,
+    c_int32,
+    c_size_t,
+    c_uint16,
+    c_uint32,
+    c_uint64,
+    c_void_p,
+)
+
+from .errors import ERR_NULL, ChatError, LibraryNotFoundError
+
+POLL_READ = 1
+POLL_WRITE = 2
+
+EVENT_CONNECTED = 1
+EVENT_REGISTERED = 2
+EVENT_MESSAGE = 3
+EVENT_DISCONNECTED = 4
+
+INT32_MAX = 2**31 - 1
+UINT32_MAX = 2**32 - 1
+UINT64_MAX = 2**64 - 1
+
+
+class ChatConfig(Structure):
+    _fields_ = [
+        ("struct_size", c_uint32),
+        ("listen_addr", c_char_p),
+        ("max_clients", c_uint32),
+        ("max_frame_bytes", c_uint32),
+        ("max_queue_bytes", c_uint64),
+        ("idle_timeout_ms", c_uint32),
+        ("max_events", c_uint32),
+    ]
+
+
+class ChatPollFd(Structure):
+    _fields_ = [("fd", c_int), ("events", c_int16)]
+
+
+class ChatEvent(Structure):
+    _fields_ = [
+        ("kind", c_uint32),
+        ("client", c_uint64),
+        ("peer", c_char_p),
+        ("nick", c_char_p),
+        # uint8_t *: not c_char_p, which would stop at the first NUL.
+        ("payload", c_void_p),
+        ("payload_len", c_size_t),
+        ("reason", c_char_p),
+        ("recipients", c_uint32),
+    ]
+
+
+STATS_FIELDS = (
+    "clients",
+    "registered",
+    "accepted",
+    "refused",
+    "frames_in",
+    "frames_out",
+    "bytes_in",
+    "bytes_out",
+    "queued_bytes",
+    "peak_queued_bytes",
+    "disconnects_quit",
+    "disconnects_disconnect",
+    "disconnects_slow_consumer",
+    "disconnects_timeout",
+    "disconnects_protocol_error",
+    "disconnects_kicked",
+    "disconnects_shutdown",
+)
+
+
+class ChatStats(Structure):
+    _fields_ = [("struct_size", c_uint32)] + [(name, c_uint64) for name in STATS_FIELDS]
+
+
+# (name, argtypes, restype) for every function of include/chat.h.
+_PROTOTYPES = [
+    ("chat_config_default", [POINTER(ChatConfig)], None),
+    ("chat_server_new", [POINTER(ChatConfig)], c_void_p),
+    ("chat_server_port", [c_void_p], c_uint16),
+    ("chat_server_poll_once", [c_void_p, c_int32], c_int),
+    ("chat_server_next_event", [c_void_p, POINTER(ChatEvent)], c_int),
+    ("chat_server_fds", [c_void_p, POINTER(ChatPollFd), c_size_t], c_int),
+    ("chat_server_timeout_ms", [c_void_p], c_int32),
+    ("chat_server_wakeup", [c_void_p], c_int),
+    ("chat_send", [c_void_p, c_uint64, c_char_p, c_size_t], c_int),
+    ("chat_broadcast", [c_void_p, c_char_p, c_size_t], c_int),
+    ("chat_kick", [c_void_p, c_uint64, c_char_p], c_int),
+    ("chat_server_shutdown", [c_void_p, c_int32], c_int),
+    ("chat_server_stats", [c_void_p, POINTER(ChatStats)], c_int),
+    ("chat_server_free", [c_void_p], None),
+    ("chat_last_error", [], c_char_p),
+    ("chat_last_error_code", [], c_int),
+    ("chat_strerror", [c_int], c_char_p),
+    ("chat_version", [], c_char_p),
+]
+
+
+def library_filename():
+    """libchat's file name as cargo writes it on this platform."""
+    if sys.platform == "darwin":
+        return "libchat.dylib"
+    if sys.platform == "win32":
+        return "chat.dll"
+    return "libchat.so"
+
+
+def _newest(paths):
+    found = [p for p in paths if os.path.isfile(p)]
+    return max(found, key=os.path.getmtime) if found else None
+
+
+def _in_target(target, tried):
+    """The newest of <target>/release and <target>/debug, so that whichever
+    profile was built last wins."""
+    candidates = [os.path.join(target, profile, library_filename()) for profile in ("release", "debug")]
+    tried.extend(candidates)
+    return _newest(candidates)
+
+
+def find_library():
+    """Where libchat is: $CHAT_LIB (a file, or a folder holding it), else
+    $CARGO_TARGET_DIR/{release,debug}, else target/{release,debug} in the
+    nearest folder above this package that has one."""
+    tried = []
+    explicit = os.environ.get("CHAT_LIB")
+    if explicit:
+        path = explicit
+        if os.path.isdir(path):
+            path = os.path.join(path, library_filename())
+        if os.path.isfile(path):
+            return os.path.abspath(path)
+        # A wrong CHAT_LIB is a mistake to report, not to work around.
+        raise LibraryNotFoundError("CHAT_LIB=%r: no such file %s" % (explicit, path))
+    target_dir = os.environ.get("CARGO_TARGET_DIR")
+    if target_dir:
+        found = _in_target(os.path.abspath(target_dir), tried)
+        if found:
+            return found
+    folder = os.path.dirname(os.path.abspath(__file__))
+    while True:
+        found = _in_target(os.path.join(folder, "target"), tried)
+        if found:
+            return found
+        parent = os.path.dirname(folder)
+        if parent == folder:
+            break
+        folder = parent
+    raise LibraryNotFoundError(
+        "cannot find %s (build it with `cargo build`, or set CHAT_LIB to its path); tried:\n  %s"
+        % (library_filename(), "\n  ".join(tried))
+    )
+
+
+_loaded = None
+_load_lock = threading.Lock()
+
+
+def lib():
+    """The loaded library with every prototype declared (loaded once)."""
+    global _loaded
+    if _loaded is None:
+        with _load_lock:
+            if _loaded is None:
+                path = find_library()
+                cdll = ctypes.CDLL(path)
+                for name, argtypes, restype in _PROTOTYPES:
+                    fn = getattr(cdll, name)
+                    fn.argtypes = argtypes
+                    fn.restype = restype
+                cdll.chat_path = path
+                _loaded = cdll
+    return _loaded
+
+
+def _text(raw):
+    return raw.decode("utf-8", "replace") if raw is not None else None
+
+
+def _error(code):
+    """ChatError for a failure just returned on this thread."""
+    message = _text(lib().chat_last_error()) or _text(lib().chat_strerror(code))
+    return ChatError(code, message)
+
+
+def _check(rc):
+    if rc < 0:
+        raise _error(rc)
+    return rc
+
+
+def strerror(code):
+    return _text(lib().chat_strerror(code))
+
+
+def version():
+    return _text(lib().chat_version())
+
+
+def library_path():
+    return lib().chat_path
+
+
+def server_new(listen, limits):
+    """A new server handle (an int). listen: bytes; limits: ChatConfig field
+    name -> int, already range-checked."""
+    cfg = ChatConfig()
+    lib().chat_config_default(ctypes.byref(cfg))
+    cfg.struct_size = ctypes.sizeof(ChatConfig)
+    # The struct keeps a reference to the bytes, so the pointer stays valid
+    # for the call.
+    cfg.listen_addr = listen
+    for name, value in limits.items():
+        setattr(cfg, name, value)
+    handle = lib().chat_server_new(ctypes.byref(cfg))
+    if not handle:
+        code = lib().chat_last_error_code()
+        raise _error(code if code < 0 else ERR_NULL)
+    return handle
+
+
+def server_free(handle):
+    lib().chat_server_free(handle)
+
+
+def port(handle):
+    return lib().chat_server_port(handle)
+
+
+def poll_once(handle, timeout_ms):
+    return _check(lib().chat_server_poll_once(handle, timeout_ms))
+
+
+def next_event(handle):
+    """The next event as (kind, client, peer, nick, payload, reason,
+    recipients) with str/None fields copied out, or None when none waits."""
+    ev = ChatEvent()
+    if _check(lib().chat_server_next_event(handle, ctypes.byref(ev))) == 0:
+        return None
+    payload = None
+    if ev.payload:
+        payload = ctypes.string_at(ev.payload, ev.payload_len).decode("utf-8", "replace")
+    return (
+        ev.kind,
+        ev.client,
+        _text(ev.peer),
+        _text(ev.nick),
+        payload,
+        _text(ev.reason),
+        ev.recipients,
+    )
+
+
+def fds(handle):
+    """[(fd, readable?, writable?)] the server wants watched now."""
+    cap = 8
+    while True:
+        out = (ChatPollFd * cap)()
+        n = _check(lib().chat_server_fds(handle, out, cap))
+        if n <= cap:
+            return [(p.fd, bool(p.events & POLL_READ), bool(p.events & POLL_WRITE)) for p in out[:n]]
+        # The set grew past our room; ask again with enough.
+        cap = n
+
+
+def timeout_ms(handle):
+    return lib().chat_server_timeout_ms(handle)
+
+
+def wakeup(handle):
+    _check(lib().chat_server_wakeup(handle))
+
+
+def send(handle, client, data):
+    _check(lib().chat_send(handle, client, data, len(data)))
+
+
+def broadcast(handle, data):
+    return _check(lib().chat_broadcast(handle, data, len(data)))
+
+
+def kick(handle, client, reason):
+    _check(lib().chat_kick(handle, client, reason))
+
+
+def shutdown(handle, deadline_ms):
+    """True once every connection is closed."""
+    return _check(lib().chat_server_shutdown(handle, deadline_ms)) == 1
+
+
+def stats(handle):
+    out = ChatStats()
+    out.struct_size = ctypes.sizeof(ChatStats)
+    _check(lib().chat_server_stats(handle, ctypes.byref(out)))
+    return {name: getattr(out, name) for name in STATS_FIELDS}

@@ -1,0 +1,99 @@
+"""What Server.poll returns: one immutable dataclass per event kind, and the
+counters of Server.stats. Every field is a plain Python value copied out of
+the library, so nothing here refers to library memory."""
+
+import json as _json
+from dataclasses import dataclass
+from typing import Optional
+
+from . import _lib
+
+
+@dataclass(frozen=True)
+class Event:
+    """Fields every event has."""
+
+    client: int
+    """The client's id: never 0, never reused within one server."""
+    peer: str
+    """Its address, "IP:port"."""
+    nick: Optional[str]
+    """Its nick once registered (still set in its Disconnected event), else None."""
+
+
+@dataclass(frozen=True)
+class Connected(Event):
+    """A connection was accepted."""
+
+
+@dataclass(frozen=True)
+class Registered(Event):
+    """The client completed hello; nick is set."""
+
+
+@dataclass(frozen=True)
+class Message(Event):
+    """The client's msg or all was routed to other clients."""
+
+    payload: str
+    """The JSON object as its recipients got it (with "from")."""
+    recipients: int
+    """How many output queues took it."""
+
+    def json(self):
+        """The payload decoded."""
+        return _json.loads(self.payload)
+
+
+@dataclass(frozen=True)
+class Disconnected(Event):
+    """The client is gone; its id is no longer valid."""
+
+    reason: str
+    """quit, disconnect, slow_consumer, timeout, protocol_error, kicked or shutdown."""
+
+
+def from_raw(raw):
+    """The dataclass for a tuple from _lib.next_event."""
+    kind, client, peer, nick, payload, reason, recipients = raw
+    if kind == _lib.EVENT_CONNECTED:
+        return Connected(client, peer, nick)
+    if kind == _lib.EVENT_REGISTERED:
+        return Registered(client, peer, nick)
+    if kind == _lib.EVENT_MESSAGE:
+        return Message(client, peer, nick, payload, recipients)
+    if kind == _lib.EVENT_DISCONNECTED:
+        return Disconnected(client, peer, nick, reason)
+    # A newer library may add kinds; an old binding must not crash on them.
+    return Event(client, peer, nick)
+
+
+REASONS = ("quit", "disconnect", "slow_consumer", "timeout", "protocol_error", "kicked", "shutdown")
+
+
+@dataclass(frozen=True)
+class Stats:
+    """A snapshot of the server's counters (ChatStats)."""
+
+    clients: int
+    registered: int
+    accepted: int
+    refused: int
+    frames_in: int
+    frames_out: int
+    bytes_in: int
+    bytes_out: int
+    queued_bytes: int
+    peak_queued_bytes: int
+    disconnects_quit: int
+    disconnects_disconnect: int
+    disconnects_slow_consumer: int
+    disconnects_timeout: int
+    disconnects_protocol_error: int
+    disconnects_kicked: int
+    disconnects_shutdown: int
+
+    @property
+    def disconnects(self):
+        """Disconnects by reason word, e.g. {"quit": 1, ...}."""
+        return {r: getattr(self, "disconnects_" + r) for r in REASONS}
