@@ -77,8 +77,47 @@ struct Envelope<'a> {
     to: Option<&'a RawValue>,
     #[serde(borrow)]
     text: Option<&'a RawValue>,
-    #[serde(borrow)]
+    #[serde(borrow, default, deserialize_with = "present")]
     id: Option<&'a RawValue>,
+}
+
+/// Deepest nesting of arrays and objects in a payload, the outer object
+/// included: serde_json refuses a 128th level in the values it builds.
+const MAX_DEPTH: usize = 127;
+
+/// A field that is there, even as `null`, is `Some`: plain `Option` would
+/// turn `"id":null` into no id, yet `null` is an id like any other.
+fn present<'de: 'a, 'a, D: serde::Deserializer<'de>>(d: D) -> Result<Option<&'a RawValue>, D::Error> {
+    <&'a RawValue>::deserialize(d).map(Some)
+}
+
+/// Whether the arrays and objects in `json` (valid JSON) nest at most `max`
+/// deep.
+fn nesting_within(json: &[u8], max: usize) -> bool {
+    let (mut depth, mut in_string, mut escaped) = (0usize, false, false);
+    for &b in json {
+        if in_string {
+            match b {
+                _ if escaped => escaped = false,
+                b'\\' => escaped = true,
+                b'"' => in_string = false,
+                _ => {}
+            }
+        } else {
+            match b {
+                b'"' => in_string = true,
+                b'[' | b'{' => {
+                    depth += 1;
+                    if depth > max {
+                        return false;
+                    }
+                }
+                b']' | b'}' => depth = depth.saturating_sub(1),
+                _ => {}
+            }
+        }
+    }
+    true
 }
 
 fn string(raw: Option<&RawValue>) -> Result<String, ParseError> {
@@ -97,12 +136,21 @@ pub fn looks_like_object(bytes: &[u8]) -> bool {
 
 /// Parses one client payload.
 pub fn parse(payload: &[u8]) -> Result<Incoming<'_>, ParseError> {
-    if !looks_like_object(payload) {
+    // serde_json checks UTF-8 only in the strings it decodes; a payload is
+    // UTF-8 throughout, skipped fields included.
+    if !looks_like_object(payload) || std::str::from_utf8(payload).is_err() {
         return Err(ParseError::BadRequest);
     }
     // serde_json limits nesting to 128 levels, so hostile nesting is an
     // error here, not a stack overflow.
     let env: Envelope<'_> = serde_json::from_slice(payload).map_err(|_| ParseError::BadRequest)?;
+    // Skipped values have no depth limit in serde_json, but an `id` goes
+    // back to the client in `pong` and `ack`, one level down: too deep, and
+    // the client's own parser could not read that answer.
+    let too_deep = |id: &RawValue| !nesting_within(id.get().as_bytes(), MAX_DEPTH - 1);
+    if env.id.is_some_and(too_deep) {
+        return Err(ParseError::BadRequest);
+    }
     let kind = string(env.kind)?;
     Ok(match kind.as_str() {
         "hello" => Incoming::Hello {
@@ -266,6 +314,27 @@ mod tests {
         assert_eq!(parse(in_text.as_bytes()).unwrap_err(), ParseError::BadRequest);
         let objects = format!("{}{}", r#"{"a":"#.repeat(100_000), "}".repeat(100_000));
         assert_eq!(parse(objects.as_bytes()).unwrap_err(), ParseError::BadRequest);
+    }
+
+    #[test]
+    fn null_ids_deep_ids_and_invalid_utf8_in_skipped_fields() {
+        assert!(
+            matches!(parse(br#"{"type":"ping","id":null}"#), Ok(Incoming::Ping { id }) if id.get() == "null")
+        );
+        assert!(matches!(
+            parse(br#"{"type":"all","text":"x","id":null}"#),
+            Ok(Incoming::All { id: Some(id), .. }) if id.get() == "null"
+        ));
+        let ok = format!(r#"{{"type":"ping","id":{}{}}}"#, "[".repeat(126), "]".repeat(126));
+        assert!(matches!(parse(ok.as_bytes()), Ok(Incoming::Ping { .. })));
+        let deep = format!(r#"{{"type":"ping","id":{}{}}}"#, "[".repeat(127), "]".repeat(127));
+        assert_eq!(parse(deep.as_bytes()).unwrap_err(), ParseError::BadRequest);
+        let quoted = format!(r#"{{"type":"ping","id":"{}\"\\"}}"#, "[".repeat(500));
+        assert!(matches!(parse(quoted.as_bytes()), Ok(Incoming::Ping { .. })));
+        assert_eq!(
+            parse(b"{\"type\":\"all\",\"text\":\"x\",\"n\":\"\xfe\"}").unwrap_err(),
+            ParseError::BadRequest
+        );
     }
 
     #[test]
