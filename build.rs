@@ -1,1 +1,94 @@
-fn main() {}
+//! Writes `include/chat.h` from `src/ffi/` with cbindgen.
+//!
+//! The header is committed and `tests/header.rs` fails when it differs from
+//! what [`generate_header`] makes, so a failure here is only a warning: a
+//! syntax error in a file being edited must not stop the crate from building.
+
+use std::path::Path;
+
+/// The header text for the crate in `crate_dir`, at package `version`
+/// (`MAJOR.MINOR.PATCH`, maybe with a `-pre` suffix). Shared with
+/// `tests/header.rs`, which includes this file.
+fn generate_header(crate_dir: &Path, version: &str) -> Result<String, String> {
+    let config = cbindgen::Config::from_file(crate_dir.join("cbindgen.toml"))?;
+    let core = version.split(['-', '+']).next().unwrap_or(version);
+    let mut parts = core.split('.');
+    let mut next = || parts.next().unwrap_or("0").to_string();
+    let (major, minor, patch) = (next(), next(), next());
+    let macros = format!(
+        "\n#define CHAT_VERSION_MAJOR {major}\n#define CHAT_VERSION_MINOR {minor}\n\
+         #define CHAT_VERSION_PATCH {patch}\n#define CHAT_VERSION \"{version}\"\n"
+    );
+    let src = crate_dir.join("src").join("ffi").join("mod.rs");
+    // cbindgen panics on a few inputs it cannot handle; that too is only a
+    // reason to keep the committed header.
+    let bindings = std::panic::catch_unwind(|| {
+        cbindgen::Builder::new()
+            .with_config(config)
+            .with_after_include(macros)
+            .with_src(src)
+            .generate()
+    })
+    .map_err(|_| "cbindgen panicked".to_string())?
+    .map_err(|e| e.to_string())?;
+    let mut out = Vec::new();
+    bindings.write(&mut out);
+    let text = String::from_utf8(out).map_err(|e| e.to_string())?;
+    Ok(parenthesize_negative_defines(&text))
+}
+
+/// `#define CHAT_ERR_NULL -1` becomes `#define CHAT_ERR_NULL (-1)`, so that
+/// a macro is one operand wherever it is used (`x-CHAT_ERR_NULL`); cbindgen
+/// drops the parentheses written in Rust.
+fn parenthesize_negative_defines(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() + 64);
+    for line in text.split_inclusive('\n') {
+        let body = line.trim_end_matches('\n');
+        let mut words = body.splitn(3, ' ');
+        match (words.next(), words.next(), words.next()) {
+            (Some("#define"), Some(name), Some(value))
+                if value
+                    .strip_prefix('-')
+                    .is_some_and(|d| !d.is_empty() && d.bytes().all(|b| b.is_ascii_digit())) =>
+            {
+                out.push_str(&format!("#define {name} ({value})"));
+                out.push_str(&line[body.len()..]);
+            }
+            _ => out.push_str(line),
+        }
+    }
+    out
+}
+
+/// Replaces `path` with `text` unless it already holds exactly that, so
+/// that an unchanged header does not look modified to anything watching it.
+/// Writes a temporary file and renames it, so a concurrent build never
+/// reads half a header.
+fn write_if_changed(path: &Path, text: &str) -> std::io::Result<bool> {
+    if std::fs::read(path).is_ok_and(|old| old == text.as_bytes()) {
+        return Ok(false);
+    }
+    let tmp = path.with_extension(format!("h.tmp{}", std::process::id()));
+    std::fs::write(&tmp, text)?;
+    std::fs::rename(&tmp, path)?;
+    Ok(true)
+}
+
+#[allow(dead_code)] // tests/header.rs includes this file for generate_header only
+fn main() {
+    println!("cargo:rerun-if-changed=src/ffi");
+    println!("cargo:rerun-if-changed=cbindgen.toml");
+    println!("cargo:rerun-if-changed=Cargo.toml");
+    println!("cargo:rerun-if-changed=build.rs");
+    let crate_dir = std::env::var("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR");
+    let crate_dir = Path::new(&crate_dir);
+    let version = std::env::var("CARGO_PKG_VERSION").expect("cargo sets CARGO_PKG_VERSION");
+    match generate_header(crate_dir, &version) {
+        Ok(text) => {
+            if let Err(e) = write_if_changed(&crate_dir.join("include").join("chat.h"), &text) {
+                println!("cargo:warning=cannot write include/chat.h: {e}");
+            }
+        }
+        Err(e) => println!("cargo:warning=include/chat.h not regenerated (cbindgen: {e})"),
+    }
+}

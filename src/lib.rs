@@ -15,6 +15,9 @@ mod config;
 mod conn;
 mod error;
 mod event;
+/// The C ABI (`include/chat.h`): `extern "C"` functions over [`Server`], for
+/// C, C++ and Python hosts.
+pub mod ffi;
 pub mod frame;
 pub mod message;
 mod protocol;

@@ -1,0 +1,130 @@
+//! `ChatEvent`, the C form of an [`Event`], and the buffers behind its
+//! pointers.
+
+use std::ffi::{c_char, CStr};
+use std::io::Write;
+use std::ptr;
+
+use crate::{Event, EventKind, Reason};
+
+/// A connection was accepted. Fills `client` and `peer`; `nick`, `payload`
+/// and `reason` are NULL.
+pub const CHAT_EVENT_CONNECTED: u32 = 1;
+/// The client completed `hello`. Fills `client`, `peer` and `nick`.
+pub const CHAT_EVENT_REGISTERED: u32 = 2;
+/// The client's `msg` or `all` was routed by the library. Fills `client`,
+/// `peer`, `nick` (the sender), `payload` and `payload_len` (the JSON
+/// object as its recipients got it, with `"from"`), and `recipients`.
+pub const CHAT_EVENT_MESSAGE: u32 = 3;
+/// The client is gone and its id is no longer valid. Fills `client`,
+/// `peer`, `reason`, and `nick` if it had registered (else NULL).
+pub const CHAT_EVENT_DISCONNECTED: u32 = 4;
+
+/// One thing that happened to one client, from `chat_server_next_event`.
+/// The library zeroes it first; each `CHAT_EVENT_*` says which fields it
+/// fills, the others stay 0 / NULL. Its pointers stay valid until the next
+/// call that takes the same server (`chat_server_next_event`,
+/// `chat_server_poll_once`, `chat_server_free`...): copy what you keep.
+#[repr(C)]
+#[derive(Debug, Clone, Copy)]
+pub struct ChatEvent {
+    /// `CHAT_EVENT_*`.
+    pub kind: u32,
+    /// The client, in every kind: never 0, never reused within a server.
+    pub client: u64,
+    /// Every kind: its address, `"IP:port"`, NUL-terminated.
+    pub peer: *const c_char,
+    /// `REGISTERED`, `MESSAGE`, and `DISCONNECTED` of a registered client:
+    /// its nick, NUL-terminated; otherwise NULL.
+    pub nick: *const c_char,
+    /// `MESSAGE`: the JSON object as its recipients got it (with
+    /// `"from"`), NUL-terminated too; otherwise NULL.
+    pub payload: *const u8,
+    /// `MESSAGE`: bytes at `payload`, not counting the NUL; otherwise 0.
+    pub payload_len: usize,
+    /// `DISCONNECTED`: why, a static string: `quit`, `disconnect`,
+    /// `slow_consumer`, `timeout`, `protocol_error`, `kicked` or
+    /// `shutdown`; otherwise NULL.
+    pub reason: *const c_char,
+    /// `MESSAGE`: how many output queues took it; otherwise 0.
+    pub recipients: u32,
+}
+
+impl ChatEvent {
+    /// An event with every field 0 or NULL.
+    pub fn zeroed() -> ChatEvent {
+        ChatEvent {
+            kind: 0,
+            client: 0,
+            peer: ptr::null(),
+            nick: ptr::null(),
+            payload: ptr::null(),
+            payload_len: 0,
+            reason: ptr::null(),
+            recipients: 0,
+        }
+    }
+}
+
+/// The protocol's word for a reason, as a static C string.
+pub fn reason_text(reason: Reason) -> &'static CStr {
+    match reason {
+        Reason::Quit => c"quit",
+        Reason::Disconnect => c"disconnect",
+        Reason::SlowConsumer => c"slow_consumer",
+        Reason::Timeout => c"timeout",
+        Reason::ProtocolError => c"protocol_error",
+        Reason::Kicked => c"kicked",
+        Reason::Shutdown => c"shutdown",
+    }
+}
+
+/// The NUL-terminated text behind the last `ChatEvent` handed out. The
+/// buffers are reused, so a `ChatEvent`'s pointers die with the next fill.
+#[derive(Debug, Default)]
+pub struct EventText {
+    peer: Vec<u8>,
+    nick: Vec<u8>,
+    payload: Vec<u8>,
+}
+
+/// Replaces `buf` with `bytes` and a NUL; returns where it starts.
+fn nul_terminated(buf: &mut Vec<u8>, bytes: &[u8]) -> *const u8 {
+    buf.clear();
+    buf.extend_from_slice(bytes);
+    buf.push(0);
+    buf.as_ptr()
+}
+
+impl EventText {
+    /// The C form of `ev`, pointing into these buffers.
+    pub fn fill(&mut self, ev: &Event) -> ChatEvent {
+        let mut out = ChatEvent::zeroed();
+        out.client = ev.client;
+        self.peer.clear();
+        // A Vec takes every write; the address has no NUL in it.
+        let _ = write!(self.peer, "{}\0", ev.peer);
+        out.peer = self.peer.as_ptr().cast();
+        if let Some(nick) = &ev.nick {
+            // Nicks are [A-Za-z0-9_-]: no NUL inside.
+            out.nick = nul_terminated(&mut self.nick, nick.as_bytes()).cast();
+        }
+        match &ev.kind {
+            EventKind::Connected => out.kind = CHAT_EVENT_CONNECTED,
+            EventKind::Registered => out.kind = CHAT_EVENT_REGISTERED,
+            EventKind::Message(m) => {
+                out.kind = CHAT_EVENT_MESSAGE;
+                // JSON has no raw NUL byte, so the NUL ends it for C string
+                // functions; payload_len is exact either way.
+                out.payload = nul_terminated(&mut self.payload, m.payload());
+                out.payload_len = m.payload().len();
+                out.recipients = u32::try_from(m.recipients).unwrap_or(u32::MAX);
+            }
+            EventKind::Disconnected { reason } => {
+                out.kind = CHAT_EVENT_DISCONNECTED;
+                out.reason = reason_text(*reason).as_ptr();
+            }
+        }
+        out
+    }
+}

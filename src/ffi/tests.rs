@@ -1,0 +1,1 @@
+//! Unit tests of the C ABI, calling the exported functions from Rust.
