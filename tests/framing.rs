@@ -38,7 +38,9 @@ fn a_whole_session_sent_one_byte_per_write_works() {
     let mut bob = TestClient::hello(server.addr, "bob");
     let mut alice = TestClient::connect(server.addr);
     let mut stream = json_frame(&json!({"type": "hello", "nick": "alice"}));
-    stream.extend(json_frame(&json!({"type": "msg", "to": "bob", "text": "byte by byte"})));
+    stream.extend(json_frame(
+        &json!({"type": "msg", "to": "bob", "text": "byte by byte"}),
+    ));
     let before = server.with(|s| s.stats().bytes_in);
     for (i, b) in stream.iter().enumerate() {
         alice.send_raw(&[*b]);
@@ -62,7 +64,10 @@ fn many_frames_in_one_write_are_all_handled_in_order() {
     }
     batch.extend(json_frame(&json!({"type": "who"})));
     c.send_raw(&batch);
-    assert_eq!(c.recv(), json!({"type": "welcome", "nick": "alice", "users": ["alice"]}));
+    assert_eq!(
+        c.recv(),
+        json!({"type": "welcome", "nick": "alice", "users": ["alice"]})
+    );
     for i in 0..500 {
         assert_eq!(c.recv(), json!({"type": "pong", "id": i}));
     }
@@ -163,10 +168,16 @@ fn unknown_fields_are_ignored() {
     let mut bob = TestClient::hello(server.addr, "bob");
     let mut alice = TestClient::connect(server.addr);
     alice.send(&json!({"type": "hello", "nick": "alice", "version": 2, "caps": {"x": [1, 2]}}));
-    assert_eq!(alice.recv(), json!({"type": "welcome", "nick": "alice", "users": ["alice", "bob"]}));
+    assert_eq!(
+        alice.recv(),
+        json!({"type": "welcome", "nick": "alice", "users": ["alice", "bob"]})
+    );
     assert_eq!(bob.recv(), online("alice"));
     alice.send(&json!({"type": "msg", "to": "bob", "text": "hi", "color": "red", "z": null}));
-    assert_eq!(bob.recv(), json!({"type": "msg", "from": "alice", "to": "bob", "text": "hi"}));
+    assert_eq!(
+        bob.recv(),
+        json!({"type": "msg", "from": "alice", "to": "bob", "text": "hi"})
+    );
     alice.send(&json!({"type": "all", "text": "yo", "priority": [1, {"a": true}]}));
     assert_eq!(bob.recv(), json!({"type": "all", "from": "alice", "text": "yo"}));
     alice.send(&json!({"type": "who", "filter": "b*"}));

@@ -41,7 +41,12 @@ pub fn recv_raw(c: &mut TestClient) -> Option<Vec<u8>> {
     let mut len = [0u8; 4];
     match c.stream.read_exact(&mut len) {
         Ok(()) => {}
-        Err(e) if matches!(e.kind(), io::ErrorKind::UnexpectedEof | io::ErrorKind::ConnectionReset) => {
+        Err(e)
+            if matches!(
+                e.kind(),
+                io::ErrorKind::UnexpectedEof | io::ErrorKind::ConnectionReset
+            ) =>
+        {
             return None
         }
         Err(e) => panic!("waiting for a frame: {e}"),
@@ -85,7 +90,11 @@ pub fn expect_error(c: &mut TestClient, code: &str) -> Value {
 /// Asserts the server sends exactly error `code`, then closes.
 pub fn expect_error_then_close(c: &mut TestClient, code: &str) {
     let frames = c.expect_closed();
-    assert_eq!(frames.len(), 1, "expected only error {code} before EOF, got {frames:?}");
+    assert_eq!(
+        frames.len(),
+        1,
+        "expected only error {code} before EOF, got {frames:?}"
+    );
     assert_error(&frames[0], code);
 }
 
@@ -98,7 +107,11 @@ static SYNC_IDS: AtomicU64 = AtomicU64::new(1);
 pub fn assert_nothing_pending(c: &mut TestClient) {
     let id = format!("sync-{}", SYNC_IDS.fetch_add(1, Ordering::Relaxed));
     c.send(&json!({"type": "ping", "id": id}));
-    assert_eq!(c.recv(), json!({"type": "pong", "id": id}), "a frame arrived before the pong");
+    assert_eq!(
+        c.recv(),
+        json!({"type": "pong", "id": id}),
+        "a frame arrived before the pong"
+    );
 }
 
 /// Proves the connection is open and registered: `from` messages `to`
