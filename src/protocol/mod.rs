@@ -379,6 +379,9 @@ impl Hub {
         if !message::looks_like_object(payload) {
             return Err(Error::NotJsonObject("it does not start with '{'".into()));
         }
+        // serde_json does not check UTF-8 in what it skips, and clients
+        // are promised UTF-8 JSON.
+        std::str::from_utf8(payload).map_err(|e| Error::NotJsonObject(e.to_string()))?;
         serde_json::from_slice::<serde::de::IgnoredAny>(payload)
             .map_err(|e| Error::NotJsonObject(e.to_string()))?;
         Ok(())
