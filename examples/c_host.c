@@ -1,0 +1,450 @@
+/*
+ * c_host: a small chat host in C, over include/chat.h.
+ *
+ *   c_host [LISTEN_ADDR]        (default 127.0.0.1:7878)
+ *
+ * It shows host-loop integration: instead of blocking in
+ * chat_server_poll_once(s, -1), it asks chat_server_fds() and
+ * chat_server_timeout_ms() what to wait for, waits with poll(2) on those
+ * descriptors and on stdin together, then calls chat_server_poll_once(s, 0).
+ *
+ * stdout: "listening on ADDR" first, then one line per event:
+ *   connected ID PEER | registered ID NICK | message ID NICK JSON |
+ *   disconnected ID NICK REASON   (NICK is "-" for an unregistered client)
+ * Each newly registered user gets {"type":"banner","text":"welcome, NICK"}.
+ *
+ * stdin console: /say TEXT  (to everyone, from "host"), /kick NICK, /stats.
+ * stdin EOF, SIGINT or SIGTERM: graceful shutdown, "stopped", exit 0.
+ *
+ * Build: cc -std=c11 -Iinclude examples/c_host.c target/debug/libchat.a \
+ *           -lpthread -ldl -lm -o c_host
+ */
+#define _POSIX_C_SOURCE 200809L
+
+#include <errno.h>
+#include <inttypes.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "chat.h"
+
+#define MAX_USERS 1024
+#define NICK_MAX 32
+#define CONSOLE_LINE_MAX 4096
+#define SHUTDOWN_DEADLINE_MS 2000
+
+/* The signal handler only sets this and wakes the server. */
+static volatile sig_atomic_t stop_requested = 0;
+static ChatServer *volatile signal_server = NULL;
+
+static void on_signal(int sig)
+{
+    int saved = errno;
+    ChatServer *s = signal_server;
+    (void)sig;
+    stop_requested = 1;
+    if (s != NULL) {
+        chat_server_wakeup(s); /* the one call that is safe here */
+    }
+    errno = saved;
+}
+
+/* Registered users, for /kick NICK. */
+struct user {
+    uint64_t id;
+    char nick[NICK_MAX + 1];
+};
+static struct user users[MAX_USERS];
+static size_t user_count = 0;
+
+static struct user *add_user(uint64_t id, const char *nick)
+{
+    struct user *u;
+    if (user_count == MAX_USERS) {
+        return NULL;
+    }
+    u = &users[user_count++];
+    u->id = id;
+    strncpy(u->nick, nick, NICK_MAX);
+    u->nick[NICK_MAX] = '\0';
+    return u;
+}
+
+static void remove_user(uint64_t id)
+{
+    size_t i;
+    for (i = 0; i < user_count; i++) {
+        if (users[i].id == id) {
+            users[i] = users[--user_count];
+            return;
+        }
+    }
+}
+
+static const struct user *find_user(const char *nick)
+{
+    size_t i;
+    for (i = 0; i < user_count; i++) {
+        if (strcmp(users[i].nick, nick) == 0) {
+            return &users[i];
+        }
+    }
+    return NULL;
+}
+
+/* Appends `s` as a JSON string (quoted, escaped) to out[*len..cap).
+ * Returns 0, or -1 if it does not fit. */
+static int put_json_string(char *out, size_t cap, size_t *len, const char *s)
+{
+    static const char hex[] = "0123456789abcdef";
+    size_t n = *len;
+    const unsigned char *p;
+    if (n + 1 >= cap) {
+        return -1;
+    }
+    out[n++] = '"';
+    for (p = (const unsigned char *)s; *p != '\0'; p++) {
+        if (n + 7 >= cap) {
+            return -1;
+        }
+        if (*p == '"' || *p == '\\') {
+            out[n++] = '\\';
+            out[n++] = (char)*p;
+        } else if (*p < 0x20) {
+            out[n++] = '\\';
+            out[n++] = 'u';
+            out[n++] = '0';
+            out[n++] = '0';
+            out[n++] = hex[*p >> 4];
+            out[n++] = hex[*p & 0xf];
+        } else {
+            out[n++] = (char)*p;
+        }
+    }
+    if (n + 2 > cap) {
+        return -1;
+    }
+    out[n++] = '"';
+    out[n] = '\0';
+    *len = n;
+    return 0;
+}
+
+/* Appends a literal piece of JSON. */
+static int put_raw(char *out, size_t cap, size_t *len, const char *s)
+{
+    size_t k = strlen(s);
+    if (*len + k + 1 > cap) {
+        return -1;
+    }
+    memcpy(out + *len, s, k + 1);
+    *len += k;
+    return 0;
+}
+
+static void report(const char *what, int code)
+{
+    const char *detail = chat_last_error();
+    fprintf(stderr, "c_host: %s: %s (%s)\n", what, chat_strerror(code), detail ? detail : "");
+}
+
+static void send_banner(ChatServer *s, const struct user *u)
+{
+    char text[NICK_MAX + 16];
+    char json[2 * sizeof text + 64];
+    size_t len = 0;
+    int rc;
+    snprintf(text, sizeof text, "welcome, %s", u->nick);
+    if (put_raw(json, sizeof json, &len, "{\"type\":\"banner\",\"text\":") != 0 ||
+        put_json_string(json, sizeof json, &len, text) != 0 || put_raw(json, sizeof json, &len, "}") != 0) {
+        fprintf(stderr, "c_host: banner too long\n");
+        return;
+    }
+    rc = chat_send(s, u->id, (const uint8_t *)json, len);
+    /* The client may already be gone again: its event comes next. */
+    if (rc < 0 && rc != CHAT_ERR_UNKNOWN_CLIENT) {
+        report("chat_send", rc);
+    }
+}
+
+/* Logs and acts on every waiting event. */
+static int drain_events(ChatServer *s)
+{
+    ChatEvent ev;
+    int rc;
+    while ((rc = chat_server_next_event(s, &ev)) == 1) {
+        switch (ev.kind) {
+        case CHAT_EVENT_CONNECTED:
+            printf("connected %" PRIu64 " %s\n", ev.client, ev.peer);
+            break;
+        case CHAT_EVENT_REGISTERED: {
+            const struct user *u;
+            printf("registered %" PRIu64 " %s\n", ev.client, ev.nick);
+            /* ev's pointers die with the next call on s: keep a copy. */
+            u = add_user(ev.client, ev.nick);
+            if (u != NULL) {
+                send_banner(s, u);
+            }
+            break;
+        }
+        case CHAT_EVENT_MESSAGE:
+            printf("message %" PRIu64 " %s %.*s\n", ev.client, ev.nick, (int)ev.payload_len,
+                   (const char *)ev.payload);
+            break;
+        case CHAT_EVENT_DISCONNECTED:
+            printf("disconnected %" PRIu64 " %s %s\n", ev.client, ev.nick ? ev.nick : "-", ev.reason);
+            remove_user(ev.client);
+            break;
+        default:
+            printf("event %" PRIu32 " %" PRIu64 "\n", ev.kind, ev.client);
+            break;
+        }
+    }
+    if (rc < 0) {
+        report("chat_server_next_event", rc);
+    }
+    return rc;
+}
+
+static void print_stats(const ChatServer *s)
+{
+    ChatStats st;
+    int rc;
+    memset(&st, 0, sizeof st);
+    st.struct_size = (uint32_t)sizeof st;
+    rc = chat_server_stats(s, &st);
+    if (rc != CHAT_OK) {
+        report("chat_server_stats", rc);
+        return;
+    }
+    printf("stats clients=%" PRIu64 " registered=%" PRIu64 " accepted=%" PRIu64 " refused=%" PRIu64
+           " frames_in=%" PRIu64 " frames_out=%" PRIu64 " bytes_in=%" PRIu64 " bytes_out=%" PRIu64
+           " queued_bytes=%" PRIu64 " peak_queued_bytes=%" PRIu64 " kicked=%" PRIu64 "\n",
+           st.clients, st.registered, st.accepted, st.refused, st.frames_in, st.frames_out, st.bytes_in,
+           st.bytes_out, st.queued_bytes, st.peak_queued_bytes, st.disconnects_kicked);
+}
+
+static void console_command(ChatServer *s, const char *line)
+{
+    int rc;
+    if (strncmp(line, "/say ", 5) == 0) {
+        char json[2 * CONSOLE_LINE_MAX + 64];
+        size_t len = 0;
+        if (put_raw(json, sizeof json, &len, "{\"type\":\"all\",\"from\":\"host\",\"text\":") != 0 ||
+            put_json_string(json, sizeof json, &len, line + 5) != 0 ||
+            put_raw(json, sizeof json, &len, "}") != 0) {
+            fprintf(stderr, "c_host: /say: text too long\n");
+            return;
+        }
+        rc = chat_broadcast(s, (const uint8_t *)json, len);
+        if (rc < 0) {
+            report("chat_broadcast", rc);
+        }
+    } else if (strncmp(line, "/kick ", 6) == 0) {
+        const struct user *u = find_user(line + 6);
+        if (u == NULL) {
+            fprintf(stderr, "c_host: /kick: no user %s\n", line + 6);
+            return;
+        }
+        rc = chat_kick(s, u->id, "kicked by the host");
+        if (rc < 0) {
+            report("chat_kick", rc);
+        }
+    } else if (strcmp(line, "/stats") == 0) {
+        print_stats(s);
+    } else if (line[0] != '\0') {
+        fprintf(stderr, "c_host: unknown command (try /say TEXT, /kick NICK, /stats): %s\n", line);
+    }
+}
+
+/* Reads what stdin has and runs each complete line. Returns 0 at EOF. */
+static int read_console(ChatServer *s)
+{
+    static char buf[CONSOLE_LINE_MAX];
+    static size_t have = 0;
+    ssize_t n = read(STDIN_FILENO, buf + have, sizeof buf - 1 - have);
+    char *start;
+    char *nl;
+    if (n < 0) {
+        return errno == EINTR || errno == EAGAIN;
+    }
+    if (n == 0) {
+        if (have > 0) { /* a last line without a newline */
+            buf[have] = '\0';
+            console_command(s, buf);
+            have = 0;
+        }
+        return 0;
+    }
+    have += (size_t)n;
+    buf[have] = '\0';
+    start = buf;
+    while ((nl = strchr(start, '\n')) != NULL) {
+        *nl = '\0';
+        if (nl > start && nl[-1] == '\r') {
+            nl[-1] = '\0';
+        }
+        console_command(s, start);
+        start = nl + 1;
+    }
+    have = (size_t)(buf + have - start);
+    memmove(buf, start, have);
+    if (have == sizeof buf - 1) { /* a line longer than the buffer: run it as is */
+        buf[have] = '\0';
+        console_command(s, buf);
+        have = 0;
+    }
+    return 1;
+}
+
+/* The pump: the server's descriptors and stdin in one poll(2). */
+static int run(ChatServer *s)
+{
+    ChatPollFd *watch = NULL;
+    struct pollfd *pfds = NULL;
+    size_t cap = 0;
+    int stdin_open = 1;
+    int failed = 0;
+    while (!stop_requested && stdin_open && !failed) {
+        int n = chat_server_fds(s, watch, cap);
+        int i;
+        int ready;
+        if (n < 0) {
+            report("chat_server_fds", n);
+            failed = 1;
+            break;
+        }
+        if ((size_t)n > cap) { /* more than we have room for: grow, ask again */
+            size_t want = (size_t)n + 8;
+            ChatPollFd *w = realloc(watch, want * sizeof *w);
+            struct pollfd *p = w ? realloc(pfds, (want + 1) * sizeof *p) : NULL;
+            if (w != NULL) {
+                watch = w;
+            }
+            if (p == NULL) {
+                fprintf(stderr, "c_host: out of memory\n");
+                failed = 1;
+                break;
+            }
+            pfds = p;
+            cap = want;
+            continue;
+        }
+        for (i = 0; i < n; i++) {
+            pfds[i].fd = watch[i].fd;
+            pfds[i].events = (short)(((watch[i].events & CHAT_POLL_READ) ? POLLIN : 0) |
+                                     ((watch[i].events & CHAT_POLL_WRITE) ? POLLOUT : 0));
+            pfds[i].revents = 0;
+        }
+        pfds[n].fd = STDIN_FILENO;
+        pfds[n].events = POLLIN;
+        pfds[n].revents = 0;
+        ready = poll(pfds, (nfds_t)n + 1, chat_server_timeout_ms(s));
+        if (ready < 0 && errno != EINTR) {
+            perror("c_host: poll");
+            failed = 1;
+            break;
+        }
+        /* Ready or timed out: one round that does not block. */
+        if ((i = chat_server_poll_once(s, 0)) < 0) {
+            report("chat_server_poll_once", i);
+            failed = 1;
+            break;
+        }
+        if (drain_events(s) < 0) {
+            failed = 1;
+            break;
+        }
+        if (ready > 0 && (pfds[n].revents & (POLLIN | POLLHUP | POLLERR)) != 0) {
+            stdin_open = read_console(s);
+            /* Commands act at once (a kick is an event already). */
+            if (drain_events(s) < 0) {
+                failed = 1;
+            }
+        }
+    }
+    free(watch);
+    free(pfds);
+    return failed ? -1 : 0;
+}
+
+/* Says goodbye to everyone and pumps until every connection is closed. */
+static int shut_down(ChatServer *s)
+{
+    for (;;) {
+        int done = chat_server_shutdown(s, SHUTDOWN_DEADLINE_MS);
+        int rc;
+        if (done < 0) {
+            report("chat_server_shutdown", done);
+            return -1;
+        }
+        if (drain_events(s) < 0) {
+            return -1;
+        }
+        if (done == 1) {
+            return 0;
+        }
+        rc = chat_server_poll_once(s, 100);
+        if (rc < 0) {
+            report("chat_server_poll_once", rc);
+            return -1;
+        }
+    }
+}
+
+int main(int argc, char **argv)
+{
+    const char *addr = argc > 1 ? argv[1] : "127.0.0.1:7878";
+    const char *colon;
+    ChatConfig cfg;
+    ChatServer *s;
+    struct sigaction sa;
+    sigset_t stop_signals;
+    int host_len;
+    int ok;
+
+    if (argc > 2) {
+        fprintf(stderr, "usage: %s [LISTEN_ADDR]\n", argv[0]);
+        return 2;
+    }
+    setvbuf(stdout, NULL, _IOLBF, 0); /* one line per event, even into a pipe */
+
+    chat_config_default(&cfg);
+    cfg.listen_addr = addr;
+    s = chat_server_new(&cfg);
+    if (s == NULL) {
+        report("chat_server_new", chat_last_error_code());
+        return 1;
+    }
+
+    signal_server = s;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_signal;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+
+    colon = strrchr(addr, ':');
+    host_len = colon != NULL ? (int)(colon - addr) : (int)strlen(addr);
+    printf("listening on %.*s:%u\n", host_len, addr, (unsigned)chat_server_port(s));
+    fflush(stdout);
+
+    ok = run(s) == 0;
+    ok = shut_down(s) == 0 && ok;
+
+    /* No handler may touch the server once it is freed. */
+    sigemptyset(&stop_signals);
+    sigaddset(&stop_signals, SIGINT);
+    sigaddset(&stop_signals, SIGTERM);
+    sigprocmask(SIG_BLOCK, &stop_signals, NULL);
+    signal_server = NULL;
+    chat_server_free(s);
+
+    printf("stopped\n");
+    fflush(stdout);
+    return ok ? 0 : 1;
+}
