@@ -31,6 +31,10 @@ const HELP: &str = "commands:
   /all TEXT         send TEXT to everyone
   /msg NICK TEXT    send TEXT to NICK only
   /who              list who is online
+  /join #ROOM       join a room (created if it does not exist)
+  /part #ROOM       leave a room
+  /room #ROOM TEXT  send TEXT to a room (or just: #ROOM TEXT)
+  /rooms            list the rooms you are in
   /quit             leave (end of input does the same)
   /help             this text";
 
@@ -51,6 +55,8 @@ struct Client {
     quitting: bool,
     /// The reason the server gave in its last error before closing.
     last_error: Option<String>,
+    /// The rooms we are in, as the server named them.
+    rooms: std::collections::BTreeSet<String>,
     out: io::Stdout,
 }
 
@@ -69,6 +75,7 @@ fn main() -> ExitCode {
         registered: false,
         quitting: false,
         last_error: None,
+        rooms: Default::default(),
         out: io::stdout(),
     };
     let end = client
@@ -195,6 +202,14 @@ impl Client {
         if line.trim().is_empty() {
             return Ok(());
         }
+        if let Some(rest) = line.strip_prefix('#') {
+            return match rest.split_once(' ') {
+                Some((room, text)) if !text.is_empty() => {
+                    self.send(&json!({"type": "room", "room": format!("#{room}"), "text": text}))
+                }
+                _ => self.say("! usage: #ROOM TEXT"),
+            };
+        }
         if !line.starts_with('/') {
             return self.send(&json!({"type": "all", "text": line}));
         }
@@ -208,6 +223,21 @@ impl Client {
                 _ => self.say("! usage: /msg NICK TEXT"),
             },
             "/who" => self.send(&json!({"type": "who"})),
+            "/join" | "/part" if rest.starts_with('#') && !rest.contains(' ') => {
+                self.send(&json!({"type": &cmd[1..], "room": rest}))
+            }
+            "/join" | "/part" => self.say(&format!("! usage: {cmd} #ROOM")),
+            "/room" => match rest.split_once(' ') {
+                Some((room, text)) if room.starts_with('#') && !text.is_empty() => {
+                    self.send(&json!({"type": "room", "room": room, "text": text}))
+                }
+                _ => self.say("! usage: /room #ROOM TEXT"),
+            },
+            "/rooms" if self.rooms.is_empty() => self.say("* you are in no room"),
+            "/rooms" => {
+                let list = self.rooms.iter().cloned().collect::<Vec<_>>().join(", ");
+                self.say(&format!("* your rooms: {list}"))
+            }
             "/quit" => self.quit(),
             "/help" => self.say(HELP),
             "/all" => self.say("! usage: /all TEXT"),
@@ -235,6 +265,22 @@ impl Client {
             "msg" => self.say(&format!("<{} (private)> {}", s("from"), s("text")))?,
             "all" => self.say(&format!("<{}> {}", s("from"), s("text")))?,
             "users" => self.say(&format!("* online: {}", list(&v["users"])))?,
+            "room" => self.say(&format!("[{}] <{}> {}", s("room"), s("from"), s("text")))?,
+            "joined" => {
+                self.rooms.insert(s("room"));
+                self.say(&format!(
+                    "* you joined {}; members: {}",
+                    s("room"),
+                    list(&v["members"])
+                ))?
+            }
+            "parted" => {
+                self.rooms.remove(&s("room"));
+                self.say(&format!("* you left {}", s("room")))?
+            }
+            "presence" if v.get("room").is_some() => {
+                self.say(&format!("* {} {} {}", s("nick"), s("state"), s("room")))?
+            }
             "presence" => match v.get("reason").and_then(Value::as_str) {
                 Some(reason) => self.say(&format!("* {} left ({})", s("nick"), clean(reason)))?,
                 None => self.say(&format!("* {} is {}", s("nick"), s("state")))?,
@@ -264,12 +310,24 @@ impl Client {
             ),
             "shutdown" => "the server is shutting down".into(),
             "server_full" => "the server is full".into(),
+            "not_in_room" => format!(
+                "you are not in {}",
+                clean(v["room"].as_str().unwrap_or("that room"))
+            ),
+            "bad_room" => "a room name is # then 1 to 32 of A-Z a-z 0-9 _ -".into(),
+            "too_many_rooms" => "you are in too many rooms already".into(),
+            "room_full" => format!("{} is full", clean(v["room"].as_str().unwrap_or("that room"))),
+            "server_room_limit" => "the server has no room for another room".into(),
+            "rejected" => format!(
+                "the server refused you{}",
+                detail.as_deref().map(|d| format!(": {d}")).unwrap_or_default()
+            ),
             _ => match &detail {
                 Some(d) => format!("server error {code}: {d}"),
                 None => format!("server error {code}"),
             },
         };
-        if !self.registered && matches!(code, "nick_taken" | "bad_nick") {
+        if !self.registered && matches!(code, "nick_taken" | "bad_nick" | "rejected") {
             return Some(End::Refused(text));
         }
         eprintln!("! {text}");

@@ -153,7 +153,11 @@ fn log_events(server: &mut Server) {
             EventKind::Connected => eprintln!("connect #{} from {}", event.client, event.peer),
             EventKind::Registered => eprintln!("join #{} {nick}", event.client),
             EventKind::Disconnected { reason } => eprintln!("leave #{} {nick} ({reason})", event.client),
-            EventKind::Message(_) => {}
+            EventKind::Joined { room } => eprintln!("room #{} {nick} joined {room}", event.client),
+            EventKind::Parted { room } => eprintln!("room #{} {nick} parted {room}", event.client),
+            // Routed inside the library; approval and interception are off
+            // in this server, so those events never come.
+            EventKind::Message(_) | EventKind::ApprovalRequested { .. } | EventKind::Intercepted(_) => {}
         }
     }
 }

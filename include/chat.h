@@ -120,6 +120,26 @@
 #define CHAT_ERR_PANIC (-13)
 
 /**
+ * No room by that name exists.
+ */
+#define CHAT_ERR_UNKNOWN_ROOM (-14)
+
+/**
+ * The client is not a member of that room.
+ */
+#define CHAT_ERR_NOT_IN_ROOM (-15)
+
+/**
+ * No held message has that ticket (released, dropped, or never held).
+ */
+#define CHAT_ERR_UNKNOWN_TICKET (-16)
+
+/**
+ * The client is not waiting for approval.
+ */
+#define CHAT_ERR_NOT_PENDING (-17)
+
+/**
  * A connection was accepted. Fills `client` and `peer`; `nick`, `payload`
  * and `reason` are NULL.
  */
@@ -142,6 +162,32 @@
  * `peer`, `reason`, and `nick` if it had registered (else NULL).
  */
 #define CHAT_EVENT_DISCONNECTED 4
+
+/**
+ * The client joined a room. Fills `client`, `peer`, `nick` and `room`.
+ */
+#define CHAT_EVENT_JOINED 5
+
+/**
+ * The client left a room (by `part`, by `chat_room_remove`, or because it
+ * left the server, then before its `DISCONNECTED`). Fills `client`,
+ * `peer`, `nick` and `room`.
+ */
+#define CHAT_EVENT_PARTED 6
+
+/**
+ * With `approve_registrations`: the client sent a valid `hello` and waits
+ * for `chat_approve` or `chat_reject`. Fills `client`, `peer`, `nick` (the
+ * nick asked for) and `token` (the hello's `"token"`, or NULL).
+ */
+#define CHAT_EVENT_APPROVAL 7
+
+/**
+ * With `intercept_messages`: a `msg`, `all` or `room` frame waits for
+ * `chat_release` or `chat_drop`. Fills `client`, `peer`, `nick`,
+ * `ticket`, and `payload`/`payload_len` (the client's JSON as it sent it).
+ */
+#define CHAT_EVENT_INTERCEPTED 8
 
 /**
  * `ChatPollFd.events` bit: watch the descriptor for reading (`POLLIN`).
@@ -250,6 +296,24 @@ typedef struct ChatEvent {
      * `MESSAGE`: how many output queues took it; otherwise 0.
      */
     uint32_t recipients;
+    /**
+     * `JOINED`, `PARTED`: the room's name, NUL-terminated; otherwise NULL.
+     */
+    const char *room;
+    /**
+     * `INTERCEPTED`: what to pass to `chat_release` or `chat_drop`;
+     * otherwise 0.
+     */
+    uint64_t ticket;
+    /**
+     * `APPROVAL`: the `"token"` of the client's hello, NUL-terminated, or
+     * NULL if it sent none; otherwise NULL.
+     */
+    const char *token;
+    /**
+     * Every kind: the value set with `chat_set_user_data` (0 until then).
+     */
+    uint64_t user_data;
 } ChatEvent;
 
 /**

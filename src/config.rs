@@ -68,6 +68,25 @@ pub struct Config {
     /// Default: none (loopback tests and users behind one NAT share an
     /// address).
     pub max_per_ip: Option<usize>,
+    /// Most rooms one client may be in; past it, `join` gets
+    /// `too_many_rooms`. Default 32.
+    pub max_rooms_per_client: usize,
+    /// Most members in one room; past it, `join` gets `room_full`.
+    /// Default 1024.
+    pub max_members_per_room: usize,
+    /// Most rooms on the server; past it, `join` of a new room gets
+    /// `server_room_limit`. Default 1024.
+    pub max_rooms: usize,
+    /// Each valid `hello` waits for the host's `approve` or `reject`
+    /// (event `ApprovalRequested`). Default: off.
+    pub approve_registrations: bool,
+    /// A `hello` the host has not answered within this is rejected.
+    /// Default 10 s.
+    pub approval_timeout: Duration,
+    /// `msg`, `all` and `room` frames wait for the host's `release` or
+    /// `drop_held` (event `Intercepted`) instead of being routed at once.
+    /// Default: off.
+    pub intercept_messages: bool,
 }
 
 impl Default for Config {
@@ -86,6 +105,12 @@ impl Default for Config {
             rate_limit_bytes: None,
             rate_limit_grace: Duration::from_secs(10),
             max_per_ip: None,
+            max_rooms_per_client: 32,
+            max_members_per_room: 1024,
+            max_rooms: 1024,
+            approve_registrations: false,
+            approval_timeout: Duration::from_secs(10),
+            intercept_messages: false,
         }
     }
 }

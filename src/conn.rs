@@ -82,10 +82,17 @@ impl OutQueue {
 }
 
 /// Where a connection is in its life.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Phase {
     /// Connected, no successful `hello` yet.
     Handshake,
+    /// Sent a valid `hello`; the host has not approved or rejected it yet.
+    AwaitingApproval {
+        /// The nick asked for (reserved meanwhile).
+        nick: Arc<str>,
+        /// When it is rejected if the host has not answered.
+        deadline: Instant,
+    },
     /// Registered with a nick.
     Registered,
     /// Gone as far as everyone else knows (its `Disconnected` event is out);
@@ -119,6 +126,10 @@ pub struct Conn {
     pub pinged: bool,
     /// Flood control, when configured.
     pub limiter: Option<Limiter>,
+    /// The rooms it is in, by case-folded name.
+    pub rooms: Vec<String>,
+    /// The host's value for it, carried in its events.
+    pub user_data: u64,
 }
 
 impl Conn {
@@ -134,6 +145,8 @@ impl Conn {
             last_heard: now,
             pinged: false,
             limiter,
+            rooms: Vec::new(),
+            user_data: 0,
         }
     }
 

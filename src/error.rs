@@ -46,6 +46,23 @@ pub enum Error {
         /// The configured limit.
         max: usize,
     },
+    /// No room by that name exists.
+    #[error("no room named {0}")]
+    UnknownRoom(String),
+    /// The client is not a member of that room.
+    #[error("client {client} is not in room {room}")]
+    NotInRoom {
+        /// The client.
+        client: ClientId,
+        /// The room.
+        room: String,
+    },
+    /// No held message has that ticket (released, dropped, or never held).
+    #[error("no held message with ticket {0}")]
+    UnknownTicket(u64),
+    /// The client is not waiting for approval.
+    #[error("client {0} is not waiting for approval")]
+    NotAwaitingApproval(ClientId),
     /// The server is shutting down and takes no new work.
     #[error("the server is shutting down")]
     ShuttingDown,

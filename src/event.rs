@@ -79,8 +79,11 @@ pub struct Event {
     pub client: ClientId,
     /// Its address.
     pub peer: SocketAddr,
-    /// Its nick, once registered (and still, in its `Disconnected` event).
+    /// Its nick, once registered (and still, in its `Disconnected` event);
+    /// in `ApprovalRequested`, the nick it asked for.
     pub nick: Option<Arc<str>>,
+    /// The value the host attached with `set_user_data` (0 until then).
+    pub user_data: u64,
     /// What happened.
     pub kind: EventKind,
 }
@@ -94,6 +97,26 @@ pub enum EventKind {
     Registered,
     /// The client's `msg` or `all` was routed.
     Message(RoutedMessage),
+    /// The client joined a room (protocol 1.1).
+    Joined {
+        /// The room's name.
+        room: Arc<str>,
+    },
+    /// The client left a room: by `part`, removed by the host, or because
+    /// it left the server (then before its `Disconnected`).
+    Parted {
+        /// The room's name.
+        room: Arc<str>,
+    },
+    /// With `approve_registrations`: the client sent a valid `hello` for a
+    /// free nick (in `nick`) and waits for `approve` or `reject`.
+    ApprovalRequested {
+        /// The `token` string of its `hello`, if any.
+        token: Option<Arc<str>>,
+    },
+    /// With `intercept_messages`: a `msg`, `all` or `room` frame waits for
+    /// `release` or `drop_held`.
+    Intercepted(HeldMessage),
     /// The client is gone; the id is no longer valid.
     Disconnected {
         /// Why.
@@ -131,6 +154,39 @@ impl fmt::Debug for RoutedMessage {
         f.debug_struct("RoutedMessage")
             .field("json", &self.json())
             .field("recipients", &self.recipients)
+            .finish()
+    }
+}
+
+/// A client frame held for the host's verdict.
+#[derive(Clone)]
+pub struct HeldMessage {
+    /// What to pass to `release` or `drop_held`.
+    pub ticket: u64,
+    payload: Arc<[u8]>,
+}
+
+impl HeldMessage {
+    pub(crate) fn new(ticket: u64, payload: Arc<[u8]>) -> Self {
+        HeldMessage { ticket, payload }
+    }
+
+    /// The client's JSON object, exactly as it sent it.
+    pub fn payload(&self) -> &[u8] {
+        &self.payload
+    }
+
+    /// The same, as text (the decoder only passes UTF-8 JSON this far).
+    pub fn json(&self) -> &str {
+        std::str::from_utf8(&self.payload).unwrap_or_default()
+    }
+}
+
+impl fmt::Debug for HeldMessage {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("HeldMessage")
+            .field("ticket", &self.ticket)
+            .field("json", &self.json())
             .finish()
     }
 }

@@ -30,6 +30,6 @@ pub mod testing;
 
 pub use config::{Config, FD_SETSIZE};
 pub use error::{Error, Result};
-pub use event::{ClientId, Event, EventKind, Reason, RoutedMessage};
+pub use event::{ClientId, Event, EventKind, HeldMessage, Reason, RoutedMessage};
 pub use server::{Server, Waker, WatchFd};
 pub use stats::Stats;

@@ -15,6 +15,8 @@ pub enum Incoming<'a> {
     Hello {
         /// The nick asked for (not yet validated).
         nick: String,
+        /// An optional credential for a host that approves registrations.
+        token: Option<String>,
     },
     /// `{"type":"msg","to":N,"text":T}`, optional `id`.
     Msg {
@@ -43,6 +45,25 @@ pub enum Incoming<'a> {
     Pong,
     /// `{"type":"quit"}`
     Quit,
+    /// `{"type":"join","room":R}` (protocol 1.1)
+    Join {
+        /// The room's name, `#` included (not yet validated).
+        room: String,
+    },
+    /// `{"type":"part","room":R}` (protocol 1.1)
+    Part {
+        /// The room's name.
+        room: String,
+    },
+    /// `{"type":"room","room":R,"text":T}`, optional `id` (protocol 1.1)
+    Room {
+        /// The room's name.
+        room: String,
+        /// The message text.
+        text: String,
+        /// Ask for an `ack` carrying this value.
+        id: Option<&'a RawValue>,
+    },
 }
 
 /// Why a client frame could not be understood; each maps to an error code.
@@ -79,6 +100,10 @@ struct Envelope<'a> {
     text: Option<&'a RawValue>,
     #[serde(borrow, default, deserialize_with = "present")]
     id: Option<&'a RawValue>,
+    #[serde(borrow)]
+    room: Option<&'a RawValue>,
+    #[serde(borrow)]
+    token: Option<&'a RawValue>,
 }
 
 /// Deepest nesting of arrays and objects in a payload, the outer object
@@ -155,6 +180,7 @@ pub fn parse(payload: &[u8]) -> Result<Incoming<'_>, ParseError> {
     Ok(match kind.as_str() {
         "hello" => Incoming::Hello {
             nick: string(env.nick)?,
+            token: env.token.map(|t| string(Some(t))).transpose()?,
         },
         "msg" => Incoming::Msg {
             to: string(env.to)?,
@@ -171,6 +197,17 @@ pub fn parse(payload: &[u8]) -> Result<Incoming<'_>, ParseError> {
         },
         "pong" => Incoming::Pong,
         "quit" => Incoming::Quit,
+        "join" => Incoming::Join {
+            room: string(env.room)?,
+        },
+        "part" => Incoming::Part {
+            room: string(env.room)?,
+        },
+        "room" => Incoming::Room {
+            room: string(env.room)?,
+            text: string(env.text)?,
+            id: env.id,
+        },
         _ => return Err(ParseError::UnknownType),
     })
 }
@@ -181,6 +218,11 @@ pub fn valid_nick(nick: &str) -> bool {
         && nick
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+}
+
+/// Whether `room` is `#` then 1 to 32 of `[A-Za-z0-9_-]`.
+pub fn valid_room(room: &str) -> bool {
+    room.strip_prefix('#').is_some_and(valid_nick)
 }
 
 /// The key nicks are compared by: nicks are ASCII, so ASCII case folding is
@@ -200,11 +242,14 @@ pub enum Outgoing<'a> {
         /// Every registered nick, sorted.
         users: &'a [&'a str],
     },
-    /// Someone came or went.
+    /// Someone came or went, on the server or in a room.
     Presence {
         /// Whose presence changed.
         nick: &'a str,
-        /// `online` or `offline`.
+        /// The room, for `joined` and `parted`.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        room: Option<&'a str>,
+        /// `online`, `offline`, `joined` or `parted`.
         state: &'a str,
         /// Why, for `offline`.
         #[serde(skip_serializing_if = "Option::is_none")]
@@ -225,6 +270,27 @@ pub enum Outgoing<'a> {
         from: &'a str,
         /// The text.
         text: &'a str,
+    },
+    /// A message to a room.
+    Room {
+        /// The room.
+        room: &'a str,
+        /// The sender, set by the server.
+        from: &'a str,
+        /// The text.
+        text: &'a str,
+    },
+    /// The answer to `join`.
+    Joined {
+        /// The room, as it was first named.
+        room: &'a str,
+        /// Every member, sorted.
+        members: &'a [&'a str],
+    },
+    /// The answer to `part`.
+    Parted {
+        /// The room.
+        room: &'a str,
     },
     /// The answer to `who`.
     Users {
@@ -255,6 +321,9 @@ pub enum Outgoing<'a> {
         /// For `no_such_user`: the nick that was not found.
         #[serde(skip_serializing_if = "Option::is_none")]
         to: Option<&'a str>,
+        /// For room errors: the room.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        room: Option<&'a str>,
         /// A sentence for people.
         #[serde(skip_serializing_if = "Option::is_none")]
         message: Option<&'a str>,
@@ -268,7 +337,7 @@ mod tests {
     #[test]
     fn parses_every_client_message() {
         assert!(
-            matches!(parse(br#"{"type":"hello","nick":"al"}"#), Ok(Incoming::Hello { nick }) if nick == "al")
+            matches!(parse(br#"{"type":"hello","nick":"al"}"#), Ok(Incoming::Hello { nick, token: None }) if nick == "al")
         );
         assert!(matches!(
             parse(br#"{"type":"msg","to":"b","text":"hi \u00e9","id":[1]}"#),
@@ -353,6 +422,7 @@ mod tests {
     fn outgoing_shapes() {
         let s = serde_json::to_string(&Outgoing::Presence {
             nick: "a",
+            room: None,
             state: "offline",
             reason: Some("quit"),
         })
@@ -364,6 +434,7 @@ mod tests {
         let s = serde_json::to_string(&Outgoing::Error {
             code: "no_such_user",
             to: Some("b"),
+            room: None,
             message: None,
         })
         .unwrap();

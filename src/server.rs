@@ -249,6 +249,62 @@ impl Server {
         self.hub.kick(client, message, Instant::now())
     }
 
+    /// Queues one JSON object, exactly as given, to every member of a
+    /// room; returns how many members it was queued to.
+    pub fn room_send(&mut self, room: &str, json: &[u8]) -> Result<usize> {
+        self.hub.room_send(room, json, Instant::now())
+    }
+
+    /// A room's members, in joining order; `None` if no such room exists.
+    pub fn room_members(&self, room: &str) -> Option<Vec<ClientId>> {
+        self.hub.room_members(room)
+    }
+
+    /// Every room's name, sorted.
+    pub fn rooms(&self) -> Vec<Arc<str>> {
+        self.hub.room_names()
+    }
+
+    /// Takes a client out of a room: it gets `{"type":"parted","room":R}`
+    /// and the other members see it part.
+    pub fn room_remove(&mut self, client: ClientId, room: &str) -> Result<()> {
+        self.hub.room_remove(client, room, Instant::now())
+    }
+
+    /// With [`Config::approve_registrations`]: lets a client whose
+    /// `ApprovalRequested` event arrived register.
+    pub fn approve(&mut self, client: ClientId) -> Result<()> {
+        self.hub.approve(client, Instant::now())
+    }
+
+    /// With [`Config::approve_registrations`]: refuses a client's `hello`;
+    /// it gets `{"type":"error","code":"rejected","message":message}`.
+    pub fn reject(&mut self, client: ClientId, message: Option<&str>) -> Result<()> {
+        self.hub.reject(client, message, Instant::now())
+    }
+
+    /// With [`Config::intercept_messages`]: routes a held message as it is.
+    /// A message whose sender left is forgotten with it (`UnknownTicket`).
+    pub fn release(&mut self, ticket: u64) -> Result<()> {
+        self.hub.release(ticket, Instant::now())
+    }
+
+    /// With [`Config::intercept_messages`]: discards a held message; its
+    /// sender gets `{"type":"error","code":code,"message":message}`.
+    pub fn drop_held(&mut self, ticket: u64, code: &str, message: Option<&str>) -> Result<()> {
+        self.hub.drop_held(ticket, code, message, Instant::now())
+    }
+
+    /// Attaches a value to a client; every later event of it carries it.
+    pub fn set_user_data(&mut self, client: ClientId, data: u64) -> Result<()> {
+        self.hub.set_user_data(client, data)
+    }
+
+    /// A client's user data (0 until set).
+    pub fn user_data(&self, client: ClientId) -> Option<u64> {
+        self.hub.user_data(client)
+    }
+
     /// Starts a graceful shutdown on the first call: stops accepting, sends
     /// every client `{"type":"error","code":"shutdown"}` and flushes their
     /// queues, closing each when flushed or when `deadline` has passed.
@@ -424,6 +480,7 @@ impl Server {
         let full = frame::encode_json(&Outgoing::Error {
             code: "server_full",
             to: None,
+            room: None,
             message: Some(why),
         });
         sys::send_once(socket.as_fd(), &full);

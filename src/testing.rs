@@ -52,8 +52,7 @@ impl Core {
     /// all; returns how many bytes.
     pub fn take_output(&mut self, id: ClientId, out: &mut Vec<u8>) -> usize {
         let mut total = 0;
-        loop {
-            let Some(conn) = self.hub.conn(id) else { break };
+        while let Some(conn) = self.hub.conn(id) {
             let mut slices = [std::io::IoSlice::new(&[]); 64];
             let n = conn.out.slices(&mut slices);
             if n == 0 {

@@ -149,3 +149,41 @@ fn server_prints_help_and_rejects_bad_flags() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("max_frame_bytes"), "{err}");
 }
+
+#[test]
+fn three_users_and_a_room() {
+    let (_srv, addr) = server();
+    let mut alice = client(addr, "alice");
+    assert_eq!(alice.line(), "* connected as alice; online: alice");
+    let mut bob = client(addr, "bob");
+    assert_eq!(bob.line(), "* connected as bob; online: alice, bob");
+    let mut carol = client(addr, "carol");
+    assert_eq!(carol.line(), "* connected as carol; online: alice, bob, carol");
+    let mut alice_in = alice.child.stdin.take().unwrap();
+    let mut bob_in = bob.child.stdin.take().unwrap();
+    let mut carol_in = carol.child.stdin.take().unwrap();
+
+    alice_in.write_all(b"/join #rust\n").unwrap();
+    assert_eq!(alice.line(), "* bob is online");
+    assert_eq!(alice.line(), "* carol is online");
+    assert_eq!(alice.line(), "* you joined #rust; members: alice");
+    bob_in.write_all(b"/join #Rust\n#rust hello room\n").unwrap();
+    assert_eq!(bob.line(), "* carol is online");
+    assert_eq!(bob.line(), "* you joined #rust; members: alice, bob");
+    assert_eq!(alice.line(), "* bob joined #rust");
+    assert_eq!(alice.line(), "[#rust] <bob> hello room");
+    bob_in.write_all(b"/rooms\n").unwrap();
+    assert_eq!(bob.line(), "* your rooms: #rust");
+
+    // carol is not in the room: she heard nothing of it.
+    carol_in.write_all(b"/room #rust can I?\n/who\n").unwrap();
+    assert_eq!(carol.line(), "* online: alice, bob, carol");
+    alice_in.write_all(b"/part #rust\n").unwrap();
+    assert_eq!(alice.line(), "* you left #rust");
+    assert_eq!(bob.line(), "* alice parted #rust");
+    drop((alice_in, bob_in, carol_in));
+    assert!(alice.wait().success());
+    assert!(bob.wait().success());
+    assert!(carol.wait().success());
+    assert!(stderr_of(&mut carol).contains("you are not in #rust"));
+}

@@ -40,6 +40,14 @@ pub const CHAT_ERR_SHUTTING_DOWN: c_int = -12;
 /// A bug: a Rust panic was caught at the boundary. The server may be in a
 /// bad state; free it.
 pub const CHAT_ERR_PANIC: c_int = -13;
+/// No room by that name exists.
+pub const CHAT_ERR_UNKNOWN_ROOM: c_int = -14;
+/// The client is not a member of that room.
+pub const CHAT_ERR_NOT_IN_ROOM: c_int = -15;
+/// No held message has that ticket (released, dropped, or never held).
+pub const CHAT_ERR_UNKNOWN_TICKET: c_int = -16;
+/// The client is not waiting for approval.
+pub const CHAT_ERR_NOT_PENDING: c_int = -17;
 
 /// The `CHAT_ERR_*` codes as a Rust type. The values are the constants
 /// above: they are the ABI, never renumbered or reused.
@@ -72,10 +80,18 @@ pub enum ErrorCode {
     ShuttingDown = CHAT_ERR_SHUTTING_DOWN,
     /// `CHAT_ERR_PANIC`.
     Panic = CHAT_ERR_PANIC,
+    /// `CHAT_ERR_UNKNOWN_ROOM`.
+    UnknownRoom = CHAT_ERR_UNKNOWN_ROOM,
+    /// `CHAT_ERR_NOT_IN_ROOM`.
+    NotInRoom = CHAT_ERR_NOT_IN_ROOM,
+    /// `CHAT_ERR_UNKNOWN_TICKET`.
+    UnknownTicket = CHAT_ERR_UNKNOWN_TICKET,
+    /// `CHAT_ERR_NOT_PENDING`.
+    NotPending = CHAT_ERR_NOT_PENDING,
 }
 
 /// Every code, in numeric order (0 down).
-pub(super) const ALL_CODES: [ErrorCode; 13] = [
+pub(super) const ALL_CODES: [ErrorCode; 17] = [
     ErrorCode::Null,
     ErrorCode::Invalid,
     ErrorCode::Utf8,
@@ -89,6 +105,10 @@ pub(super) const ALL_CODES: [ErrorCode; 13] = [
     ErrorCode::Io,
     ErrorCode::ShuttingDown,
     ErrorCode::Panic,
+    ErrorCode::UnknownRoom,
+    ErrorCode::NotInRoom,
+    ErrorCode::UnknownTicket,
+    ErrorCode::NotPending,
 ];
 
 impl ErrorCode {
@@ -118,6 +138,10 @@ impl ErrorCode {
             ErrorCode::Io => c"an operating-system call failed",
             ErrorCode::ShuttingDown => c"the server is shutting down",
             ErrorCode::Panic => c"internal error: a panic was caught (a bug in the chat library)",
+            ErrorCode::UnknownRoom => c"no room by that name",
+            ErrorCode::NotInRoom => c"the client is not in that room",
+            ErrorCode::UnknownTicket => c"no held message with that ticket",
+            ErrorCode::NotPending => c"the client is not waiting for approval",
         }
     }
 }
@@ -139,6 +163,10 @@ pub fn code_of(e: &Error) -> ErrorCode {
         Error::PayloadTooLarge { .. } => ErrorCode::TooLarge,
         Error::ShuttingDown => ErrorCode::ShuttingDown,
         Error::Io(_) => ErrorCode::Io,
+        Error::UnknownRoom(_) => ErrorCode::UnknownRoom,
+        Error::NotInRoom { .. } => ErrorCode::NotInRoom,
+        Error::UnknownTicket(_) => ErrorCode::UnknownTicket,
+        Error::NotAwaitingApproval(_) => ErrorCode::NotPending,
     }
 }
 

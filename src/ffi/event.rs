@@ -19,6 +19,20 @@ pub const CHAT_EVENT_MESSAGE: u32 = 3;
 /// The client is gone and its id is no longer valid. Fills `client`,
 /// `peer`, `reason`, and `nick` if it had registered (else NULL).
 pub const CHAT_EVENT_DISCONNECTED: u32 = 4;
+/// The client joined a room. Fills `client`, `peer`, `nick` and `room`.
+pub const CHAT_EVENT_JOINED: u32 = 5;
+/// The client left a room (by `part`, by `chat_room_remove`, or because it
+/// left the server, then before its `DISCONNECTED`). Fills `client`,
+/// `peer`, `nick` and `room`.
+pub const CHAT_EVENT_PARTED: u32 = 6;
+/// With `approve_registrations`: the client sent a valid `hello` and waits
+/// for `chat_approve` or `chat_reject`. Fills `client`, `peer`, `nick` (the
+/// nick asked for) and `token` (the hello's `"token"`, or NULL).
+pub const CHAT_EVENT_APPROVAL: u32 = 7;
+/// With `intercept_messages`: a `msg`, `all` or `room` frame waits for
+/// `chat_release` or `chat_drop`. Fills `client`, `peer`, `nick`,
+/// `ticket`, and `payload`/`payload_len` (the client's JSON as it sent it).
+pub const CHAT_EVENT_INTERCEPTED: u32 = 8;
 
 /// One thing that happened to one client, from `chat_server_next_event`.
 /// The library zeroes it first; each `CHAT_EVENT_*` says which fields it
@@ -48,6 +62,16 @@ pub struct ChatEvent {
     pub reason: *const c_char,
     /// `MESSAGE`: how many output queues took it; otherwise 0.
     pub recipients: u32,
+    /// `JOINED`, `PARTED`: the room's name, NUL-terminated; otherwise NULL.
+    pub room: *const c_char,
+    /// `INTERCEPTED`: what to pass to `chat_release` or `chat_drop`;
+    /// otherwise 0.
+    pub ticket: u64,
+    /// `APPROVAL`: the `"token"` of the client's hello, NUL-terminated, or
+    /// NULL if it sent none; otherwise NULL.
+    pub token: *const c_char,
+    /// Every kind: the value set with `chat_set_user_data` (0 until then).
+    pub user_data: u64,
 }
 
 impl ChatEvent {
@@ -62,6 +86,10 @@ impl ChatEvent {
             payload_len: 0,
             reason: ptr::null(),
             recipients: 0,
+            room: ptr::null(),
+            ticket: 0,
+            token: ptr::null(),
+            user_data: 0,
         }
     }
 }
@@ -86,6 +114,8 @@ pub struct EventText {
     peer: Vec<u8>,
     nick: Vec<u8>,
     payload: Vec<u8>,
+    room: Vec<u8>,
+    token: Vec<u8>,
 }
 
 /// Replaces `buf` with `bytes` and a NUL; returns where it starts.
@@ -101,6 +131,7 @@ impl EventText {
     pub fn fill(&mut self, ev: &Event) -> ChatEvent {
         let mut out = ChatEvent::zeroed();
         out.client = ev.client;
+        out.user_data = ev.user_data;
         self.peer.clear();
         // A Vec takes every write; the address has no NUL in it.
         let _ = write!(self.peer, "{}\0", ev.peer);
@@ -123,6 +154,30 @@ impl EventText {
             EventKind::Disconnected { reason } => {
                 out.kind = CHAT_EVENT_DISCONNECTED;
                 out.reason = reason_text(*reason).as_ptr();
+            }
+            EventKind::Joined { room } | EventKind::Parted { room } => {
+                let joined = matches!(ev.kind, EventKind::Joined { .. });
+                out.kind = if joined {
+                    CHAT_EVENT_JOINED
+                } else {
+                    CHAT_EVENT_PARTED
+                };
+                // Room names are # and [A-Za-z0-9_-]: no NUL inside.
+                out.room = nul_terminated(&mut self.room, room.as_bytes()).cast();
+            }
+            EventKind::ApprovalRequested { token } => {
+                out.kind = CHAT_EVENT_APPROVAL;
+                if let Some(token) = token {
+                    // A token is any JSON string: one with a NUL inside
+                    // reads as cut short in C.
+                    out.token = nul_terminated(&mut self.token, token.as_bytes()).cast();
+                }
+            }
+            EventKind::Intercepted(held) => {
+                out.kind = CHAT_EVENT_INTERCEPTED;
+                out.ticket = held.ticket;
+                out.payload = nul_terminated(&mut self.payload, held.payload());
+                out.payload_len = held.payload().len();
             }
         }
         out

@@ -11,11 +11,15 @@ use std::time::{Duration, Instant};
 use crate::config::Config;
 use crate::conn::{Conn, Phase};
 use crate::error::{Error, Result};
-use crate::event::{ClientId, Event, EventKind, Reason, RoutedMessage};
+use crate::event::{ClientId, Event, EventKind, Reason};
 use crate::frame::{self, WireFrame};
-use crate::message::{self, Incoming, Outgoing};
+use crate::message::{self, Outgoing};
 use crate::ratelimit::{Limiter, Verdict};
 use crate::stats::Stats;
+
+mod authority;
+mod dispatch;
+mod rooms;
 
 /// What a server sends a client it is about to drop: an error code and an
 /// optional sentence.
@@ -32,11 +36,23 @@ pub struct Hub {
     rate_limit_frames: Option<u64>,
     rate_limit_bytes: Option<u64>,
     rate_limit_grace: Duration,
+    max_rooms_per_client: usize,
+    max_members_per_room: usize,
+    max_rooms: usize,
+    approve_registrations: bool,
+    approval_timeout: Duration,
+    intercept_messages: bool,
     conns: HashMap<ClientId, Conn>,
     /// Registered clients by case-folded nick.
     nicks: HashMap<String, ClientId>,
     /// Registered nicks as written, kept sorted for `welcome` and `users`.
     roster: BTreeSet<Arc<str>>,
+    /// Nicks held by clients waiting for the host's approval.
+    reserved: HashMap<String, ClientId>,
+    rooms: rooms::Rooms,
+    /// Messages waiting for the host's verdict, by ticket.
+    held: HashMap<u64, authority::Held>,
+    next_ticket: u64,
     events: VecDeque<Event>,
     /// Clients whose queue went from empty to not empty since the server
     /// last asked: the ones worth an immediate write attempt.
@@ -66,9 +82,19 @@ impl Hub {
             rate_limit_frames: cfg.rate_limit_frames,
             rate_limit_bytes: cfg.rate_limit_bytes,
             rate_limit_grace: cfg.rate_limit_grace,
+            max_rooms_per_client: cfg.max_rooms_per_client,
+            max_members_per_room: cfg.max_members_per_room,
+            max_rooms: cfg.max_rooms,
+            approve_registrations: cfg.approve_registrations,
+            approval_timeout: cfg.approval_timeout,
+            intercept_messages: cfg.intercept_messages,
             conns: HashMap::new(),
             nicks: HashMap::new(),
             roster: BTreeSet::new(),
+            reserved: HashMap::new(),
+            rooms: rooms::Rooms::default(),
+            held: HashMap::new(),
+            next_ticket: 1,
             events: VecDeque::new(),
             dirty: Vec::new(),
             doomed: Vec::new(),
@@ -227,8 +253,14 @@ impl Hub {
         }
         let mut expired = resumable;
         expired.clear();
+        let mut unanswered = Vec::new();
         for (&id, conn) in &mut self.conns {
-            match conn.phase {
+            match &conn.phase {
+                Phase::AwaitingApproval { deadline, .. } => {
+                    if now >= *deadline {
+                        unanswered.push(id);
+                    }
+                }
                 Phase::Handshake => {
                     if self
                         .handshake_timeout
@@ -262,6 +294,9 @@ impl Hub {
         for &id in &expired {
             self.leave(id, Reason::Timeout, now, Some((Reason::Timeout.as_str(), None)));
         }
+        for id in unanswered {
+            let _ = self.reject(id, Some("the host did not answer in time"), now);
+        }
         self.scratch = expired;
         self.drop_doomed(now);
     }
@@ -277,7 +312,8 @@ impl Hub {
         let timers = self
             .conns
             .values()
-            .filter_map(|conn| match conn.phase {
+            .filter_map(|conn| match &conn.phase {
+                Phase::AwaitingApproval { deadline, .. } => Some(*deadline),
                 Phase::Handshake => self.handshake_timeout.map(|t| conn.connected_at + t),
                 Phase::Registered => self.idle_timeout.map(|idle| {
                     if conn.pinged {
@@ -286,7 +322,7 @@ impl Hub {
                         conn.last_heard + idle / 2
                     }
                 }),
-                Phase::Closing { deadline, .. } => Some(deadline),
+                Phase::Closing { deadline, .. } => Some(*deadline),
             })
             .min();
         throttled.into_iter().chain(timers).min()
@@ -294,8 +330,8 @@ impl Hub {
 
     /// Closing connections that are done: flushed, or out of time.
     pub fn finished(&self, now: Instant, out: &mut Vec<ClientId>) {
-        out.extend(self.conns.iter().filter_map(|(&id, conn)| match conn.phase {
-            Phase::Closing { deadline, .. } if conn.out.is_empty() || now >= deadline => Some(id),
+        out.extend(self.conns.iter().filter_map(|(&id, conn)| match &conn.phase {
+            Phase::Closing { deadline, .. } if conn.out.is_empty() || now >= *deadline => Some(id),
             _ => None,
         }));
     }
@@ -387,101 +423,14 @@ impl Hub {
         Ok(())
     }
 
-    fn dispatch(&mut self, id: ClientId, payload: &[u8], now: Instant) {
-        let msg = match message::parse(payload) {
-            Ok(msg) => msg,
-            Err(err) => return self.reply_error(id, err.code(), None, None),
-        };
-        let Some(from) = self.conns.get(&id).and_then(|c| c.nick.clone()) else {
-            return match msg {
-                Incoming::Hello { nick } => self.register(id, &nick),
-                _ => self.reply_error(id, "not_registered", None, Some("send hello first")),
-            };
-        };
-        match msg {
-            Incoming::Hello { .. } => self.reply_error(id, "bad_request", None, Some("already registered")),
-            Incoming::Msg { to, text, id: ack } => {
-                let Some(&to_id) = self.nicks.get(&message::fold(&to)) else {
-                    return self.reply_error(id, "no_such_user", Some(&to), None);
-                };
-                let to_nick = self.conns[&to_id].nick.clone().unwrap_or_default();
-                let frame = frame::encode_json(&Outgoing::Msg {
-                    from: &from,
-                    to: &to_nick,
-                    text: &text,
-                });
-                let queued = usize::from(self.enqueue(to_id, frame.clone()));
-                self.routed(id, frame, queued, ack);
-            }
-            Incoming::All { text, id: ack } => {
-                let frame = frame::encode_json(&Outgoing::All {
-                    from: &from,
-                    text: &text,
-                });
-                let queued = self.fan_out(frame.clone(), Some(id));
-                self.routed(id, frame, queued, ack);
-            }
-            Incoming::Who => {
-                let users: Vec<&str> = self.roster.iter().map(|n| &**n).collect();
-                let frame = frame::encode_json(&Outgoing::Users { users: &users });
-                self.enqueue(id, frame);
-            }
-            Incoming::Ping { id: ping } => {
-                self.enqueue(id, frame::encode_json(&Outgoing::Pong { id: ping }));
-            }
-            Incoming::Pong => {}
-            Incoming::Quit => self.leave(id, Reason::Quit, now, None),
-        }
-    }
-
-    fn register(&mut self, id: ClientId, nick: &str) {
-        if !message::valid_nick(nick) {
-            let why = "a nick is 1 to 32 of A-Z a-z 0-9 _ -";
-            return self.reply_error(id, "bad_nick", None, Some(why));
-        }
-        let key = message::fold(nick);
-        if self.nicks.contains_key(&key) {
-            return self.reply_error(id, "nick_taken", None, None);
-        }
-        let nick: Arc<str> = nick.into();
-        self.nicks.insert(key, id);
-        self.roster.insert(nick.clone());
-        self.stats.registered += 1;
-        if let Some(conn) = self.conns.get_mut(&id) {
-            conn.nick = Some(nick.clone());
-            conn.phase = Phase::Registered;
-        }
-        let users: Vec<&str> = self.roster.iter().map(|n| &**n).collect();
-        let welcome = frame::encode_json(&Outgoing::Welcome {
-            nick: &nick,
-            users: &users,
-        });
-        self.enqueue(id, welcome);
-        let online = Outgoing::Presence {
-            nick: &nick,
-            state: "online",
-            reason: None,
-        };
-        self.fan_out(frame::encode_json(&online), Some(id));
-        self.push_event(id, EventKind::Registered);
-    }
-
-    /// After a `msg` or `all`: the ack the sender asked for and the event.
-    fn routed(
-        &mut self,
-        id: ClientId,
-        frame: WireFrame,
-        queued: usize,
-        ack: Option<&serde_json::value::RawValue>,
-    ) {
-        if let Some(ack) = ack {
-            self.enqueue(id, frame::encode_json(&Outgoing::Ack { id: ack, queued }));
-        }
-        self.push_event(id, EventKind::Message(RoutedMessage::new(frame, queued)));
-    }
-
     fn reply_error(&mut self, id: ClientId, code: &str, to: Option<&str>, message: Option<&str>) {
-        self.enqueue(id, frame::encode_json(&Outgoing::Error { code, to, message }));
+        let frame = frame::encode_json(&Outgoing::Error {
+            code,
+            to,
+            room: None,
+            message,
+        });
+        self.enqueue(id, frame);
     }
 
     /// Queues `frame` to every registered client but `except`; returns how
@@ -544,6 +493,7 @@ impl Hub {
             let bye = frame::encode_json(&Outgoing::Error {
                 code,
                 to: None,
+                room: None,
                 message,
             });
             if conn.out.queued_bytes() + bye.len() > self.max_queue_bytes {
@@ -558,6 +508,20 @@ impl Hub {
             self.stats.queued(bye.len());
             conn.out.push(bye);
         }
+        let was_waiting = matches!(conn.phase, Phase::AwaitingApproval { .. });
+        let rooms = std::mem::take(&mut conn.rooms);
+        if was_waiting {
+            self.end_approval(id);
+        }
+        for key in &rooms {
+            self.part(id, key, false);
+        }
+        if !self.held.is_empty() {
+            self.held.retain(|_, h| h.sender != id);
+        }
+        let Some(conn) = self.conns.get_mut(&id) else {
+            return;
+        };
         conn.phase = Phase::Closing {
             reason,
             deadline: now + self.close_linger,
@@ -570,6 +534,7 @@ impl Hub {
             if !self.quiet {
                 let offline = Outgoing::Presence {
                     nick: &nick,
+                    room: None,
                     state: "offline",
                     reason: Some(reason.as_str()),
                 };
@@ -581,10 +546,16 @@ impl Hub {
 
     fn push_event(&mut self, id: ClientId, kind: EventKind) {
         if let Some(conn) = self.conns.get(&id) {
+            let nick = match &conn.phase {
+                Phase::AwaitingApproval { nick, .. } => Some(nick.clone()),
+                _ => conn.nick.clone(),
+            };
+            let user_data = conn.user_data;
             self.events.push_back(Event {
                 client: id,
                 peer: conn.peer,
-                nick: conn.nick.clone(),
+                nick,
+                user_data,
                 kind,
             });
         }
