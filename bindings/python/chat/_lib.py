@@ -66,6 +66,12 @@ class ChatEvent(Structure):
         ("payload_len", c_size_t),
         ("reason", c_char_p),
         ("recipients", c_uint32),
+        # Appended for rooms and host authority (the library fills the
+        # whole struct, so these must be here even if unused).
+        ("room", c_char_p),
+        ("ticket", c_uint64),
+        ("token", c_char_p),
+        ("user_data", c_uint64),
     ]
 
 
