@@ -249,33 +249,55 @@ bool wait_once(chat::Server &server, bool watch_stdin, bool &stdin_ready) {
     return true;
 }
 
-// Reads what stdin has and runs each complete line; returns false at EOF
-// (after running a last unterminated line).
-bool read_console(Host &host, std::string &pending) {
-    char buf[4096];
-    ssize_t n = read(STDIN_FILENO, buf, sizeof buf);
-    if (n < 0) {
-        if (errno == EINTR || errno == EAGAIN) {
-            return true;
+// The operator console: stdin split into lines. A line longer than any
+// frame could carry is dropped whole, so a runaway input cannot grow memory.
+class Console {
+public:
+    static constexpr std::size_t MAX_LINE = 64 * 1024;
+
+    // Reads what stdin has and runs each complete line; returns false at
+    // EOF (after running a last unterminated line).
+    bool read_from_stdin(Host &host) {
+        char buf[4096];
+        ssize_t n = read(STDIN_FILENO, buf, sizeof buf);
+        if (n < 0) {
+            if (errno == EINTR || errno == EAGAIN) {
+                return true;
+            }
+            std::perror("read stdin");
+            n = 0;
         }
-        std::perror("read stdin");
-        n = 0;
-    }
-    if (n == 0) {
-        if (!pending.empty()) {
-            host.command(pending);
-            pending.clear();
+        if (n == 0) {
+            if (!pending_.empty() && !discarding_) {
+                host.command(pending_);
+            }
+            pending_.clear();
+            return false;
         }
-        return false;
+        pending_.append(buf, static_cast<std::size_t>(n));
+        std::size_t start = 0;
+        for (std::size_t nl; (nl = pending_.find('\n', start)) != std::string::npos; start = nl + 1) {
+            if (discarding_) {
+                discarding_ = false;
+            } else {
+                host.command(std::string_view(pending_).substr(start, nl - start));
+            }
+        }
+        pending_.erase(0, start);
+        if (pending_.size() > MAX_LINE) {
+            if (!discarding_) {
+                std::cerr << "console line over " << MAX_LINE << " bytes: dropped" << std::endl;
+            }
+            discarding_ = true;
+            pending_.clear();
+        }
+        return true;
     }
-    pending.append(buf, static_cast<std::size_t>(n));
-    std::size_t start = 0;
-    for (std::size_t nl; (nl = pending.find('\n', start)) != std::string::npos; start = nl + 1) {
-        host.command(std::string_view(pending).substr(start, nl - start));
-    }
-    pending.erase(0, start);
-    return true;
-}
+
+private:
+    std::string pending_;
+    bool discarding_ = false;
+};
 
 int run(const std::string &listen_addr) {
     chat::Config cfg;
@@ -289,7 +311,7 @@ int run(const std::string &listen_addr) {
     out_line("listening on " + host_part + ":" + std::to_string(server.port()));
 
     Host host(server);
-    std::string pending;
+    Console console;
     bool stdin_open = true;
     while (!g_stop && stdin_open) {
         bool stdin_ready = false;
@@ -297,7 +319,7 @@ int run(const std::string &listen_addr) {
             continue;
         }
         if (stdin_ready) {
-            stdin_open = read_console(host, pending);
+            stdin_open = console.read_from_stdin(host);
         }
         server.poll(0);
         host.drain_events();

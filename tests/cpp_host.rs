@@ -12,7 +12,7 @@ use std::process::Command;
 use std::sync::OnceLock;
 
 use common::TestClient;
-use cpp::{compile, Link, Program};
+use cpp::{compile, compile_with, Link, Program};
 use serde_json::{json, Value};
 
 fn static_host() -> &'static Path {
@@ -142,6 +142,19 @@ fn host_linked_statically_runs_a_session() {
 #[test]
 fn host_linked_dynamically_runs_a_session() {
     host_session(shared_host());
+}
+
+/// The same session with AddressSanitizer and UBSan watching the C++ side:
+/// event views used after the call that ends them would show up here.
+#[test]
+fn host_under_sanitizers_runs_a_session() {
+    let bin = compile_with(
+        "examples/cpp_host.cpp",
+        "cpp_host-asan",
+        Link::Static,
+        &["-fsanitize=address,undefined", "-fno-sanitize-recover=all", "-g"],
+    );
+    host_session(&bin);
 }
 
 #[test]

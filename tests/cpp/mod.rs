@@ -35,14 +35,27 @@ pub fn source(rel: &str) -> PathBuf {
 fn library(file: &str) -> PathBuf {
     let dir = artifact_dir();
     let candidates = [dir.join("deps").join(file), dir.join(file)];
-    candidates.iter().find(|p| p.exists()).cloned().unwrap_or_else(|| {
-        panic!("{file} is in neither {} nor {}", candidates[0].display(), candidates[1].display())
-    })
+    candidates
+        .iter()
+        .find(|p| p.exists())
+        .cloned()
+        .unwrap_or_else(|| {
+            panic!(
+                "{file} is in neither {} nor {}",
+                candidates[0].display(),
+                candidates[1].display()
+            )
+        })
 }
 
 /// Builds one C++ file into `<target>/tmp/cpp/<name>`; panics with g++'s
 /// output if it does not build cleanly.
 pub fn compile(src: &str, name: &str, link: Link) -> PathBuf {
+    compile_with(src, name, link, &[])
+}
+
+/// As [`compile`], with more flags (sanitizers, say).
+pub fn compile_with(src: &str, name: &str, link: Link, extra: &[&str]) -> PathBuf {
     let lib = library(match link {
         Link::Static => "libchat.a",
         Link::Shared => "libchat.so",
@@ -54,6 +67,7 @@ pub fn compile(src: &str, name: &str, link: Link) -> PathBuf {
 
     let mut cmd = Command::new("g++");
     cmd.args(CXXFLAGS)
+        .args(extra)
         .arg("-I")
         .arg(source("include"))
         .arg("-I")
