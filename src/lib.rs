@@ -15,6 +15,7 @@ mod config;
 mod conn;
 mod error;
 mod event;
+mod idmap;
 /// The C ABI (`include/chat.h`): `extern "C"` functions over [`Server`], for
 /// C, C++ and Python hosts.
 pub mod ffi;

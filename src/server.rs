@@ -12,6 +12,7 @@ use crate::config::{Config, FD_SETSIZE};
 use crate::error::{Error, Result};
 use crate::event::{ClientId, Event};
 use crate::frame;
+use crate::idmap::IdMap;
 use crate::message::Outgoing;
 use crate::protocol::Hub;
 use crate::stats::Stats;
@@ -98,7 +99,7 @@ pub struct Server {
     listener: Option<TcpListener>,
     local_addr: SocketAddr,
     hub: Hub,
-    sockets: HashMap<ClientId, TcpStream>,
+    sockets: IdMap<TcpStream>,
     /// Client id by descriptor: every watched descriptor is below
     /// `FD_SETSIZE`, so a flat table is enough.
     by_fd: Vec<Option<ClientId>>,
@@ -140,7 +141,7 @@ impl Server {
             cfg,
             listener: Some(listener),
             local_addr,
-            sockets: HashMap::new(),
+            sockets: IdMap::default(),
             by_fd: vec![None; FD_SETSIZE],
             per_ip: HashMap::new(),
             draining: Vec::new(),

@@ -103,21 +103,19 @@ pub struct Ready {
 pub fn wait(interest: &Interest, timeout: Option<Duration>, ready: &mut Ready) -> io::Result<()> {
     ready.read.clear();
     ready.write.clear();
-    let borrow = |fd: &RawFd| {
-        debug_assert!(selectable(*fd));
+    let borrow = |fd: RawFd| {
+        debug_assert!(selectable(fd));
         // SAFETY: the caller owns every descriptor in `interest` and keeps
         // it open for the whole call; these borrows do not outlive it.
-        unsafe { BorrowedFd::borrow_raw(*fd) }
+        unsafe { BorrowedFd::borrow_raw(fd) }
     };
-    let read: Vec<BorrowedFd<'_>> = interest.read.iter().map(borrow).collect();
-    let write: Vec<BorrowedFd<'_>> = interest.write.iter().map(borrow).collect();
     let mut rset = FdSet::new();
     let mut wset = FdSet::new();
-    for fd in &read {
-        rset.insert(*fd);
+    for &fd in &interest.read {
+        rset.insert(borrow(fd));
     }
-    for fd in &write {
-        wset.insert(*fd);
+    for &fd in &interest.write {
+        wset.insert(borrow(fd));
     }
     let nfds = interest
         .read
@@ -132,15 +130,18 @@ pub fn wait(interest: &Interest, timeout: Option<Duration>, ready: &mut Ready) -
         Err(e) => return Err(e.into()),
     }
     ready.read.extend(
-        read.iter()
-            .filter(|fd| rset.contains(**fd))
-            .map(|fd| fd.as_raw_fd()),
+        interest
+            .read
+            .iter()
+            .copied()
+            .filter(|&fd| rset.contains(borrow(fd))),
     );
     ready.write.extend(
-        write
+        interest
+            .write
             .iter()
-            .filter(|fd| wset.contains(**fd))
-            .map(|fd| fd.as_raw_fd()),
+            .copied()
+            .filter(|&fd| wset.contains(borrow(fd))),
     );
     Ok(())
 }

@@ -13,6 +13,7 @@ use crate::conn::{Conn, Phase};
 use crate::error::{Error, Result};
 use crate::event::{ClientId, Event, EventKind, Reason};
 use crate::frame::{self, WireFrame};
+use crate::idmap::IdMap;
 use crate::message::{self, Outgoing};
 use crate::ratelimit::{Limiter, Verdict};
 use crate::stats::Stats;
@@ -42,7 +43,7 @@ pub struct Hub {
     approve_registrations: bool,
     approval_timeout: Duration,
     intercept_messages: bool,
-    conns: HashMap<ClientId, Conn>,
+    conns: IdMap<Conn>,
     /// Registered clients by case-folded nick.
     nicks: HashMap<String, ClientId>,
     /// Registered nicks as written, kept sorted for `welcome` and `users`.
@@ -88,7 +89,7 @@ impl Hub {
             approve_registrations: cfg.approve_registrations,
             approval_timeout: cfg.approval_timeout,
             intercept_messages: cfg.intercept_messages,
-            conns: HashMap::new(),
+            conns: IdMap::default(),
             nicks: HashMap::new(),
             roster: BTreeSet::new(),
             reserved: HashMap::new(),
