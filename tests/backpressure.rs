@@ -152,7 +152,7 @@ fn storm(server: &ServerThread, mut send: impl FnMut(Option<usize>)) {
 
     let mut sent = 0;
     let mut dropped_at = None;
-    while dropped_at.map_or(true, |at| sent < at + AFTER_DROP) {
+    while dropped_at.is_none_or(|at| sent < at + AFTER_DROP) {
         assert!(sent < GIVE_UP, "the slow consumer was never dropped");
         wait_for_readers(&progress, (sent + 1).saturating_sub(WINDOW));
         send(Some(sent));
