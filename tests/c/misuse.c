@@ -302,29 +302,70 @@ static void stats_calls(ChatServer *s)
     EXPECT_OK(chat_server_stats(s, &st));
 }
 
+/* Every CHAT_ERR_* of the header (tests/header.rs checks none is missing). */
+static const struct {
+    const char *name;
+    int code;
+} error_codes[] = {
+    {"CHAT_ERR_NULL", CHAT_ERR_NULL},
+    {"CHAT_ERR_INVALID", CHAT_ERR_INVALID},
+    {"CHAT_ERR_UTF8", CHAT_ERR_UTF8},
+    {"CHAT_ERR_NOT_JSON_OBJECT", CHAT_ERR_NOT_JSON_OBJECT},
+    {"CHAT_ERR_TOO_LARGE", CHAT_ERR_TOO_LARGE},
+    {"CHAT_ERR_UNKNOWN_CLIENT", CHAT_ERR_UNKNOWN_CLIENT},
+    {"CHAT_ERR_ADDR", CHAT_ERR_ADDR},
+    {"CHAT_ERR_BIND", CHAT_ERR_BIND},
+    {"CHAT_ERR_FD_SETSIZE", CHAT_ERR_FD_SETSIZE},
+    {"CHAT_ERR_CONFIG", CHAT_ERR_CONFIG},
+    {"CHAT_ERR_IO", CHAT_ERR_IO},
+    {"CHAT_ERR_SHUTTING_DOWN", CHAT_ERR_SHUTTING_DOWN},
+    {"CHAT_ERR_PANIC", CHAT_ERR_PANIC},
+    {"CHAT_ERR_UNKNOWN_ROOM", CHAT_ERR_UNKNOWN_ROOM},
+    {"CHAT_ERR_NOT_IN_ROOM", CHAT_ERR_NOT_IN_ROOM},
+    {"CHAT_ERR_UNKNOWN_TICKET", CHAT_ERR_UNKNOWN_TICKET},
+    {"CHAT_ERR_NOT_PENDING", CHAT_ERR_NOT_PENDING},
+};
+#define ERROR_CODE_COUNT (sizeof error_codes / sizeof error_codes[0])
+
 static void error_texts(void)
 {
     const char *unknown = "unknown error code";
-    const char *texts[14];
-    int code;
-    int j;
-    for (code = 0; code >= CHAT_ERR_PANIC; code--) {
-        const char *t = chat_strerror(code);
-        texts[-code] = t;
+    int lowest = 0;
+    size_t i;
+    size_t j;
+    checks++;
+    if (strcmp(chat_strerror(CHAT_OK), "ok") != 0) {
+        fail(__LINE__, "chat_strerror(CHAT_OK)", "is not \"ok\"");
+    }
+    for (i = 0; i < ERROR_CODE_COUNT; i++) {
+        const char *t = chat_strerror(error_codes[i].code);
         checks++;
+        if (error_codes[i].code < lowest) {
+            lowest = error_codes[i].code;
+        }
+        if (error_codes[i].code >= 0) {
+            fail(__LINE__, error_codes[i].name, "is not negative");
+        }
         if (t == NULL || t[0] == '\0' || strcmp(t, unknown) == 0) {
-            fail(__LINE__, "chat_strerror", "a CHAT_ERR_* code has no text");
+            fail(__LINE__, error_codes[i].name, "has no text in chat_strerror");
             continue;
         }
-        for (j = 0; j < -code; j++) {
-            if (texts[j] != NULL && strcmp(texts[j], t) == 0) {
-                fail(__LINE__, "chat_strerror", "two codes share a text");
+        for (j = 0; j < i; j++) {
+            if (error_codes[j].code == error_codes[i].code) {
+                fail(__LINE__, error_codes[i].name, "reuses another code's value");
+            }
+            if (strcmp(chat_strerror(error_codes[j].code), t) == 0) {
+                fail(__LINE__, error_codes[i].name, "shares its text with another code");
             }
         }
     }
     checks++;
-    if (strcmp(chat_strerror(CHAT_ERR_PANIC - 1), unknown) != 0 || strcmp(chat_strerror(1), unknown) != 0 ||
-        strcmp(chat_strerror(INT_MIN), unknown) != 0) {
+    if (strcmp(chat_strerror(lowest - 1), unknown) != 0) {
+        fail(__LINE__, "chat_strerror(lowest - 1)", "is known: add the new code to error_codes[]");
+    }
+    checks++;
+    if (strcmp(chat_strerror(1), unknown) != 0 || strcmp(chat_strerror(INT_MIN), unknown) != 0 ||
+        strcmp(chat_strerror(INT_MAX), unknown) != 0) {
         fail(__LINE__, "chat_strerror", "an unknown code is not \"unknown error code\"");
     }
     checks++;

@@ -1,0 +1,370 @@
+//! The C ABI from C: examples/c_host.c built with gcc against include/chat.h
+//! and libchat.a, libchat.so, and libchat.a with ASan+UBSan, each driven over
+//! loopback by real clients; and tests/c/misuse.c, which calls every
+//! function wrongly and checks the named error codes.
+
+mod common;
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
+use std::sync::mpsc::{self, Receiver};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use common::{artifact_dir, TestClient, DEADLINE};
+use serde_json::{json, Value};
+
+/// How a C program is linked.
+#[derive(Clone, Copy, Debug)]
+enum Link {
+    /// libchat.a, then -lpthread -ldl -lm.
+    Static,
+    /// libchat.so, found at run time through -rpath.
+    Shared,
+    /// libchat.a, with the C side built under ASan and UBSan.
+    Sanitized,
+}
+
+fn crate_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// The folder holding this build's `libchat.{a,so}`. `cargo test` writes
+/// them to `<target>/debug/deps` (only `cargo build` copies them up to
+/// `<target>/debug`, where they may be stale), so `deps` comes first.
+fn lib_dir() -> PathBuf {
+    let debug = artifact_dir();
+    let found = [debug.join("deps"), debug.clone()]
+        .into_iter()
+        .find(|d| d.join("libchat.a").exists() && d.join("libchat.so").exists());
+    found.unwrap_or_else(|| {
+        panic!(
+            "libchat.a and libchat.so are in neither {}/deps nor {}: the cdylib/staticlib were not built",
+            debug.display(),
+            debug.display()
+        )
+    })
+}
+
+/// Compiles `source` (relative to the crate) into the target dir; panics
+/// with gcc's output if it does not compile cleanly.
+fn compile(source: &str, name: &str, link: Link) -> PathBuf {
+    let out_dir = artifact_dir().join("c_abi");
+    std::fs::create_dir_all(&out_dir).unwrap();
+    let out = out_dir.join(name);
+    let libs = lib_dir();
+    let mut cmd = Command::new("gcc");
+    cmd.current_dir(crate_dir())
+        .args(["-std=c11", "-Wall", "-Wextra", "-Werror", "-pedantic", "-g"])
+        .arg("-Iinclude")
+        .arg(source)
+        .arg("-o")
+        .arg(&out);
+    match link {
+        Link::Static => {
+            cmd.arg(libs.join("libchat.a")).args(["-lpthread", "-ldl", "-lm"]);
+        }
+        Link::Shared => {
+            cmd.arg(format!("-L{}", libs.display()))
+                .arg("-lchat")
+                .arg(format!("-Wl,-rpath,{}", libs.display()));
+        }
+        Link::Sanitized => {
+            cmd.args([
+                "-fsanitize=address,undefined",
+                "-fno-sanitize-recover=all",
+                "-fno-omit-frame-pointer",
+            ])
+            .arg(libs.join("libchat.a"))
+            .args(["-lpthread", "-ldl", "-lm"]);
+        }
+    }
+    let result = cmd.output().expect("run gcc");
+    assert!(
+        result.status.success(),
+        "gcc {source} ({link:?}) failed:\n{}{}",
+        String::from_utf8_lossy(&result.stdout),
+        String::from_utf8_lossy(&result.stderr)
+    );
+    out
+}
+
+fn host_bin(link: Link) -> &'static Path {
+    static STATIC: OnceLock<PathBuf> = OnceLock::new();
+    static SHARED: OnceLock<PathBuf> = OnceLock::new();
+    static SANITIZED: OnceLock<PathBuf> = OnceLock::new();
+    let (cell, name) = match link {
+        Link::Static => (&STATIC, "c_host-static"),
+        Link::Shared => (&SHARED, "c_host-shared"),
+        Link::Sanitized => (&SANITIZED, "c_host-asan"),
+    };
+    cell.get_or_init(|| compile("examples/c_host.c", name, link))
+}
+
+/// A C program under test: stdin to write commands to, stdout lines and
+/// stderr read by threads so that every wait has a deadline.
+struct Program {
+    child: Child,
+    stdin: Option<ChildStdin>,
+    lines: Receiver<String>,
+    stderr: Receiver<String>,
+}
+
+impl Program {
+    fn start(bin: &Path, args: &[&str]) -> Program {
+        let mut child = Command::new(bin)
+            .args(args)
+            // Sanitizer reports go to stderr and fail the run with a non-zero
+            // exit; the leak checker included.
+            .env("ASAN_OPTIONS", "detect_leaks=1:exitcode=86")
+            .env("UBSAN_OPTIONS", "print_stacktrace=1:halt_on_error=1")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| panic!("start {}: {e}", bin.display()));
+        let stdout = child.stdout.take().unwrap();
+        let mut stderr = child.stderr.take().unwrap();
+        let (line_tx, lines) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                if line_tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let (err_tx, stderr_text) = mpsc::channel();
+        std::thread::spawn(move || {
+            let mut text = Vec::new();
+            let _ = stderr.read_to_end(&mut text);
+            let _ = err_tx.send(String::from_utf8_lossy(&text).into_owned());
+        });
+        Program {
+            stdin: child.stdin.take(),
+            child,
+            lines,
+            stderr: stderr_text,
+        }
+    }
+
+    /// Starts a host that listens on a free port; returns it and the address
+    /// from its first line.
+    fn start_host(bin: &Path) -> (Program, SocketAddr) {
+        let p = Program::start(bin, &["127.0.0.1:0"]);
+        let first = p.line();
+        let addr = first
+            .strip_prefix("listening on ")
+            .unwrap_or_else(|| panic!("first line was {first:?}"))
+            .parse()
+            .expect("an address");
+        (p, addr)
+    }
+
+    /// The next stdout line; panics at the deadline or at EOF.
+    fn line(&self) -> String {
+        self.lines
+            .recv_timeout(DEADLINE)
+            .expect("a line from the program before the deadline (or it closed stdout)")
+    }
+
+    fn command(&mut self, line: &str) {
+        let stdin = self.stdin.as_mut().expect("stdin still open");
+        writeln!(stdin, "{line}").unwrap();
+        stdin.flush().unwrap();
+    }
+
+    fn close_stdin(&mut self) {
+        self.stdin = None;
+    }
+
+    /// Waits for the exit; returns its status, the stdout lines not read
+    /// yet, and all of stderr.
+    fn finish(mut self) -> (ExitStatus, Vec<String>, String) {
+        let end = Instant::now() + DEADLINE;
+        let mut rest = Vec::new();
+        loop {
+            match self
+                .lines
+                .recv_timeout(end.saturating_duration_since(Instant::now()))
+            {
+                Ok(line) => rest.push(line),
+                Err(mpsc::RecvTimeoutError::Disconnected) => break,
+                Err(mpsc::RecvTimeoutError::Timeout) => panic!("program kept stdout open past the deadline"),
+            }
+        }
+        let stderr = self
+            .stderr
+            .recv_timeout(end.saturating_duration_since(Instant::now()))
+            .expect("stderr closed before the deadline");
+        let status = loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                break status;
+            }
+            assert!(Instant::now() < end, "program did not exit before the deadline");
+            // Both pipes are closed, so the exit is imminent; std has no
+            // wait with a timeout to block on instead.
+            std::thread::park_timeout(Duration::from_millis(5));
+        };
+        (status, rest, stderr)
+    }
+}
+
+impl Drop for Program {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Splits `WORD ID REST`, checking WORD; returns (ID, REST).
+fn logged(line: &str, word: &str) -> (u64, String) {
+    let rest = line
+        .strip_prefix(word)
+        .and_then(|r| r.strip_prefix(' '))
+        .unwrap_or_else(|| panic!("expected a {word:?} line, got {line:?}"));
+    let (id, rest) = rest.split_once(' ').unwrap_or((rest, ""));
+    let id = id.parse().unwrap_or_else(|_| panic!("no id in {line:?}"));
+    (id, rest.to_string())
+}
+
+/// Registers `nick`: checks the host's two log lines and the banner.
+fn join(host: &Program, addr: SocketAddr, nick: &str) -> (TestClient, u64) {
+    let mut c = TestClient::hello(addr, nick);
+    let (id, peer) = logged(&host.line(), "connected");
+    assert_eq!(peer, c.stream.local_addr().unwrap().to_string());
+    assert_eq!(host.line(), format!("registered {id} {nick}"));
+    assert_eq!(
+        c.recv(),
+        json!({"type":"banner","text":format!("welcome, {nick}")})
+    );
+    (c, id)
+}
+
+/// Checks a `message ID NICK JSON` line against what the recipient got.
+fn expect_message(host: &Program, id: u64, nick: &str, want: &Value) {
+    let line = host.line();
+    let (got_id, rest) = logged(&line, "message");
+    assert_eq!(got_id, id, "{line}");
+    let json = rest
+        .strip_prefix(nick)
+        .and_then(|r| r.strip_prefix(' '))
+        .unwrap_or_else(|| panic!("expected {nick} in {line:?}"));
+    assert_eq!(&serde_json::from_str::<Value>(json).unwrap(), want, "{line}");
+}
+
+/// A host's whole life: two users and their traffic, the console (say,
+/// stats, kick), then shutdown at stdin EOF.
+fn host_session(link: Link) {
+    let (mut host, addr) = Program::start_host(host_bin(link));
+    let (mut alice, alice_id) = join(&host, addr, "alice");
+    let (mut bob, bob_id) = join(&host, addr, "bob");
+    assert_ne!(alice_id, bob_id);
+    assert_eq!(
+        alice.recv(),
+        json!({"type":"presence","nick":"bob","state":"online"})
+    );
+
+    alice.send(&json!({"type":"msg","to":"bob","text":"hi bob"}));
+    let unicast = bob.recv();
+    assert_eq!(
+        unicast,
+        json!({"type":"msg","from":"alice","to":"bob","text":"hi bob"})
+    );
+    expect_message(&host, alice_id, "alice", &unicast);
+
+    bob.send(&json!({"type":"all","text":"hello all"}));
+    let broadcast = alice.recv();
+    assert_eq!(broadcast, json!({"type":"all","from":"bob","text":"hello all"}));
+    expect_message(&host, bob_id, "bob", &broadcast);
+
+    // The console text is JSON-escaped by the host.
+    let said = r#"from C: "quoted" \ and ünïcode"#;
+    host.command(&format!("/say {said}"));
+    let want = json!({"type":"all","from":"host","text":said});
+    assert_eq!(alice.recv(), want);
+    assert_eq!(bob.recv(), want);
+
+    host.command("/stats");
+    let stats = host.line();
+    assert!(
+        stats.starts_with("stats clients=2 registered=2 accepted=2 "),
+        "{stats}"
+    );
+
+    host.command("/kick bob");
+    let kicked = bob.recv();
+    assert_eq!(
+        (&kicked["type"], &kicked["code"]),
+        (&json!("error"), &json!("kicked")),
+        "{kicked}"
+    );
+    assert_eq!(bob.expect_closed(), Vec::<Value>::new());
+    assert_eq!(
+        alice.recv(),
+        json!({"type":"presence","nick":"bob","state":"offline","reason":"kicked"})
+    );
+    assert_eq!(host.line(), format!("disconnected {bob_id} bob kicked"));
+
+    host.close_stdin();
+    assert_eq!(alice.recv(), json!({"type":"error","code":"shutdown"}));
+    assert_eq!(alice.expect_closed(), Vec::<Value>::new());
+    let (status, rest, stderr) = host.finish();
+    assert_eq!(
+        rest,
+        [
+            format!("disconnected {alice_id} alice shutdown"),
+            "stopped".to_string()
+        ],
+        "stderr: {stderr}"
+    );
+    assert!(status.success(), "exit {status}; stderr:\n{stderr}");
+    assert!(stderr.is_empty(), "stderr is not empty:\n{stderr}");
+}
+
+#[test]
+fn c_host_linked_statically() {
+    host_session(Link::Static);
+}
+
+#[test]
+fn c_host_linked_dynamically() {
+    host_session(Link::Shared);
+}
+
+#[test]
+fn c_host_under_address_and_undefined_behaviour_sanitizers() {
+    host_session(Link::Sanitized);
+}
+
+#[test]
+fn c_host_shuts_down_on_sigterm() {
+    let (host, addr) = Program::start_host(host_bin(Link::Static));
+    let (mut alice, alice_id) = join(&host, addr, "alice");
+    let pid = nix::unistd::Pid::from_raw(host.child.id() as i32);
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM).unwrap();
+    assert_eq!(alice.recv(), json!({"type":"error","code":"shutdown"}));
+    assert_eq!(alice.expect_closed(), Vec::<Value>::new());
+    let (status, rest, stderr) = host.finish();
+    assert_eq!(
+        rest,
+        [
+            format!("disconnected {alice_id} alice shutdown"),
+            "stopped".to_string()
+        ]
+    );
+    assert!(status.success(), "exit {status}; stderr:\n{stderr}");
+}
+
+#[test]
+fn misuse_gets_named_error_codes() {
+    let bin = compile("tests/c/misuse.c", "misuse", Link::Static);
+    let mut p = Program::start(&bin, &[]);
+    p.close_stdin();
+    let (status, lines, stderr) = p.finish();
+    let out = lines.join("\n");
+    assert!(status.success(), "misuse failed ({status}):\n{out}\n{stderr}");
+    assert!(out.contains(" 0 failed"), "{out}");
+}
