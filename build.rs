@@ -9,7 +9,7 @@ use std::path::Path;
 /// The header text for the crate in `crate_dir`, at package `version`
 /// (`MAJOR.MINOR.PATCH`, maybe with a `-pre` suffix). Shared with
 /// `tests/header.rs`, which includes this file.
-fn generate_header(crate_dir: &Path, version: &str) -> Result<String, String> {
+pub(crate) fn generate_header(crate_dir: &Path, version: &str) -> Result<String, String> {
     let config = cbindgen::Config::from_file(crate_dir.join("cbindgen.toml"))?;
     let core = version.split(['-', '+']).next().unwrap_or(version);
     let mut parts = core.split('.');
@@ -74,7 +74,6 @@ fn write_if_changed(path: &Path, text: &str) -> std::io::Result<bool> {
     Ok(true)
 }
 
-#[allow(dead_code)] // tests/header.rs includes this file for generate_header only
 fn main() {
     println!("cargo:rerun-if-changed=src/ffi");
     println!("cargo:rerun-if-changed=cbindgen.toml");
