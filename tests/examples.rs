@@ -3,7 +3,7 @@
 
 mod common;
 
-use std::io::{BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::process::{Command, Stdio};
 
 use common::*;
@@ -15,15 +15,14 @@ fn server() -> (Spawned, std::net::SocketAddr) {
 }
 
 fn client(addr: std::net::SocketAddr, nick: &str) -> Spawned {
-    let mut child = Command::new(example_bin("chat_client"))
+    let child = Command::new(example_bin("chat_client"))
         .args(["--connect", &addr.to_string(), "--nick", nick])
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .expect("spawn chat_client");
-    let stdout = BufReader::new(child.stdout.take().unwrap());
-    Spawned { child, stdout }
+    Spawned::new(child)
 }
 
 fn stderr_of(p: &mut Spawned) -> String {

@@ -6,7 +6,7 @@
 use std::io::{self, BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::PathBuf;
-use std::process::{Child, ChildStdout, Command, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, Receiver, Sender};
 use std::sync::Arc;
@@ -227,19 +227,37 @@ pub fn example_bin(name: &str) -> PathBuf {
     path
 }
 
-/// A program started by a test, killed if the test ends first.
+/// A program started by a test, killed if the test ends first. Its
+/// stdout is read line by line on a thread, so every wait has a deadline.
 pub struct Spawned {
     pub child: Child,
-    pub stdout: BufReader<ChildStdout>,
+    lines: Receiver<String>,
 }
 
 impl Spawned {
-    /// Reads one stdout line (without the newline); panics at EOF.
+    /// Wraps a child started with `stdout(Stdio::piped())`.
+    pub fn new(mut child: Child) -> Spawned {
+        let stdout = BufReader::new(child.stdout.take().expect("stdout piped"));
+        let (tx, lines) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in stdout.lines() {
+                let Ok(line) = line else { break };
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        Spawned { child, lines }
+    }
+
+    /// The next stdout line (without the newline); panics at EOF or at the
+    /// deadline.
     pub fn line(&mut self) -> String {
-        let mut s = String::new();
-        let n = self.stdout.read_line(&mut s).expect("read stdout");
-        assert!(n > 0, "program closed stdout");
-        s.trim_end_matches(['\r', '\n']).to_string()
+        match self.lines.recv_timeout(DEADLINE) {
+            Ok(line) => line.trim_end_matches('\r').to_string(),
+            Err(mpsc::RecvTimeoutError::Timeout) => panic!("no stdout line before the deadline"),
+            Err(mpsc::RecvTimeoutError::Disconnected) => panic!("program closed stdout"),
+        }
     }
 
     /// Waits for the exit status, killing the program at the deadline.
@@ -253,8 +271,8 @@ impl Spawned {
                 let _ = self.child.kill();
                 panic!("program did not exit before the deadline");
             }
-            // Polling a child's exit: there is no portable blocking wait
-            // with a timeout on std::process::Child.
+            // Polling a child's exit: std::process::Child has no blocking
+            // wait with a timeout.
             std::thread::park_timeout(Duration::from_millis(10));
         }
     }
@@ -271,9 +289,7 @@ impl Drop for Spawned {
 /// it and ADDR.
 pub fn spawn_listening(mut cmd: Command) -> (Spawned, SocketAddr) {
     cmd.stdout(Stdio::piped());
-    let mut child = cmd.spawn().expect("spawn");
-    let stdout = BufReader::new(child.stdout.take().unwrap());
-    let mut p = Spawned { child, stdout };
+    let mut p = Spawned::new(cmd.spawn().expect("spawn"));
     let line = p.line();
     let addr = line
         .strip_prefix("listening on ")
