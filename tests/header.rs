@@ -75,9 +75,7 @@ fn functions(header: &str) -> Vec<Declared> {
     let mut previous = "";
     for line in header.lines() {
         let t = line.trim();
-        if in_comment {
-            in_comment = !t.ends_with("*/");
-        } else if t.starts_with("/*") {
+        if in_comment || t.starts_with("/*") {
             in_comment = !t.ends_with("*/");
         } else if !t.starts_with('#') && !t.starts_with("//") && !t.starts_with("typedef") {
             if let Some(name) = declared_function(t) {

@@ -70,9 +70,10 @@ pub unsafe fn inner_mut<'a>(s: *mut ChatServer) -> Result<&'a mut Inner, Failure
     if s.is_null() {
         return Err(Failure::null("the server"));
     }
-    // SAFETY: `s` is live (caller). The borrow covers `inner` only, never
-    // `wake_fd`, which chat_server_wakeup may be reading from another thread.
-    Ok(unsafe { &mut *(&raw mut (*s).inner) })
+    // SAFETY: `s` is live (caller). `(*s).inner` is a place through the raw
+    // pointer: the borrow covers `inner` only, never `wake_fd`, which
+    // chat_server_wakeup may be reading from another thread.
+    Ok(unsafe { &mut (*s).inner })
 }
 
 /// Borrows a handle's server for a call that only reads it.
@@ -85,7 +86,7 @@ pub unsafe fn inner_ref<'a>(s: *const ChatServer) -> Result<&'a Inner, Failure> 
     }
     // SAFETY: `s` is live and not mutably borrowed (caller); the borrow
     // covers `inner` only.
-    Ok(unsafe { &*(&raw const (*s).inner) })
+    Ok(unsafe { &(*s).inner })
 }
 
 /// The wake pipe's write end, read without borrowing the rest of the handle
