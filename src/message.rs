@@ -108,7 +108,7 @@ struct Envelope<'a> {
 
 /// Deepest nesting of arrays and objects in a payload, the outer object
 /// included: serde_json refuses a 128th level in the values it builds.
-const MAX_DEPTH: usize = 127;
+pub(crate) const MAX_DEPTH: usize = 127;
 
 /// A field that is there, even as `null`, is `Some`: plain `Option` would
 /// turn `"id":null` into no id, yet `null` is an id like any other.
@@ -118,7 +118,7 @@ fn present<'de: 'a, 'a, D: serde::Deserializer<'de>>(d: D) -> Result<Option<&'a 
 
 /// Whether the arrays and objects in `json` (valid JSON) nest at most `max`
 /// deep.
-fn nesting_within(json: &[u8], max: usize) -> bool {
+pub(crate) fn nesting_within(json: &[u8], max: usize) -> bool {
     let (mut depth, mut in_string, mut escaped) = (0usize, false, false);
     for &b in json {
         if in_string {

@@ -19,3 +19,14 @@ fn two_clients_chat() {
     server.with(move |s| s.send(id, br#"{"type":"note"}"#).unwrap());
     assert_eq!(a.recv(), json!({"type":"note"}));
 }
+
+#[test]
+fn host_payloads_nested_deeper_than_clients_can_parse_are_refused() {
+    let server = ServerThread::default();
+    let _a = TestClient::hello(server.addr, "alice");
+    let ok = format!(r#"{{"type":"x","v":{}{}}}"#, "[".repeat(120), "]".repeat(120));
+    let deep = format!(r#"{{"type":"x","v":{}{}}}"#, "[".repeat(200), "]".repeat(200));
+    assert_eq!(server.with(move |s| s.broadcast(ok.as_bytes())).unwrap(), 1);
+    let err = server.with(move |s| s.broadcast(deep.as_bytes())).unwrap_err();
+    assert!(matches!(err, chat::Error::NotJsonObject(_)), "{err}");
+}

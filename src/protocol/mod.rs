@@ -421,6 +421,14 @@ impl Hub {
         std::str::from_utf8(payload).map_err(|e| Error::NotJsonObject(e.to_string()))?;
         serde_json::from_slice::<serde::de::IgnoredAny>(payload)
             .map_err(|e| Error::NotJsonObject(e.to_string()))?;
+        // Clients parse what the host sends; most JSON parsers (serde_json
+        // among them) refuse deeper nesting than this.
+        if !message::nesting_within(payload, message::MAX_DEPTH) {
+            return Err(Error::NotJsonObject(format!(
+                "nested more than {} levels deep",
+                message::MAX_DEPTH
+            )));
+        }
         Ok(())
     }
 
