@@ -310,16 +310,11 @@ fn events_carry_their_fields_as_documented() {
     assert_eq!(msg.reason, None);
 
     let host_frame = br#"{"type":"note","n":1}"#;
+    let (frame, len) = (host_frame.as_ptr(), host_frame.len());
     // SAFETY: `s` live, the frame is `len` readable bytes.
-    assert_eq!(
-        unsafe { chat_send(s, id, host_frame.as_ptr(), host_frame.len()) },
-        CHAT_OK
-    );
+    assert_eq!(unsafe { chat_send(s, id, frame, len) }, CHAT_OK);
     // SAFETY: as above.
-    assert_eq!(
-        unsafe { chat_broadcast(s, host_frame.as_ptr(), host_frame.len()) },
-        1
-    );
+    assert_eq!(unsafe { chat_broadcast(s, frame, len) }, 1);
     // SAFETY: `s` live.
     assert!(unsafe { chat_server_poll_once(s, 0) } >= 0);
     assert_eq!(recv_frame(&mut a).as_bytes(), host_frame);
@@ -377,11 +372,8 @@ fn fds_reports_the_full_count_and_fills_only_cap() {
     // SAFETY: `s` live, NULL `out` with cap > 0.
     assert_eq!(unsafe { chat_server_fds(s, ptr::null_mut(), 4) }, CHAT_ERR_NULL);
     // SAFETY: `s` live.
-    assert_eq!(
-        unsafe { chat_server_timeout_ms(s) },
-        -1,
-        "an idle server times nothing"
-    );
+    let timeout = unsafe { chat_server_timeout_ms(s) };
+    assert_eq!(timeout, -1, "an idle server times nothing");
     // SAFETY: `s` is live and not used again.
     unsafe { chat_server_free(s) };
 }
