@@ -15,11 +15,11 @@ mod config;
 mod conn;
 mod error;
 mod event;
-mod idmap;
 /// The C ABI (`include/chat.h`): `extern "C"` functions over [`Server`], for
 /// C, C++ and Python hosts.
 pub mod ffi;
 pub mod frame;
+mod idmap;
 pub mod message;
 mod protocol;
 mod ratelimit;
