@@ -114,8 +114,11 @@ def run(listen):
 
         def on_signal(signum, frame):
             host.stopping = True
-            # Makes the server's wake descriptor readable, so select returns.
-            server.wakeup()
+            try:
+                # Makes the server's wake descriptor readable, so select returns.
+                server.wakeup()
+            except chat.ChatError:
+                pass  # already closed: nothing to wake
 
         signal.signal(signal.SIGINT, on_signal)
         signal.signal(signal.SIGTERM, on_signal)

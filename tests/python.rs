@@ -24,13 +24,17 @@ const SUITE_DEADLINE: Duration = Duration::from_secs(120);
 fn libchat() -> PathBuf {
     let dir = artifact_dir();
     let candidates = [dir.join("deps").join("libchat.so"), dir.join("libchat.so")];
-    candidates.iter().find(|p| p.exists()).cloned().unwrap_or_else(|| {
-        panic!(
-            "libchat.so is in neither {} nor {}",
-            candidates[0].display(),
-            candidates[1].display()
-        )
-    })
+    candidates
+        .iter()
+        .find(|p| p.exists())
+        .cloned()
+        .unwrap_or_else(|| {
+            panic!(
+                "libchat.so is in neither {} nor {}",
+                candidates[0].display(),
+                candidates[1].display()
+            )
+        })
 }
 
 /// `python3` in the crate root, using this build's library and leaving no
@@ -67,13 +71,14 @@ fn python_unittest_suite_passes() {
     let stdout = read_all_async(child.stdout.take().unwrap());
     let stderr = read_all_async(child.stderr.take().unwrap());
     let end = Instant::now() + SUITE_DEADLINE;
-    let mut wait_for = |rx: &Receiver<String>| match rx.recv_timeout(end.saturating_duration_since(Instant::now())) {
-        Ok(text) => text,
-        Err(_) => {
-            let _ = child.kill();
-            panic!("the Python suite did not finish within {SUITE_DEADLINE:?}");
-        }
-    };
+    let mut wait_for =
+        |rx: &Receiver<String>| match rx.recv_timeout(end.saturating_duration_since(Instant::now())) {
+            Ok(text) => text,
+            Err(_) => {
+                let _ = child.kill();
+                panic!("the Python suite did not finish within {SUITE_DEADLINE:?}");
+            }
+        };
     let out = wait_for(&stdout);
     let err = wait_for(&stderr);
     // Both pipes closed: the process is exiting.
@@ -134,7 +139,10 @@ impl PyHost {
     fn fields(&self, word: &str, n: usize) -> Vec<String> {
         let line = self.line();
         let fields: Vec<String> = line.splitn(n, ' ').map(str::to_string).collect();
-        assert!(fields.len() == n && fields[0] == word, "expected `{word} ...`, got {line:?}");
+        assert!(
+            fields.len() == n && fields[0] == word,
+            "expected `{word} ...`, got {line:?}"
+        );
         fields
     }
 
@@ -201,7 +209,10 @@ fn python_host_serves_two_users() {
 
     let mut bob = TestClient::hello(addr, "bob");
     assert_eq!(bob.recv(), json!({"type":"banner","text":"welcome, bob"}));
-    assert_eq!(alice.recv(), json!({"type":"presence","nick":"bob","state":"online"}));
+    assert_eq!(
+        alice.recv(),
+        json!({"type":"presence","nick":"bob","state":"online"})
+    );
     let b = expect_connected(&host, &bob);
     assert_ne!(a, b);
     assert_eq!(host.line(), format!("registered {b} bob"));
@@ -222,8 +233,15 @@ fn python_host_serves_two_users() {
     assert_eq!(bob.recv(), said);
 
     host.command("/kick bob");
-    let last = bob.expect_closed().pop().expect("an error frame before the close");
-    assert_eq!((&last["type"], &last["code"]), (&json!("error"), &json!("kicked")), "{last}");
+    let last = bob
+        .expect_closed()
+        .pop()
+        .expect("an error frame before the close");
+    assert_eq!(
+        (&last["type"], &last["code"]),
+        (&json!("error"), &json!("kicked")),
+        "{last}"
+    );
     assert_eq!(
         alice.recv(),
         json!({"type":"presence","nick":"bob","state":"offline","reason":"kicked"})
@@ -232,8 +250,15 @@ fn python_host_serves_two_users() {
 
     // End of stdin: graceful shutdown.
     host.stdin = None;
-    let last = alice.expect_closed().pop().expect("an error frame before the close");
-    assert_eq!((&last["type"], &last["code"]), (&json!("error"), &json!("shutdown")), "{last}");
+    let last = alice
+        .expect_closed()
+        .pop()
+        .expect("an error frame before the close");
+    assert_eq!(
+        (&last["type"], &last["code"]),
+        (&json!("error"), &json!("shutdown")),
+        "{last}"
+    );
     assert_eq!(host.line(), format!("disconnected {a} alice shutdown"));
     assert_eq!(host.line(), "stopped");
     host.expect_eof();
@@ -253,7 +278,10 @@ fn python_host_stops_on_sigterm() {
         nix::sys::signal::Signal::SIGTERM,
     )
     .unwrap();
-    let last = carol.expect_closed().pop().expect("an error frame before the close");
+    let last = carol
+        .expect_closed()
+        .pop()
+        .expect("an error frame before the close");
     assert_eq!(last["code"], "shutdown", "{last}");
     assert_eq!(host.line(), format!("disconnected {c} carol shutdown"));
     assert_eq!(host.line(), "stopped");

@@ -33,6 +33,10 @@ EVENT_CONNECTED = 1
 EVENT_REGISTERED = 2
 EVENT_MESSAGE = 3
 EVENT_DISCONNECTED = 4
+EVENT_JOINED = 5
+EVENT_PARTED = 6
+EVENT_APPROVAL = 7
+EVENT_INTERCEPTED = 8
 
 INT32_MAX = 2**31 - 1
 UINT32_MAX = 2**32 - 1
@@ -259,23 +263,27 @@ def poll_once(handle, timeout_ms):
 
 
 def next_event(handle):
-    """The next event as (kind, client, peer, nick, payload, reason,
-    recipients) with str/None fields copied out, or None when none waits."""
+    """The next event as a dict of plain Python values (every string copied
+    out), or None when none waits."""
     ev = ChatEvent()
     if _check(lib().chat_server_next_event(handle, ctypes.byref(ev))) == 0:
         return None
     payload = None
     if ev.payload:
         payload = ctypes.string_at(ev.payload, ev.payload_len).decode("utf-8", "replace")
-    return (
-        ev.kind,
-        ev.client,
-        _text(ev.peer),
-        _text(ev.nick),
-        payload,
-        _text(ev.reason),
-        ev.recipients,
-    )
+    return {
+        "kind": ev.kind,
+        "client": ev.client,
+        "peer": _text(ev.peer),
+        "nick": _text(ev.nick),
+        "payload": payload,
+        "reason": _text(ev.reason),
+        "recipients": ev.recipients,
+        "room": _text(ev.room),
+        "ticket": ev.ticket,
+        "token": _text(ev.token),
+        "user_data": ev.user_data,
+    }
 
 
 def fds(handle):

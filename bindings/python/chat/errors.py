@@ -14,6 +14,10 @@ ERR_CONFIG = -10
 ERR_IO = -11
 ERR_SHUTTING_DOWN = -12
 ERR_PANIC = -13
+ERR_UNKNOWN_ROOM = -14
+ERR_NOT_IN_ROOM = -15
+ERR_UNKNOWN_TICKET = -16
+ERR_NOT_PENDING = -17
 
 # The header's names, so an error can say which code it carries.
 CODE_NAMES = {

@@ -53,19 +53,65 @@ class Disconnected(Event):
     """quit, disconnect, slow_consumer, timeout, protocol_error, kicked or shutdown."""
 
 
+@dataclass(frozen=True)
+class Joined(Event):
+    """The client joined a room."""
+
+    room: str
+
+
+@dataclass(frozen=True)
+class Parted(Event):
+    """The client left a room (by part, or before its Disconnected)."""
+
+    room: str
+
+
+@dataclass(frozen=True)
+class Approval(Event):
+    """The client sent a valid hello and waits for the host's approval
+    (only with approve_registrations); nick is the one it asked for."""
+
+    token: Optional[str]
+    """The hello's "token", or None."""
+
+
+@dataclass(frozen=True)
+class Intercepted(Event):
+    """A msg, all or room frame waits for the host (only with
+    intercept_messages)."""
+
+    ticket: int
+    payload: str
+    """The client's JSON as it sent it."""
+
+    def json(self):
+        """The payload decoded."""
+        return _json.loads(self.payload)
+
+
 def from_raw(raw):
-    """The dataclass for a tuple from _lib.next_event."""
-    kind, client, peer, nick, payload, reason, recipients = raw
+    """The dataclass for a dict from _lib.next_event."""
+    kind = raw["kind"]
+    base = (raw["client"], raw["peer"], raw["nick"])
     if kind == _lib.EVENT_CONNECTED:
-        return Connected(client, peer, nick)
+        return Connected(*base)
     if kind == _lib.EVENT_REGISTERED:
-        return Registered(client, peer, nick)
+        return Registered(*base)
     if kind == _lib.EVENT_MESSAGE:
-        return Message(client, peer, nick, payload, recipients)
+        return Message(*base, raw["payload"], raw["recipients"])
     if kind == _lib.EVENT_DISCONNECTED:
-        return Disconnected(client, peer, nick, reason)
+        return Disconnected(*base, raw["reason"])
+    if kind == _lib.EVENT_JOINED:
+        return Joined(*base, raw["room"])
+    if kind == _lib.EVENT_PARTED:
+        return Parted(*base, raw["room"])
+    if kind == _lib.EVENT_APPROVAL:
+        return Approval(*base, raw["token"])
+    if kind == _lib.EVENT_INTERCEPTED:
+        return Intercepted(*base, raw["ticket"], raw["payload"])
     # A newer library may add kinds; an old binding must not crash on them.
-    return Event(client, peer, nick)
+    return Event(*base)
 
 
 REASONS = ("quit", "disconnect", "slow_consumer", "timeout", "protocol_error", "kicked", "shutdown")

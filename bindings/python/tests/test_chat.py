@@ -149,6 +149,37 @@ class SessionTest(ChatTestCase):
         self.assertEqual(h.server.stats().disconnects_shutdown, 2)
 
 
+class RoomsTest(ChatTestCase):
+    def test_join_and_part_are_events_with_the_room(self):
+        h = self.start()
+        alice = h.hello("alice")
+        bob = h.hello("bob")
+        h.frame(alice)  # bob online
+        h.event(chat.Registered, nick="bob")
+        h.events.clear()
+        for c in (alice, bob):
+            c.send({"type": "join", "room": "#rust"})
+            self.assertEqual(h.frame(c)["type"], "joined")
+        a = h.event(chat.Joined, nick="alice")
+        b = h.event(chat.Joined, nick="bob")
+        self.assertEqual((a.room, b.room), ("#rust", "#rust"))
+        self.assertEqual(a.peer, alice.addr)
+        bob.send({"type": "part", "room": "#rust"})
+        parted = h.event(chat.Parted)
+        self.assertEqual((parted.client, parted.nick, parted.room), (b.client, "bob", "#rust"))
+        # Leaving the server parts its rooms first, then disconnects.
+        self.assertEqual(h.events, [])
+        alice.send({"type": "quit"})
+        h.closed(alice)
+        h.wait(lambda: any(isinstance(e, chat.Disconnected) for e in h.events), "alice's Disconnected")
+        self.assertEqual(
+            [(type(e), e.client) for e in h.events],
+            [(chat.Parted, a.client), (chat.Disconnected, a.client)],
+        )
+        self.assertEqual(h.events[0].room, "#rust")
+        self.assertEqual(h.events[1].reason, "quit")
+
+
 class SelectorsTest(ChatTestCase):
     def test_fds_timeout_and_pump_drive_the_server(self):
         h = self.start()
@@ -366,6 +397,10 @@ class LeakTest(unittest.TestCase):
         chat.Server().close()
         gc.collect()
         before = open_fds()
+        with chat.Server():
+            # The count sees a live server's listener and wake pipe.
+            self.assertGreater(open_fds(), before)
+        self.assertEqual(open_fds(), before)
         for i in range(1000):
             if i % 3 == 0:
                 with chat.Server() as s:
