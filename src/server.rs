@@ -234,26 +234,26 @@ impl Server {
 
     /// Queues one JSON object, exactly as given, to one client.
     pub fn send(&mut self, client: ClientId, json: &[u8]) -> Result<()> {
-        self.hub.send(client, json, Instant::now())
+        self.hub.send(client, json, self.live()?)
     }
 
     /// Queues one JSON object to every registered client (encoded once,
     /// shared by every queue). Returns how many clients it was queued to.
     pub fn broadcast(&mut self, json: &[u8]) -> Result<usize> {
-        self.hub.broadcast(json, Instant::now())
+        self.hub.broadcast(json, self.live()?)
     }
 
     /// Disconnects a client: it gets `{"type":"error","code":"kicked"}`
     /// (with `message`, if given) and others see it leave with reason
     /// `kicked`.
     pub fn kick(&mut self, client: ClientId, message: Option<&str>) -> Result<()> {
-        self.hub.kick(client, message, Instant::now())
+        self.hub.kick(client, message, self.live()?)
     }
 
     /// Queues one JSON object, exactly as given, to every member of a
     /// room; returns how many members it was queued to.
     pub fn room_send(&mut self, room: &str, json: &[u8]) -> Result<usize> {
-        self.hub.room_send(room, json, Instant::now())
+        self.hub.room_send(room, json, self.live()?)
     }
 
     /// A room's members, in joining order; `None` if no such room exists.
@@ -269,31 +269,31 @@ impl Server {
     /// Takes a client out of a room: it gets `{"type":"parted","room":R}`
     /// and the other members see it part.
     pub fn room_remove(&mut self, client: ClientId, room: &str) -> Result<()> {
-        self.hub.room_remove(client, room, Instant::now())
+        self.hub.room_remove(client, room, self.live()?)
     }
 
     /// With [`Config::approve_registrations`]: lets a client whose
     /// `ApprovalRequested` event arrived register.
     pub fn approve(&mut self, client: ClientId) -> Result<()> {
-        self.hub.approve(client, Instant::now())
+        self.hub.approve(client, self.live()?)
     }
 
     /// With [`Config::approve_registrations`]: refuses a client's `hello`;
     /// it gets `{"type":"error","code":"rejected","message":message}`.
     pub fn reject(&mut self, client: ClientId, message: Option<&str>) -> Result<()> {
-        self.hub.reject(client, message, Instant::now())
+        self.hub.reject(client, message, self.live()?)
     }
 
     /// With [`Config::intercept_messages`]: routes a held message as it is.
     /// A message whose sender left is forgotten with it (`UnknownTicket`).
     pub fn release(&mut self, ticket: u64) -> Result<()> {
-        self.hub.release(ticket, Instant::now())
+        self.hub.release(ticket, self.live()?)
     }
 
     /// With [`Config::intercept_messages`]: discards a held message; its
     /// sender gets `{"type":"error","code":code,"message":message}`.
     pub fn drop_held(&mut self, ticket: u64, code: &str, message: Option<&str>) -> Result<()> {
-        self.hub.drop_held(ticket, code, message, Instant::now())
+        self.hub.drop_held(ticket, code, message, self.live()?)
     }
 
     /// Attaches a value to a client; every later event of it carries it.
@@ -306,11 +306,23 @@ impl Server {
         self.hub.user_data(client)
     }
 
+    /// The time, for a call that gives the server new work; refused once
+    /// a shutdown has begun.
+    fn live(&self) -> Result<Instant> {
+        if self.shutting_down {
+            return Err(Error::ShuttingDown);
+        }
+        Ok(Instant::now())
+    }
+
     /// Starts a graceful shutdown on the first call: stops accepting, sends
     /// every client `{"type":"error","code":"shutdown"}` and flushes their
     /// queues, closing each when flushed or when `deadline` has passed.
     /// Keep calling [`poll_once`](Self::poll_once) until this returns `true`
-    /// (every connection closed); later calls ignore `deadline`.
+    /// (every connection closed); later calls ignore `deadline`. From the
+    /// first call on, calls that would give the server new work (`send`,
+    /// `broadcast`, `kick`, rooms, approval, interception) return
+    /// [`Error::ShuttingDown`].
     pub fn shutdown(&mut self, deadline: Duration) -> bool {
         if !self.shutting_down {
             self.shutting_down = true;

@@ -30,3 +30,21 @@ fn host_payloads_nested_deeper_than_clients_can_parse_are_refused() {
     let err = server.with(move |s| s.broadcast(deep.as_bytes())).unwrap_err();
     assert!(matches!(err, chat::Error::NotJsonObject(_)), "{err}");
 }
+
+#[test]
+fn no_new_work_once_shutdown_began() {
+    let mut server = chat::Server::new(loopback_config()).unwrap();
+    assert!(
+        server.shutdown(std::time::Duration::from_secs(1)),
+        "nobody connected: drained at once"
+    );
+    assert!(matches!(
+        server.broadcast(br#"{"type":"x"}"#),
+        Err(chat::Error::ShuttingDown)
+    ));
+    assert!(matches!(
+        server.send(1, br#"{"type":"x"}"#),
+        Err(chat::Error::ShuttingDown)
+    ));
+    assert!(matches!(server.kick(1, None), Err(chat::Error::ShuttingDown)));
+}
