@@ -153,7 +153,7 @@ def main(argv):
     listen = argv[1] if len(argv) > 1 else "127.0.0.1:7878"
     try:
         run(listen)
-    except chat.ChatError as e:
+    except (chat.ChatError, chat.LibraryNotFoundError) as e:
         print("python_host: %s" % e, file=sys.stderr)
         return 1
     return 0

@@ -196,7 +196,13 @@ def lib():
                 path = find_library()
                 cdll = ctypes.CDLL(path)
                 for name, argtypes, restype in _PROTOTYPES:
-                    fn = getattr(cdll, name)
+                    try:
+                        fn = getattr(cdll, name)
+                    except AttributeError:
+                        raise LibraryNotFoundError(
+                            "%s does not export %s: a build older than this binding? "
+                            "Rebuild it with `cargo build`, or set CHAT_LIB" % (path, name)
+                        ) from None
                     fn.argtypes = argtypes
                     fn.restype = restype
                 cdll.chat_path = path
