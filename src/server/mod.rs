@@ -2,8 +2,8 @@
 //! client, moving bytes between sockets and the sans-IO [`Hub`].
 
 use std::collections::HashMap;
-use std::io::{self, IoSlice, Read};
-use std::net::{IpAddr, Shutdown, SocketAddr, TcpListener, TcpStream};
+use std::io;
+use std::net::{IpAddr, SocketAddr, TcpListener, TcpStream};
 use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -11,12 +11,12 @@ use std::time::{Duration, Instant};
 use crate::config::{Config, FD_SETSIZE};
 use crate::error::{Error, Result};
 use crate::event::{ClientId, Event};
-use crate::frame;
 use crate::idmap::IdMap;
-use crate::message::Outgoing;
 use crate::protocol::Hub;
-use crate::stats::Stats;
 use crate::sys::{self, Interest, Ready};
+
+mod host;
+mod sockets;
 
 /// Most connections accepted in one round, so a connection storm cannot
 /// starve the clients already there.
@@ -232,89 +232,6 @@ impl Server {
         self.hub.events().len()
     }
 
-    /// Queues one JSON object, exactly as given, to one client.
-    pub fn send(&mut self, client: ClientId, json: &[u8]) -> Result<()> {
-        self.hub.send(client, json, self.live()?)
-    }
-
-    /// Queues one JSON object to every registered client (encoded once,
-    /// shared by every queue). Returns how many clients it was queued to.
-    pub fn broadcast(&mut self, json: &[u8]) -> Result<usize> {
-        self.hub.broadcast(json, self.live()?)
-    }
-
-    /// Disconnects a client: it gets `{"type":"error","code":"kicked"}`
-    /// (with `message`, if given) and others see it leave with reason
-    /// `kicked`.
-    pub fn kick(&mut self, client: ClientId, message: Option<&str>) -> Result<()> {
-        self.hub.kick(client, message, self.live()?)
-    }
-
-    /// Queues one JSON object, exactly as given, to every member of a
-    /// room; returns how many members it was queued to.
-    pub fn room_send(&mut self, room: &str, json: &[u8]) -> Result<usize> {
-        self.hub.room_send(room, json, self.live()?)
-    }
-
-    /// A room's members, in joining order; `None` if no such room exists.
-    pub fn room_members(&self, room: &str) -> Option<Vec<ClientId>> {
-        self.hub.room_members(room)
-    }
-
-    /// Every room's name, sorted.
-    pub fn rooms(&self) -> Vec<Arc<str>> {
-        self.hub.room_names()
-    }
-
-    /// Takes a client out of a room: it gets `{"type":"parted","room":R}`
-    /// and the other members see it part.
-    pub fn room_remove(&mut self, client: ClientId, room: &str) -> Result<()> {
-        self.hub.room_remove(client, room, self.live()?)
-    }
-
-    /// With [`Config::approve_registrations`]: lets a client whose
-    /// `ApprovalRequested` event arrived register.
-    pub fn approve(&mut self, client: ClientId) -> Result<()> {
-        self.hub.approve(client, self.live()?)
-    }
-
-    /// With [`Config::approve_registrations`]: refuses a client's `hello`;
-    /// it gets `{"type":"error","code":"rejected","message":message}`.
-    pub fn reject(&mut self, client: ClientId, message: Option<&str>) -> Result<()> {
-        self.hub.reject(client, message, self.live()?)
-    }
-
-    /// With [`Config::intercept_messages`]: routes a held message as it is.
-    /// A message whose sender left is forgotten with it (`UnknownTicket`).
-    pub fn release(&mut self, ticket: u64) -> Result<()> {
-        self.hub.release(ticket, self.live()?)
-    }
-
-    /// With [`Config::intercept_messages`]: discards a held message; its
-    /// sender gets `{"type":"error","code":code,"message":message}`.
-    pub fn drop_held(&mut self, ticket: u64, code: &str, message: Option<&str>) -> Result<()> {
-        self.hub.drop_held(ticket, code, message, self.live()?)
-    }
-
-    /// Attaches a value to a client; every later event of it carries it.
-    pub fn set_user_data(&mut self, client: ClientId, data: u64) -> Result<()> {
-        self.hub.set_user_data(client, data)
-    }
-
-    /// A client's user data (0 until set).
-    pub fn user_data(&self, client: ClientId) -> Option<u64> {
-        self.hub.user_data(client)
-    }
-
-    /// The time, for a call that gives the server new work; refused once
-    /// a shutdown has begun.
-    fn live(&self) -> Result<Instant> {
-        if self.shutting_down {
-            return Err(Error::ShuttingDown);
-        }
-        Ok(Instant::now())
-    }
-
     /// Starts a graceful shutdown on the first call: stops accepting, sends
     /// every client `{"type":"error","code":"shutdown"}` and flushes their
     /// queues, closing each when flushed or when `deadline` has passed.
@@ -348,26 +265,6 @@ impl Server {
     /// Whether [`shutdown`](Self::shutdown) was called.
     pub fn is_shutting_down(&self) -> bool {
         self.shutting_down
-    }
-
-    /// The counters.
-    pub fn stats(&self) -> Stats {
-        self.hub.stats()
-    }
-
-    /// A handle that makes a blocked `poll_once` return, from any thread.
-    pub fn waker(&self) -> Waker {
-        self.waker.clone()
-    }
-
-    /// A connected client's nick, once registered.
-    pub fn nick(&self, client: ClientId) -> Option<&str> {
-        self.hub.conn(client).and_then(|c| c.nick.as_deref())
-    }
-
-    /// A connected client's address.
-    pub fn peer_addr(&self, client: ClientId) -> Option<SocketAddr> {
-        self.hub.conn(client).map(|c| c.peer)
     }
 
     /// The descriptors to watch now and for what, for a host that runs its
@@ -444,184 +341,5 @@ impl Server {
             }
         }
         read.extend(self.draining.iter().map(|d| d.socket.as_raw_fd()));
-    }
-
-    fn accept_all(&mut self, now: Instant) {
-        for _ in 0..ACCEPTS_PER_ROUND {
-            let Some(listener) = &self.listener else { return };
-            match listener.accept() {
-                Ok((socket, peer)) => self.admit(socket, peer, now),
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) => {
-                    let out_of_fds = matches!(
-                        e.raw_os_error(),
-                        Some(libc::EMFILE | libc::ENFILE | libc::ENOBUFS | libc::ENOMEM)
-                    );
-                    if out_of_fds {
-                        self.accept_paused_until = Some(now + ACCEPT_BACKOFF);
-                        return;
-                    }
-                    // ECONNABORTED and the like concern one connection only.
-                }
-            }
-        }
-    }
-
-    fn admit(&mut self, socket: TcpStream, peer: SocketAddr, now: Instant) {
-        let fd = socket.as_raw_fd();
-        if !sys::selectable(fd) || self.sockets.len() >= self.cfg.max_clients {
-            return self.refuse(socket, "the server cannot take more connections");
-        }
-        let from_peer = self.per_ip.get(&peer.ip()).copied().unwrap_or(0);
-        if self.cfg.max_per_ip.is_some_and(|max| from_peer >= max) {
-            return self.refuse(socket, "too many connections from your address");
-        }
-        if socket.set_nonblocking(true).is_err() {
-            return self.refuse(socket, "the server cannot take this connection");
-        }
-        sys::tune_client_socket(socket.as_fd());
-        let id = self.hub.connect(peer, now);
-        *self.per_ip.entry(peer.ip()).or_insert(0) += 1;
-        self.by_fd[fd as usize] = Some(id);
-        self.sockets.insert(id, socket);
-    }
-
-    /// Answers `server_full` and closes, without ever watching the socket
-    /// (its descriptor may be past what select() can take).
-    fn refuse(&mut self, socket: TcpStream, why: &str) {
-        let full = frame::encode_json(&Outgoing::Error {
-            code: "server_full",
-            to: None,
-            room: None,
-            message: Some(why),
-        });
-        sys::send_once(socket.as_fd(), &full);
-        let _ = socket.shutdown(Shutdown::Write);
-        self.hub.refused();
-    }
-
-    fn read_client(&mut self, id: ClientId, now: Instant) {
-        let mut budget = self.cfg.read_budget;
-        while budget > 0 {
-            let Some(socket) = self.sockets.get_mut(&id) else {
-                return;
-            };
-            let allowance = self
-                .hub
-                .conn(id)
-                .and_then(|c| c.limiter.as_ref())
-                .map_or(usize::MAX, |l| l.read_allowance(now));
-            let want = budget.min(self.read_buf.len()).min(allowance);
-            match socket.read(&mut self.read_buf[..want]) {
-                Ok(0) => {
-                    // The peer closed its side: it leaves, and what is queued
-                    // for it is still flushed (it may only have half-closed).
-                    self.hub.peer_gone(id, now);
-                    return;
-                }
-                Ok(n) => {
-                    self.hub.receive(id, &self.read_buf[..n], now);
-                    budget -= n;
-                    let stop = n < want
-                        || self.hub.conn(id).is_none_or(|c| !c.wants_input(now))
-                        || self.hub.events().len() >= self.cfg.max_events;
-                    if stop {
-                        return;
-                    }
-                }
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
-                Err(_) => return self.close(id, now),
-            }
-        }
-    }
-
-    fn write_client(&mut self, id: ClientId, now: Instant) {
-        loop {
-            let (Some(socket), Some(conn)) = (self.sockets.get(&id), self.hub.conn(id)) else {
-                return;
-            };
-            if conn.out.is_empty() {
-                return;
-            }
-            let mut slices = [IoSlice::new(&[]); SLICES_PER_WRITE];
-            let n = conn.out.slices(&mut slices);
-            let offered: usize = slices[..n].iter().map(|s| s.len()).sum();
-            match sys::send_vectored(socket.as_fd(), &slices[..n]) {
-                Ok(written) => {
-                    self.hub.written(id, written);
-                    if written < offered {
-                        return; // the socket buffer is full
-                    }
-                }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
-                Err(_) => return self.close(id, now),
-            }
-        }
-    }
-
-    /// A closing connection flushed (or ran out of time): send FIN, drain
-    /// what the peer still sends for a moment, then release it.
-    fn finish(&mut self, id: ClientId, now: Instant) {
-        let Some(socket) = self.forget(id, now) else {
-            return;
-        };
-        let _ = socket.shutdown(Shutdown::Write);
-        if self.shutting_down {
-            // The server is going away: one drain, then closed now.
-            let mut socket = socket;
-            drain(&mut socket, &mut self.read_buf);
-            return;
-        }
-        let mut draining = Draining {
-            socket,
-            until: now + DRAIN_LINGER.min(self.cfg.close_linger),
-        };
-        if !drain(&mut draining.socket, &mut self.read_buf) {
-            self.draining.push(draining);
-        }
-    }
-
-    fn drain_closed(&mut self, fd: RawFd, now: Instant) {
-        if let Some(i) = self.draining.iter().position(|d| d.socket.as_raw_fd() == fd) {
-            if drain(&mut self.draining[i].socket, &mut self.read_buf) || now >= self.draining[i].until {
-                self.draining.swap_remove(i);
-            }
-        }
-    }
-
-    /// The socket failed: the client leaves and the socket closes now.
-    fn close(&mut self, id: ClientId, now: Instant) {
-        drop(self.forget(id, now));
-    }
-
-    fn forget(&mut self, id: ClientId, now: Instant) -> Option<TcpStream> {
-        let socket = self.sockets.remove(&id)?;
-        self.by_fd[socket.as_raw_fd() as usize] = None;
-        if let Some(peer) = self.hub.conn(id).map(|c| c.peer.ip()) {
-            if let Some(n) = self.per_ip.get_mut(&peer) {
-                *n -= 1;
-                if *n == 0 {
-                    self.per_ip.remove(&peer);
-                }
-            }
-        }
-        self.hub.remove(id, now);
-        Some(socket)
-    }
-}
-
-/// Reads and discards what is waiting; true when the peer has closed or the
-/// socket failed (nothing more to wait for).
-fn drain(socket: &mut TcpStream, buf: &mut [u8]) -> bool {
-    loop {
-        match socket.read(buf) {
-            Ok(0) => return true,
-            Ok(_) => continue,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return false,
-            Err(_) => return true,
-        }
     }
 }
