@@ -186,3 +186,22 @@ fn three_users_and_a_room() {
     assert!(carol.wait().success());
     assert!(stderr_of(&mut carol).contains("you are not in #rust"));
 }
+
+#[test]
+fn server_prints_stats_on_sigusr1_and_at_exit() {
+    let (mut srv, addr) = server();
+    let mut probe = common::TestClient::hello(addr, "probe");
+    let pid = nix::unistd::Pid::from_raw(srv.child.id() as i32);
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGUSR1).unwrap();
+    // A round trip after the signal: the round that answers it has seen
+    // the signal, and prints the counters at its end.
+    probe.send(&serde_json::json!({"type": "ping", "id": 1}));
+    assert_eq!(probe.recv()["type"], "pong");
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM).unwrap();
+    assert!(srv.wait().success());
+    let log = stderr_of(&mut srv);
+    let stats: Vec<&str> = log.lines().filter(|l| l.starts_with("stats:")).collect();
+    assert_eq!(stats.len(), 2, "one on SIGUSR1, one at exit:\n{log}");
+    assert!(stats[0].contains("clients 1 registered 1"), "{}", stats[0]);
+    assert!(stats[1].contains("shutdown=1"), "{}", stats[1]);
+}
