@@ -250,6 +250,65 @@ typedef struct ChatConfig {
      * Default 65536.
      */
     uint32_t max_events;
+    /**
+     * A connection that has not completed `hello` this long after it was
+     * accepted is dropped as `timeout`; 0: never. Default 30000.
+     */
+    uint32_t handshake_timeout_ms;
+    /**
+     * Most connections from one IP address; one more gets `server_full`.
+     * 0: no limit. Default 0.
+     */
+    uint32_t max_per_ip;
+    /**
+     * Flood control: most frames per second one client may send (bursts of
+     * up to a second's worth); over it, the client gets `rate_limited` and
+     * is not read until it is back under. 0: no limit. Default 0.
+     */
+    uint32_t rate_limit_frames;
+    /**
+     * A client that stays over a rate limit longer than this is dropped as
+     * `protocol_error`. Default 10000.
+     */
+    uint32_t rate_limit_grace_ms;
+    /**
+     * Flood control on bytes per second, like `rate_limit_frames`. 0: no
+     * limit. Default 0.
+     */
+    uint64_t rate_limit_bytes;
+    /**
+     * Most rooms one client may be in; past it, `join` gets
+     * `too_many_rooms`. Default 32.
+     */
+    uint32_t max_rooms_per_client;
+    /**
+     * Most members in one room; past it, `join` gets `room_full`. Default
+     * 1024.
+     */
+    uint32_t max_members_per_room;
+    /**
+     * Most rooms on the server; past it, `join` of a new room gets
+     * `server_room_limit`. Default 1024.
+     */
+    uint32_t max_rooms;
+    /**
+     * 1: each valid `hello` becomes a `CHAT_EVENT_APPROVAL` and the client
+     * waits for `chat_approve` or `chat_reject`; 0: clients register at
+     * once. Other values are `CHAT_ERR_CONFIG`. Default 0.
+     */
+    uint32_t approve_registrations;
+    /**
+     * With `approve_registrations`: a `hello` the host has not answered
+     * this long is rejected (`"the host did not answer in time"`). Must not
+     * be 0. Default 10000.
+     */
+    uint32_t approval_timeout_ms;
+    /**
+     * 1: `msg`, `all` and `room` frames become `CHAT_EVENT_INTERCEPTED`
+     * and wait for `chat_release` or `chat_drop`; 0: the library routes
+     * them at once. Other values are `CHAT_ERR_CONFIG`. Default 0.
+     */
+    uint32_t intercept_messages;
 } ChatConfig;
 
 /**
@@ -418,8 +477,10 @@ extern "C" {
  * `listen_addr = "127.0.0.1:7878"` (a static string), `max_clients` what
  * `FD_SETSIZE` allows less a margin, `max_frame_bytes = 65536`,
  * `max_queue_bytes = 1 MiB`, `idle_timeout_ms = 0` (none),
- * `max_events = 65536`. NULL sets the last error (`CHAT_ERR_NULL`) and
- * does nothing else.
+ * `max_events = 65536`, and each later field's documented default (rooms
+ * and flood limits, authority off). It writes the whole
+ * `sizeof(ChatConfig)` of this header: `out` must be that large. NULL sets
+ * the last error (`CHAT_ERR_NULL`) and does nothing else.
  *
  * # Safety
  * `out` is NULL or points to a writable `ChatConfig`.
@@ -617,6 +678,119 @@ const char *chat_strerror(int code);
  * `CHAT_VERSION` to detect a header/library mismatch.
  */
 const char *chat_version(void);
+
+/**
+ * With `approve_registrations`: lets in a client whose `CHAT_EVENT_APPROVAL`
+ * arrived. It gets its `welcome` with the nick it asked for, the others
+ * see it come online, and a `CHAT_EVENT_REGISTERED` follows (carrying the
+ * user data set before this call). Returns `CHAT_OK`, or `CHAT_ERR_NULL`,
+ * `CHAT_ERR_UNKNOWN_CLIENT` (no such client), `CHAT_ERR_NOT_PENDING` (not
+ * waiting for approval: already answered, timed out, or never asked),
+ * `CHAT_ERR_SHUTTING_DOWN`.
+ *
+ * # Safety
+ * `s` is NULL or a live server, used by this thread only.
+ */
+int chat_approve(struct ChatServer *s, uint64_t client);
+
+/**
+ * With `approve_registrations`: refuses a client's `hello`. It gets
+ * `{"type":"error","code":"rejected"}`, with `"message": message` unless
+ * `message` is NULL, stays connected and may send `hello` again (a new
+ * `CHAT_EVENT_APPROVAL`). Returns `CHAT_OK`, or `CHAT_ERR_NULL`,
+ * `CHAT_ERR_UTF8` (message), `CHAT_ERR_UNKNOWN_CLIENT`,
+ * `CHAT_ERR_NOT_PENDING`, `CHAT_ERR_SHUTTING_DOWN`, as `chat_approve`.
+ *
+ * # Safety
+ * `s` is NULL or a live server, used by this thread only; `message` is
+ * NULL or a NUL-terminated string.
+ */
+int chat_reject(struct ChatServer *s, uint64_t client, const char *message);
+
+/**
+ * With `intercept_messages`: routes the message held under `ticket` (from
+ * a `CHAT_EVENT_INTERCEPTED`) exactly as if it had just arrived, its ack
+ * included. Releasing in ticket order keeps each sender's order. Returns
+ * `CHAT_OK`, or `CHAT_ERR_NULL`, `CHAT_ERR_UNKNOWN_TICKET` (released or
+ * dropped already, never held, or its sender has left, which forgets it),
+ * `CHAT_ERR_SHUTTING_DOWN`.
+ *
+ * # Safety
+ * `s` is NULL or a live server, used by this thread only.
+ */
+int chat_release(struct ChatServer *s, uint64_t ticket);
+
+/**
+ * With `intercept_messages`: discards the message held under `ticket`.
+ * Its sender gets `{"type":"error","code":code}` (`code` NULL means
+ * `"dropped"`), with `"message": message` unless `message` is NULL.
+ * Returns `CHAT_OK`, or `CHAT_ERR_NULL`, `CHAT_ERR_UTF8` (code or
+ * message), `CHAT_ERR_INVALID` (an empty code), `CHAT_ERR_UNKNOWN_TICKET`
+ * (as for `chat_release`), `CHAT_ERR_SHUTTING_DOWN`.
+ *
+ * # Safety
+ * `s` is NULL or a live server, used by this thread only; `code` and
+ * `message` are each NULL or a NUL-terminated string.
+ */
+int chat_drop(struct ChatServer *s, uint64_t ticket, const char *code, const char *message);
+
+/**
+ * Attaches a 64-bit value of the host's choosing (an index, a pointer
+ * cast to `uint64_t`...) to a client: every later event of that client
+ * carries it in `ChatEvent.user_data`, its `CHAT_EVENT_DISCONNECTED`
+ * included. Events already waiting keep the value they were made with.
+ * It starts as 0; the library never reads it. Returns `CHAT_OK`, or
+ * `CHAT_ERR_NULL`, `CHAT_ERR_UNKNOWN_CLIENT` (gone, or being closed).
+ *
+ * # Safety
+ * `s` is NULL or a live server, used by this thread only.
+ */
+int chat_set_user_data(struct ChatServer *s, uint64_t client, uint64_t data);
+
+/**
+ * Queues one frame to every member of a room: `json` is exactly one JSON
+ * object of `len` bytes (UTF-8, not NUL-terminated), sent as given, encoded
+ * once and shared by every member's queue. `room` is its name, `#` and
+ * all, compared case-insensitively. Returns how many members it was queued
+ * to (>= 0), or `CHAT_ERR_NULL`, `CHAT_ERR_UTF8` (room),
+ * `CHAT_ERR_NOT_JSON_OBJECT`, `CHAT_ERR_TOO_LARGE` (over
+ * `max_frame_bytes`), `CHAT_ERR_UNKNOWN_ROOM` (no member has that room),
+ * `CHAT_ERR_SHUTTING_DOWN`.
+ *
+ * # Safety
+ * `s` is NULL or a live server, used by this thread only; `room` is NULL
+ * or a NUL-terminated string; `json` is NULL or points to `len` readable
+ * bytes.
+ */
+int chat_room_send(struct ChatServer *s, const char *room, const uint8_t *json, size_t len);
+
+/**
+ * A room's members, in joining order. Returns how many there are (>= 1: an
+ * empty room does not exist) and writes the first `min(that, cap)` client
+ * ids to `out`; call again with more room if it returned more than `cap`.
+ * `out` may be NULL when `cap` is 0. Errors: `CHAT_ERR_NULL`,
+ * `CHAT_ERR_UTF8` (room), `CHAT_ERR_UNKNOWN_ROOM`.
+ *
+ * # Safety
+ * `s` is NULL or a live server, not being changed by another call; `room`
+ * is NULL or a NUL-terminated string; `out` is NULL or points to `cap`
+ * writable `uint64_t`s.
+ */
+int chat_room_members(const struct ChatServer *s, const char *room, uint64_t *out, size_t cap);
+
+/**
+ * Takes a client out of a room on the host's behalf: the client gets
+ * `{"type":"parted","room":R}`, the other members see it part, and a
+ * `CHAT_EVENT_PARTED` follows. Returns `CHAT_OK`, or `CHAT_ERR_NULL`,
+ * `CHAT_ERR_UTF8` (room), `CHAT_ERR_UNKNOWN_CLIENT` (no such client),
+ * `CHAT_ERR_UNKNOWN_ROOM` (no such room), `CHAT_ERR_NOT_IN_ROOM` (both
+ * exist, but the client is not a member), `CHAT_ERR_SHUTTING_DOWN`.
+ *
+ * # Safety
+ * `s` is NULL or a live server, used by this thread only; `room` is NULL
+ * or a NUL-terminated string.
+ */
+int chat_room_remove(struct ChatServer *s, uint64_t client, const char *room);
 
 #ifdef __cplusplus
 }  // extern "C"

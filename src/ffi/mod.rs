@@ -7,13 +7,17 @@
 //! borrowed and freed only in `handle`. See `/work/shared/C_API.md`.
 
 mod args;
+mod authority;
 mod error;
 mod event;
 mod handle;
+mod rooms;
 mod types;
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_rooms;
 
 use std::ffi::{c_char, c_int, CStr};
 use std::os::fd::BorrowedFd;
@@ -23,6 +27,7 @@ use std::time::Duration;
 use crate::{sys, Server};
 use error::{as_int, boundary, ErrorCode, Failure};
 
+pub use authority::{chat_approve, chat_drop, chat_reject, chat_release, chat_set_user_data};
 pub use error::{
     CHAT_ERR_ADDR, CHAT_ERR_BIND, CHAT_ERR_CONFIG, CHAT_ERR_FD_SETSIZE, CHAT_ERR_INVALID, CHAT_ERR_IO,
     CHAT_ERR_NOT_JSON_OBJECT, CHAT_ERR_NULL, CHAT_ERR_PANIC, CHAT_ERR_SHUTTING_DOWN, CHAT_ERR_TOO_LARGE,
@@ -32,6 +37,7 @@ pub use event::{
     ChatEvent, CHAT_EVENT_CONNECTED, CHAT_EVENT_DISCONNECTED, CHAT_EVENT_MESSAGE, CHAT_EVENT_REGISTERED,
 };
 pub use handle::ChatServer;
+pub use rooms::{chat_room_members, chat_room_remove, chat_room_send};
 pub use types::{ChatConfig, ChatPollFd, ChatStats, CHAT_POLL_READ, CHAT_POLL_WRITE};
 
 /// The library's version, `CHAT_VERSION` as a C string.
@@ -49,8 +55,10 @@ fn count(n: usize) -> c_int {
 /// `listen_addr = "127.0.0.1:7878"` (a static string), `max_clients` what
 /// `FD_SETSIZE` allows less a margin, `max_frame_bytes = 65536`,
 /// `max_queue_bytes = 1 MiB`, `idle_timeout_ms = 0` (none),
-/// `max_events = 65536`. NULL sets the last error (`CHAT_ERR_NULL`) and
-/// does nothing else.
+/// `max_events = 65536`, and each later field's documented default (rooms
+/// and flood limits, authority off). It writes the whole
+/// `sizeof(ChatConfig)` of this header: `out` must be that large. NULL sets
+/// the last error (`CHAT_ERR_NULL`) and does nothing else.
 ///
 /// # Safety
 /// `out` is NULL or points to a writable `ChatConfig`.

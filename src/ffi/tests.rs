@@ -207,6 +207,7 @@ fn default_config_is_the_rust_default() {
         max_queue_bytes: 1,
         idle_timeout_ms: 1,
         max_events: 1,
+        ..types::default_config()
     };
     // SAFETY: `cfg` is a writable ChatConfig.
     unsafe { chat_config_default(&mut cfg) };
@@ -230,6 +231,7 @@ fn config_fields_past_struct_size_are_not_read() {
         max_queue_bytes: 0,
         idle_timeout_ms: 0,
         max_events: 0,
+        ..types::default_config()
     };
     // SAFETY: `cfg` is a full ChatConfig, struct_size shorter.
     let read = unsafe { types::read_config(ptr::NonNull::from(&mut cfg)) }.unwrap();

@@ -52,6 +52,19 @@ class ChatConfig(Structure):
         ("max_queue_bytes", c_uint64),
         ("idle_timeout_ms", c_uint32),
         ("max_events", c_uint32),
+        # Appended for limits, rooms and host authority. chat_config_default
+        # writes the whole struct of the header, so every field must be here.
+        ("handshake_timeout_ms", c_uint32),
+        ("max_per_ip", c_uint32),
+        ("rate_limit_frames", c_uint32),
+        ("rate_limit_grace_ms", c_uint32),
+        ("rate_limit_bytes", c_uint64),
+        ("max_rooms_per_client", c_uint32),
+        ("max_members_per_room", c_uint32),
+        ("max_rooms", c_uint32),
+        ("approve_registrations", c_uint32),
+        ("approval_timeout_ms", c_uint32),
+        ("intercept_messages", c_uint32),
     ]
 
 
