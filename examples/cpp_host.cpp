@@ -4,16 +4,31 @@
 // server which descriptors to watch (Server::fds) and for how long it may
 // wait (Server::timeout_ms), and calls Server::poll(0) after each wait.
 //
-//   cpp_host [LISTEN_ADDR]          (default 127.0.0.1:7878)
+//   cpp_host [--tokens A,B,C] [LISTEN_ADDR]     (default 127.0.0.1:7878)
+//
+// --tokens turns on approval of registrations: a hello whose "token" is in
+// the list is approved, any other (or none) is rejected with the message
+// "unknown token" (the client may try again).
+//
+// Every user let in gets a member number (1, 2, ...), attached to it as the
+// library's user data; the events of that client carry it from then on, and
+// the lines below end with " member=N" once they do (with --tokens the
+// number is attached before approval, so even the registered line has it).
 //
 // stdout: "listening on ADDR", then one line per event:
-//   connected ID PEER | registered ID NICK | message ID NICK JSON |
-//   disconnected ID NICK REASON   (NICK is "-" for a client that never
-//   registered), and the answers to console commands.
+//   connected ID PEER | approval ID NICK TOKEN (TOKEN "-": none) |
+//   rejected ID NICK | registered ID NICK | message ID NICK JSON |
+//   joined ID NICK ROOM | parted ID NICK ROOM | disconnected ID NICK REASON
+//   (NICK is "-" for a client that never registered), and the answers to
+//   console commands.
 // stdin (operator console):
-//   /say TEXT   broadcast {"type":"all","from":"host","text":TEXT}
-//   /kick NICK  disconnect that user (reason "kicked")
-//   /stats      print the server's counters
+//   /say TEXT          broadcast {"type":"all","from":"host","text":TEXT}
+//   /room #ROOM TEXT   send {"type":"room","room":ROOM,"from":"host",
+//                      "text":TEXT} to the room's members only
+//   /members #ROOM     print "members ROOM ID..." (joining order)
+//   /remove NICK #ROOM take that user out of the room
+//   /kick NICK         disconnect that user (reason "kicked")
+//   /stats             print the server's counters
 // stdin EOF, SIGINT or SIGTERM: graceful shutdown, "stopped", exit 0.
 //
 // Build (after `cargo build`), one command:
@@ -29,10 +44,13 @@
 #include <atomic>
 #include <cerrno>
 #include <csignal>
+#include <cstdint>
 #include <cstdio>
 #include <cstring>
 #include <iostream>
 #include <map>
+#include <optional>
+#include <set>
 #include <string>
 #include <string_view>
 
@@ -123,37 +141,96 @@ void append_json_string(std::string &out, std::string_view s) {
 
 std::string field_or_dash(std::string_view v) { return v.empty() ? std::string("-") : std::string(v); }
 
+// The end of an event line: the member number the event carries, if any.
+std::string member_suffix(std::uint64_t user_data) {
+    return user_data != 0 ? " member=" + std::to_string(user_data) : std::string();
+}
+
+// "a,b,c" as a set; empty entries are ignored.
+std::set<std::string> split_tokens(std::string_view list) {
+    std::set<std::string> out;
+    while (!list.empty()) {
+        std::size_t comma = list.find(',');
+        std::string_view item = list.substr(0, comma);
+        if (!item.empty()) {
+            out.emplace(item);
+        }
+        list.remove_prefix(comma == std::string_view::npos ? list.size() : comma + 1);
+    }
+    return out;
+}
+
+// What the host uses of an event, copied: the views of a chat::Event die at
+// the next call on the server, and handling an event makes such calls.
+struct Seen {
+    chat::Event::Kind kind;
+    std::uint64_t client;
+    std::string id;
+    std::string peer;
+    std::string nick;
+    std::string payload;
+    std::string reason;
+    std::string room;
+    std::optional<std::string> token;
+    std::uint64_t ticket;
+    std::uint64_t user_data;
+
+    explicit Seen(const chat::Event &ev)
+        : kind(ev.kind), client(ev.client), id(std::to_string(ev.client)), peer(ev.peer), nick(ev.nick),
+          payload(ev.payload), reason(ev.reason), room(ev.room), ticket(ev.ticket), user_data(ev.user_data) {
+        if (ev.token) {
+            token.emplace(*ev.token);
+        }
+    }
+};
+
 class Host {
 public:
-    explicit Host(chat::Server &server) : server_(server) {}
+    // With `tokens` (--tokens given), every hello waits for approval.
+    Host(chat::Server &server, std::optional<std::set<std::string>> tokens)
+        : server_(server), tokens_(std::move(tokens)) {}
 
-    // Handles every waiting event. Event views die at the next call on the
-    // server, so everything kept or used after a call is copied first.
+    // Handles every waiting event.
     void drain_events() {
-        while (auto ev = server_.next_event()) {
-            const std::string id = std::to_string(ev->client);
-            switch (ev->kind) {
+        while (auto next = server_.next_event()) {
+            const Seen ev(*next);
+            const std::string member = member_suffix(ev.user_data);
+            switch (ev.kind) {
             case chat::Event::Kind::connected:
-                out_line("connected " + id + " " + std::string(ev->peer));
+                out_line("connected " + ev.id + " " + ev.peer);
                 break;
-            case chat::Event::Kind::registered: {
-                std::string nick(ev->nick);
-                out_line("registered " + id + " " + nick);
-                ids_[nick] = ev->client;
-                std::string banner = R"({"type":"banner","text":)";
-                append_json_string(banner, "welcome, " + nick);
-                banner += '}';
-                try_call([&] { server_.send(ev->client, banner); });
+            case chat::Event::Kind::approval:
+                out_line("approval " + ev.id + " " + ev.nick + " " + ev.token.value_or("-") + member);
+                decide(ev);
                 break;
-            }
+            case chat::Event::Kind::registered:
+                out_line("registered " + ev.id + " " + ev.nick + member);
+                ids_[ev.nick] = ev.client;
+                if (ev.user_data == 0) {
+                    // Without approval, the first chance to number a member.
+                    try_call([&] { server_.set_user_data(ev.client, ++members_); });
+                }
+                welcome(ev);
+                break;
             case chat::Event::Kind::message:
-                out_line("message " + id + " " + std::string(ev->nick) + " " + std::string(ev->payload));
+                out_line("message " + ev.id + " " + ev.nick + " " + ev.payload + member);
+                break;
+            case chat::Event::Kind::joined:
+                out_line("joined " + ev.id + " " + ev.nick + " " + ev.room + member);
+                break;
+            case chat::Event::Kind::parted:
+                out_line("parted " + ev.id + " " + ev.nick + " " + ev.room + member);
+                break;
+            case chat::Event::Kind::intercepted:
+                // This host never turns interception on; should a message be
+                // held anyway, it is routed as it is.
+                out_line("intercepted " + ev.id + " " + ev.nick + " " + std::to_string(ev.ticket) + member);
+                try_call([&] { server_.release(ev.ticket); });
                 break;
             case chat::Event::Kind::disconnected:
-                out_line("disconnected " + id + " " + field_or_dash(ev->nick) + " " +
-                         std::string(ev->reason));
-                if (!ev->nick.empty()) {
-                    ids_.erase(std::string(ev->nick));
+                out_line("disconnected " + ev.id + " " + field_or_dash(ev.nick) + " " + ev.reason + member);
+                if (!ev.nick.empty()) {
+                    ids_.erase(ev.nick);
                 }
                 break;
             }
@@ -172,6 +249,39 @@ public:
             append_json_string(json, line.substr(5));
             json += '}';
             try_call([&] { out_line("said to " + std::to_string(server_.broadcast(json))); });
+        } else if (line.rfind("/room ", 0) == 0) {
+            std::string_view rest = line.substr(6);
+            const std::size_t space = rest.find(' ');
+            if (space == std::string_view::npos) {
+                std::cerr << "usage: /room #ROOM TEXT" << std::endl;
+                return;
+            }
+            const std::string room(rest.substr(0, space));
+            std::string json = R"({"type":"room","room":)";
+            append_json_string(json, room);
+            json += R"(,"from":"host","text":)";
+            append_json_string(json, rest.substr(space + 1));
+            json += '}';
+            try_call([&] { out_line("said to " + std::to_string(server_.room_send(room, json)) + " in " + room); });
+        } else if (line.rfind("/members ", 0) == 0) {
+            const std::string room(line.substr(9));
+            try_call([&] {
+                std::string out = "members " + room;
+                for (std::uint64_t id : server_.room_members(room)) {
+                    out += " " + std::to_string(id);
+                }
+                out_line(out);
+            });
+        } else if (line.rfind("/remove ", 0) == 0) {
+            std::string_view rest = line.substr(8);
+            const std::size_t space = rest.find(' ');
+            const std::string nick(rest.substr(0, space));
+            auto it = ids_.find(nick);
+            if (space == std::string_view::npos || it == ids_.end()) {
+                std::cerr << "usage: /remove NICK #ROOM (a user who is online)" << std::endl;
+                return;
+            }
+            try_call([&] { server_.room_remove(it->second, std::string(rest.substr(space + 1))); });
         } else if (line.rfind("/kick ", 0) == 0) {
             std::string nick(line.substr(6));
             auto it = ids_.find(nick);
@@ -183,11 +293,38 @@ public:
         } else if (line == "/stats") {
             try_call([&] { print_stats(server_.stats()); });
         } else {
-            std::cerr << "commands: /say TEXT, /kick NICK, /stats" << std::endl;
+            std::cerr << "commands: /say TEXT, /room #ROOM TEXT, /members #ROOM, /remove NICK #ROOM, "
+                         "/kick NICK, /stats"
+                      << std::endl;
         }
     }
 
 private:
+    // --tokens: approve a hello with a listed token, numbering the member
+    // first so that its registered event already carries the number.
+    void decide(const Seen &ev) {
+        if (!tokens_) {
+            // Approval is only on with --tokens; nothing else asks.
+            try_call([&] { server_.approve(ev.client); });
+        } else if (ev.token && tokens_->count(*ev.token) != 0) {
+            try_call([&] {
+                server_.set_user_data(ev.client, members_ + 1);
+                server_.approve(ev.client);
+                ++members_;
+            });
+        } else {
+            try_call([&] { server_.reject(ev.client, "unknown token"); });
+            out_line("rejected " + ev.id + " " + ev.nick);
+        }
+    }
+
+    void welcome(const Seen &ev) {
+        std::string banner = R"({"type":"banner","text":)";
+        append_json_string(banner, "welcome, " + ev.nick);
+        banner += '}';
+        try_call([&] { server_.send(ev.client, banner); });
+    }
+
     // A console command or a banner that fails (an unknown client, text that
     // is not UTF-8) is reported and the host carries on.
     template <class F> void try_call(F f) {
@@ -211,7 +348,10 @@ private:
     }
 
     chat::Server &server_;
+    std::optional<std::set<std::string>> tokens_;
     std::map<std::string, std::uint64_t> ids_;
+    // Members numbered so far; the next one is members_ + 1.
+    std::uint64_t members_ = 0;
 };
 
 // One wait of the application's loop: the server's descriptors, plus stdin
@@ -299,9 +439,10 @@ private:
     bool discarding_ = false;
 };
 
-int run(const std::string &listen_addr) {
+int run(const std::string &listen_addr, std::optional<std::set<std::string>> tokens) {
     chat::Config cfg;
     cfg.listen_addr = listen_addr;
+    cfg.approve_registrations = tokens.has_value();
     chat::Server server(cfg);
     SignalTarget target(server);
     install_signal_handlers();
@@ -310,7 +451,7 @@ int run(const std::string &listen_addr) {
     const std::string host_part = listen_addr.substr(0, listen_addr.rfind(':'));
     out_line("listening on " + host_part + ":" + std::to_string(server.port()));
 
-    Host host(server);
+    Host host(server, std::move(tokens));
     Console console;
     bool stdin_open = true;
     while (!g_stop && stdin_open) {
@@ -342,12 +483,18 @@ int run(const std::string &listen_addr) {
 } // namespace
 
 int main(int argc, char **argv) {
-    if (argc > 2) {
-        std::cerr << "usage: " << argv[0] << " [LISTEN_ADDR]" << std::endl;
+    std::optional<std::set<std::string>> tokens;
+    int arg = 1;
+    if (arg + 1 < argc && std::string_view(argv[arg]) == "--tokens") {
+        tokens = split_tokens(argv[arg + 1]);
+        arg += 2;
+    }
+    if (argc - arg > 1 || (arg < argc && argv[arg][0] == '-')) {
+        std::cerr << "usage: " << argv[0] << " [--tokens A,B,C] [LISTEN_ADDR]" << std::endl;
         return 2;
     }
     try {
-        return run(argc == 2 ? argv[1] : "127.0.0.1:7878");
+        return run(arg < argc ? argv[arg] : "127.0.0.1:7878", std::move(tokens));
     } catch (const chat::Error &e) {
         std::cerr << "cpp_host: " << e.what() << " (" << chat_strerror(e.code()) << ")" << std::endl;
     } catch (const std::exception &e) {

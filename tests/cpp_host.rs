@@ -54,11 +54,16 @@ fn join(host: &Program, addr: SocketAddr, nick: &str) -> (TestClient, u64) {
     (c, id)
 }
 
-/// Checks a `message ID NICK JSON` line.
-fn expect_message(host: &Program, id: u64, nick: &str, want: Value) {
+/// Checks a `message ID NICK JSON member=N` line.
+fn expect_message(host: &Program, id: u64, nick: &str, member: u64, want: Value) {
     let line = host.line();
     let (got_id, rest) = logged(&line, "message");
     assert_eq!(got_id, id, "{line}");
+    // The JSON may hold " member=" itself: the host's suffix is the last.
+    let (rest, got_member) = rest
+        .rsplit_once(" member=")
+        .unwrap_or_else(|| panic!("no member number in {line:?}"));
+    assert_eq!(got_member, member.to_string(), "{line}");
     let json = rest
         .strip_prefix(nick)
         .and_then(|r| r.strip_prefix(' '))
@@ -67,7 +72,9 @@ fn expect_message(host: &Program, id: u64, nick: &str, want: Value) {
 }
 
 /// The whole life of a host: two users, their traffic, the operator console,
-/// a kick, stats, and shutdown at stdin EOF.
+/// a kick, stats, and shutdown at stdin EOF. Without --tokens, users are
+/// numbered as they register (alice 1, bob 2), and their events carry the
+/// number from the next one on.
 fn host_session(bin: &Path) {
     let (mut host, addr) = start(bin);
     let (mut alice, alice_id) = join(&host, addr, "alice");
@@ -81,12 +88,12 @@ fn host_session(bin: &Path) {
     alice.send(&json!({"type":"msg","to":"bob","text":"hi bob"}));
     let unicast = json!({"type":"msg","from":"alice","to":"bob","text":"hi bob"});
     assert_eq!(bob.recv(), unicast);
-    expect_message(&host, alice_id, "alice", unicast);
+    expect_message(&host, alice_id, "alice", 1, unicast);
 
     bob.send(&json!({"type":"all","text":"hello all"}));
     let everyone = json!({"type":"all","from":"bob","text":"hello all"});
     assert_eq!(alice.recv(), everyone);
-    expect_message(&host, bob_id, "bob", everyone);
+    expect_message(&host, bob_id, "bob", 2, everyone);
 
     // Quotes, a backslash, a tab, a control character and non-ASCII text
     // must all survive the host's JSON escaping.
@@ -106,7 +113,7 @@ fn host_session(bin: &Path) {
         alice.recv(),
         json!({"type":"presence","nick":"bob","state":"offline","reason":"kicked"})
     );
-    assert_eq!(host.line(), format!("disconnected {bob_id} bob kicked"));
+    assert_eq!(host.line(), format!("disconnected {bob_id} bob kicked member=2"));
 
     host.command("/stats");
     let line = host.line();
@@ -128,7 +135,158 @@ fn host_session(bin: &Path) {
         alice.expect_closed(),
         vec![json!({"type":"error","code":"shutdown"})]
     );
-    assert_eq!(host.line(), format!("disconnected {alice_id} alice shutdown"));
+    assert_eq!(
+        host.line(),
+        format!("disconnected {alice_id} alice shutdown member=1")
+    );
+    assert_eq!(host.line(), "stopped");
+    host.expect_eof();
+    assert!(host.wait().success());
+}
+
+/// Sends `hello` as `nick`, with `"token"` unless it is `None`.
+fn hello_with(c: &mut TestClient, nick: &str, token: Option<&str>) {
+    let mut hello = json!({"type":"hello","nick":nick});
+    if let Some(token) = token {
+        hello["token"] = json!(token);
+    }
+    c.send(&hello);
+}
+
+/// A new client's `hello` with `token`: checks the host's `connected` and
+/// `approval` lines; returns the client and its id.
+fn ask(host: &Program, addr: SocketAddr, nick: &str, token: Option<&str>) -> (TestClient, u64) {
+    let mut c = TestClient::connect(addr);
+    hello_with(&mut c, nick, token);
+    let line = host.line();
+    let (id, peer) = logged(&line, "connected");
+    assert_eq!(peer, c.stream.local_addr().unwrap().to_string());
+    assert_eq!(
+        host.line(),
+        format!("approval {id} {nick} {}", token.unwrap_or("-"))
+    );
+    (c, id)
+}
+
+/// A hello with a listed token: approved, numbered `member` before its
+/// registered event, welcomed and greeted.
+fn admitted(host: &Program, addr: SocketAddr, nick: &str, token: &str, member: u64) -> (TestClient, u64) {
+    let (mut c, id) = ask(host, addr, nick, Some(token));
+    assert_eq!(host.line(), format!("registered {id} {nick} member={member}"));
+    assert_eq!(c.recv()["type"], "welcome");
+    assert_eq!(
+        c.recv(),
+        json!({"type":"banner","text":format!("welcome, {nick}")})
+    );
+    (c, id)
+}
+
+/// `cpp_host --tokens`: listed tokens get in, others are rejected (and may
+/// try again); members are numbered through user data, which every later
+/// event line shows; joins and parts are logged; `/room` reaches the
+/// members only, `/members` lists them, `/remove` takes one out.
+fn tokens_session(bin: &Path) {
+    let (mut host, addr) = Program::start_listening(bin, &["--tokens", "good1,,good2", "127.0.0.1:0"]);
+    let (mut ann, ann_id) = admitted(&host, addr, "ann", "good1", 1);
+
+    let rejected = json!({"type":"error","code":"rejected","message":"unknown token"});
+    let (mut mal, mal_id) = ask(&host, addr, "mal", Some("bad"));
+    assert_eq!(host.line(), format!("rejected {mal_id} mal"));
+    assert_eq!(mal.recv(), rejected);
+    for token in [None, Some("")] {
+        hello_with(&mut mal, "mal", token);
+        assert_eq!(
+            host.line(),
+            format!("approval {mal_id} mal {}", token.unwrap_or("-"))
+        );
+        assert_eq!(host.line(), format!("rejected {mal_id} mal"));
+        assert_eq!(mal.recv(), rejected);
+    }
+
+    // Member numbers are the host's, not client ids: bea is the third
+    // connection but the second member.
+    let (mut bea, bea_id) = admitted(&host, addr, "bea", "good2", 2);
+    assert_ne!(bea_id, 2);
+    let (mut cy, cy_id) = admitted(&host, addr, "cy", "good1", 3);
+    let online = |nick: &str| json!({"type":"presence","nick":nick,"state":"online"});
+    assert_eq!(ann.recv(), online("bea"));
+    assert_eq!(ann.recv(), online("cy"));
+    assert_eq!(bea.recv(), online("cy"));
+
+    ann.send(&json!({"type":"join","room":"#den"}));
+    assert_eq!(host.line(), format!("joined {ann_id} ann #den member=1"));
+    assert_eq!(
+        ann.recv(),
+        json!({"type":"joined","room":"#den","members":["ann"]})
+    );
+    bea.send(&json!({"type":"join","room":"#den"}));
+    assert_eq!(host.line(), format!("joined {bea_id} bea #den member=2"));
+    assert_eq!(
+        bea.recv(),
+        json!({"type":"joined","room":"#den","members":["ann","bea"]})
+    );
+    assert_eq!(
+        ann.recv(),
+        json!({"type":"presence","nick":"bea","room":"#den","state":"joined"})
+    );
+
+    host.command("/members #den");
+    assert_eq!(host.line(), format!("members #den {ann_id} {bea_id}"));
+    host.command("/room #den hello \"den\"");
+    assert_eq!(host.line(), "said to 2 in #den");
+    let to_room = json!({"type":"room","room":"#den","from":"host","text":"hello \"den\""});
+    assert_eq!(ann.recv(), to_room);
+    assert_eq!(bea.recv(), to_room);
+    // cy's next frame is the broadcast: the room frame never reached it.
+    host.command("/say all of you");
+    assert_eq!(host.line(), "said to 3");
+    let said = |text: &str| json!({"type":"all","from":"host","text":text});
+    for c in [&mut ann, &mut bea, &mut cy] {
+        assert_eq!(c.recv(), said("all of you"));
+    }
+
+    bea.send(&json!({"type":"room","room":"#den","text":"hi ann"}));
+    let from_bea = json!({"type":"room","room":"#den","from":"bea","text":"hi ann"});
+    assert_eq!(ann.recv(), from_bea);
+    expect_message(&host, bea_id, "bea", 2, from_bea);
+    bea.send(&json!({"type":"part","room":"#den"}));
+    assert_eq!(host.line(), format!("parted {bea_id} bea #den member=2"));
+    assert_eq!(bea.recv(), json!({"type":"parted","room":"#den"}));
+    assert_eq!(
+        ann.recv(),
+        json!({"type":"presence","nick":"bea","room":"#den","state":"parted"})
+    );
+
+    // The host takes the last member out: the room is gone, so /room and
+    // /members print nothing (their errors go to stderr), as the next
+    // stdout line shows.
+    host.command("/remove ann #den");
+    assert_eq!(host.line(), format!("parted {ann_id} ann #den member=1"));
+    assert_eq!(ann.recv(), json!({"type":"parted","room":"#den"}));
+    host.command("/room #den anyone?");
+    host.command("/members #den");
+    host.command("/say after");
+    assert_eq!(host.line(), "said to 3");
+    for c in [&mut ann, &mut bea, &mut cy] {
+        assert_eq!(c.recv(), said("after"));
+    }
+
+    // User data reaches the last event of a client; one never let in has none.
+    ann.send(&json!({"type":"quit"}));
+    ann.expect_closed();
+    assert_eq!(host.line(), format!("disconnected {ann_id} ann quit member=1"));
+    drop(mal);
+    assert_eq!(host.line(), format!("disconnected {mal_id} - disconnect"));
+
+    host.close_stdin();
+    let mut last = vec![host.line(), host.line()];
+    last.sort();
+    let mut want = vec![
+        format!("disconnected {bea_id} bea shutdown member=2"),
+        format!("disconnected {cy_id} cy shutdown member=3"),
+    ];
+    want.sort();
+    assert_eq!(last, want);
     assert_eq!(host.line(), "stopped");
     host.expect_eof();
     assert!(host.wait().success());
@@ -144,17 +302,36 @@ fn host_linked_dynamically_runs_a_session() {
     host_session(shared_host());
 }
 
+fn sanitized_host() -> &'static Path {
+    static BIN: OnceLock<PathBuf> = OnceLock::new();
+    BIN.get_or_init(|| {
+        compile_with(
+            "examples/cpp_host.cpp",
+            "cpp_host-asan",
+            Link::Static,
+            &["-fsanitize=address,undefined", "-fno-sanitize-recover=all", "-g"],
+        )
+    })
+}
+
 /// The same session with AddressSanitizer and UBSan watching the C++ side:
 /// event views used after the call that ends them would show up here.
 #[test]
 fn host_under_sanitizers_runs_a_session() {
-    let bin = compile_with(
-        "examples/cpp_host.cpp",
-        "cpp_host-asan",
-        Link::Static,
-        &["-fsanitize=address,undefined", "-fno-sanitize-recover=all", "-g"],
-    );
-    host_session(&bin);
+    host_session(sanitized_host());
+}
+
+#[test]
+fn host_with_tokens_runs_a_session_with_rooms() {
+    tokens_session(static_host());
+}
+
+/// The approval and rooms session under ASan and UBSan: each event handler
+/// there calls the server (set_user_data, approve, reject) after reading the
+/// event, which is where a view kept too long would be used.
+#[test]
+fn host_with_tokens_under_sanitizers() {
+    tokens_session(sanitized_host());
 }
 
 #[test]
@@ -170,10 +347,26 @@ fn sigterm_shuts_the_host_down_gracefully() {
         carol.expect_closed(),
         vec![json!({"type":"error","code":"shutdown"})]
     );
-    assert_eq!(host.line(), format!("disconnected {carol_id} carol shutdown"));
+    assert_eq!(
+        host.line(),
+        format!("disconnected {carol_id} carol shutdown member=1")
+    );
     assert_eq!(host.line(), "stopped");
     host.expect_eof();
     assert!(host.wait().success());
+}
+
+#[test]
+fn wrapper_rooms_and_authority_calls_throw_their_codes() {
+    let bin = compile("tests/cpp/authority_check.cpp", "authority_check", Link::Static);
+    let out = Command::new(&bin).output().expect("run authority_check");
+    assert!(
+        out.status.success(),
+        "authority_check failed:\n{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "ok\n");
 }
 
 #[test]

@@ -78,6 +78,30 @@ struct Config {
     std::uint32_t idle_timeout_ms = 0;
     /// Most events waiting for the host (backpressure past it, no loss).
     std::uint32_t max_events = 0;
+    /// A connection without a completed hello is dropped after this; 0: never.
+    std::uint32_t handshake_timeout_ms = 0;
+    /// Most connections from one IP address; 0: no limit.
+    std::uint32_t max_per_ip = 0;
+    /// Flood control: frames per second per client; 0: no limit.
+    std::uint32_t rate_limit_frames = 0;
+    /// A client over a rate limit longer than this is dropped.
+    std::uint32_t rate_limit_grace_ms = 0;
+    /// Flood control: bytes per second per client; 0: no limit.
+    std::uint64_t rate_limit_bytes = 0;
+    /// Most rooms one client may be in.
+    std::uint32_t max_rooms_per_client = 0;
+    /// Most members in one room.
+    std::uint32_t max_members_per_room = 0;
+    /// Most rooms on the server.
+    std::uint32_t max_rooms = 0;
+    /// Each valid hello waits for Server::approve or Server::reject
+    /// (Event::Kind::approval).
+    bool approve_registrations = false;
+    /// A hello the host has not answered this long is rejected (not 0).
+    std::uint32_t approval_timeout_ms = 0;
+    /// msg, all and room frames wait for Server::release or Server::drop
+    /// (Event::Kind::intercepted).
+    bool intercept_messages = false;
 
     Config() {
         ChatConfig c{};
@@ -89,6 +113,17 @@ struct Config {
         max_queue_bytes = c.max_queue_bytes;
         idle_timeout_ms = c.idle_timeout_ms;
         max_events = c.max_events;
+        handshake_timeout_ms = c.handshake_timeout_ms;
+        max_per_ip = c.max_per_ip;
+        rate_limit_frames = c.rate_limit_frames;
+        rate_limit_grace_ms = c.rate_limit_grace_ms;
+        rate_limit_bytes = c.rate_limit_bytes;
+        max_rooms_per_client = c.max_rooms_per_client;
+        max_members_per_room = c.max_members_per_room;
+        max_rooms = c.max_rooms;
+        approve_registrations = c.approve_registrations != 0;
+        approval_timeout_ms = c.approval_timeout_ms;
+        intercept_messages = c.intercept_messages != 0;
     }
 
     /// The C struct; its listen_addr points into *this, so keep *this alive
@@ -102,6 +137,17 @@ struct Config {
         c.max_queue_bytes = max_queue_bytes;
         c.idle_timeout_ms = idle_timeout_ms;
         c.max_events = max_events;
+        c.handshake_timeout_ms = handshake_timeout_ms;
+        c.max_per_ip = max_per_ip;
+        c.rate_limit_frames = rate_limit_frames;
+        c.rate_limit_grace_ms = rate_limit_grace_ms;
+        c.rate_limit_bytes = rate_limit_bytes;
+        c.max_rooms_per_client = max_rooms_per_client;
+        c.max_members_per_room = max_members_per_room;
+        c.max_rooms = max_rooms;
+        c.approve_registrations = approve_registrations ? 1u : 0u;
+        c.approval_timeout_ms = approval_timeout_ms;
+        c.intercept_messages = intercept_messages ? 1u : 0u;
         return c;
     }
 };
@@ -117,6 +163,18 @@ struct Event {
         registered = CHAT_EVENT_REGISTERED,
         message = CHAT_EVENT_MESSAGE,
         disconnected = CHAT_EVENT_DISCONNECTED,
+        /// The client joined a room (room).
+        joined = CHAT_EVENT_JOINED,
+        /// The client left a room (room): by part, Server::room_remove, or
+        /// before its disconnected.
+        parted = CHAT_EVENT_PARTED,
+        /// With approve_registrations: a hello (nick, token) waits for
+        /// Server::approve or Server::reject.
+        approval = CHAT_EVENT_APPROVAL,
+        /// With intercept_messages: a msg, all or room frame (payload, as
+        /// the client sent it) waits for Server::release or Server::drop
+        /// (ticket).
+        intercepted = CHAT_EVENT_INTERCEPTED,
     };
 
     Kind kind;
@@ -124,19 +182,32 @@ struct Event {
     std::uint64_t client;
     /// "IP:port" of the client (every kind).
     std::string_view peer;
-    /// Its nick: registered, message, and the disconnect of a registered
-    /// client; empty otherwise.
+    /// Its nick: registered, message, joined, parted, intercepted, the
+    /// disconnect of a registered client, and approval (the nick asked for);
+    /// empty otherwise.
     std::string_view nick;
-    /// message: the JSON object as the recipients got it; empty otherwise.
+    /// message: the JSON object as the recipients got it; intercepted: as
+    /// the client sent it; empty otherwise.
     std::string_view payload;
     /// disconnected: quit, disconnect, slow_consumer, timeout,
     /// protocol_error, kicked or shutdown; empty otherwise.
     std::string_view reason;
     /// message: how many output queues took it; 0 otherwise.
     std::uint32_t recipients;
+    /// joined, parted: the room's name; empty otherwise.
+    std::string_view room;
+    /// intercepted: what to pass to Server::release or Server::drop; 0
+    /// otherwise.
+    std::uint64_t ticket;
+    /// approval: the hello's "token", or nullopt if it sent none (an empty
+    /// token is a token); nullopt for other kinds.
+    std::optional<std::string_view> token;
+    /// Every kind: the value given to Server::set_user_data (0 until then).
+    std::uint64_t user_data;
 };
 
-/// The word for a kind: "connected", "registered", "message", "disconnected".
+/// The word for a kind: "connected", "registered", "message", "disconnected",
+/// "joined", "parted", "approval", "intercepted".
 inline const char *to_string(Event::Kind kind) noexcept {
     switch (kind) {
     case Event::Kind::connected:
@@ -147,6 +218,14 @@ inline const char *to_string(Event::Kind kind) noexcept {
         return "message";
     case Event::Kind::disconnected:
         return "disconnected";
+    case Event::Kind::joined:
+        return "joined";
+    case Event::Kind::parted:
+        return "parted";
+    case Event::Kind::approval:
+        return "approval";
+    case Event::Kind::intercepted:
+        return "intercepted";
     }
     return "unknown";
 }
@@ -204,6 +283,12 @@ public:
         }
         out.reason = detail::view(ev.reason);
         out.recipients = ev.recipients;
+        out.room = detail::view(ev.room);
+        out.ticket = ev.ticket;
+        if (ev.token != nullptr) {
+            out.token = std::string_view(ev.token);
+        }
+        out.user_data = ev.user_data;
         return out;
     }
 
@@ -221,6 +306,60 @@ public:
     /// the error frame's "message".
     void kick(std::uint64_t client, const char *reason = nullptr) {
         detail::check(chat_kick(s_, client, reason));
+    }
+
+    /// Queues one JSON object to every member of a room ("#name", compared
+    /// case-insensitively); returns how many. Throws
+    /// Error(CHAT_ERR_UNKNOWN_ROOM) if nobody is in it.
+    int room_send(const std::string &room, std::string_view json) {
+        return detail::check(chat_room_send(s_, room.c_str(), detail::bytes(json), json.size()));
+    }
+
+    /// A room's members, in joining order. Throws
+    /// Error(CHAT_ERR_UNKNOWN_ROOM) if nobody is in it.
+    std::vector<std::uint64_t> room_members(const std::string &room) const {
+        std::vector<std::uint64_t> out;
+        // As in fds(): ask again if the room grew between the two calls.
+        for (;;) {
+            std::size_t cap = out.size();
+            int n = detail::check(chat_room_members(s_, room.c_str(), out.empty() ? nullptr : out.data(), cap));
+            if (static_cast<std::size_t>(n) <= cap) {
+                out.resize(static_cast<std::size_t>(n));
+                return out;
+            }
+            out.resize(static_cast<std::size_t>(n));
+        }
+    }
+
+    /// Takes a client out of a room (it gets "parted"); throws
+    /// CHAT_ERR_UNKNOWN_CLIENT, CHAT_ERR_UNKNOWN_ROOM or CHAT_ERR_NOT_IN_ROOM.
+    void room_remove(std::uint64_t client, const std::string &room) {
+        detail::check(chat_room_remove(s_, client, room.c_str()));
+    }
+
+    /// With approve_registrations: lets in a client whose approval event
+    /// arrived. Throws CHAT_ERR_NOT_PENDING if it is not waiting.
+    void approve(std::uint64_t client) { detail::check(chat_approve(s_, client)); }
+
+    /// With approve_registrations: refuses a client's hello; message (may be
+    /// null) goes to it as the "rejected" error frame's "message".
+    void reject(std::uint64_t client, const char *message = nullptr) {
+        detail::check(chat_reject(s_, client, message));
+    }
+
+    /// With intercept_messages: routes a held message as it is.
+    void release(std::uint64_t ticket) { detail::check(chat_release(s_, ticket)); }
+
+    /// With intercept_messages: discards a held message; its sender gets an
+    /// error frame with code (null: "dropped") and message (may be null).
+    void drop(std::uint64_t ticket, const char *code = nullptr, const char *message = nullptr) {
+        detail::check(chat_drop(s_, ticket, code, message));
+    }
+
+    /// Attaches a value to a client; every later Event of it carries it in
+    /// user_data.
+    void set_user_data(std::uint64_t client, std::uint64_t data) {
+        detail::check(chat_set_user_data(s_, client, data));
     }
 
     /// The bound port.
