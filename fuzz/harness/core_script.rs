@@ -1,0 +1,560 @@
+//! A script of operations on the sans-IO server core (`chat::testing::Core`)
+//! from several fake clients and the host, and the invariants checked after
+//! every step. Shared by the `core` fuzz target (which decodes scripts with
+//! `arbitrary`) and by `tests/fuzz_regressions.rs` (which writes them by
+//! hand), so a regression test checks exactly what the fuzzer checked.
+//!
+//! The invariants, any of which failing is a panic:
+//! - every byte stream a client receives decodes as whole frames whose
+//!   payloads are JSON objects with a string `type`;
+//! - `stats().queued_bytes` always equals what `take_output` hands out;
+//!   no client's queue ever holds more than `max_queue_bytes`;
+//! - `msg`, `all` and `room` frames carry the real sender's nick in `from`:
+//!   each one a client receives is exactly a frame the core reported as
+//!   routed (event `Message`) for a sender registered under that nick, or a
+//!   payload the host itself sent;
+//! - registered nicks are unique (case-insensitively); events for a client
+//!   stop at its `Disconnected`; only closed clients are reaped; the client
+//!   and registered counts match the events.
+
+// The `Arbitrary` derives need `--cfg fuzzing` (set by cargo-fuzz and
+// cargo-afl); a crate that includes this file without it declares the cfg
+// (fuzz/Cargo.toml) or allows `unexpected_cfgs` at its root.
+
+use std::collections::{HashMap, HashSet};
+use std::net::{Ipv4Addr, SocketAddr};
+use std::time::{Duration, Instant};
+
+use chat::frame::FrameDecoder;
+use chat::testing::Core;
+use chat::{ClientId, Config, EventKind};
+use serde_json::{json, Value};
+
+/// Nicks the scripted clients ask for: two that collide case-insensitively,
+/// and two invalid ones.
+pub const NICKS: [&str; 7] = ["alice", "Alice", "bob", "c-3", "d_4", "", "é"];
+/// Rooms, the same way.
+pub const ROOMS: [&str; 5] = ["#r", "#R", "#s", "#t", "bad"];
+/// Most fake clients in one script.
+pub const MAX_CLIENTS: usize = 6;
+
+/// The limits a script runs under, small so that they are reached.
+#[derive(Debug, Clone, Default)]
+#[cfg_attr(fuzzing, derive(arbitrary::Arbitrary))]
+pub struct Limits {
+    /// Frames per second per client, if limited.
+    pub rate_frames: Option<u8>,
+    /// Bytes per second per client, if limited.
+    pub rate_bytes: Option<u16>,
+    /// Idle timeout in ms, if any.
+    pub idle_ms: Option<u16>,
+    /// Handshake timeout in ms, if any.
+    pub handshake_ms: Option<u16>,
+    /// Hellos wait for the host.
+    pub approve: bool,
+    /// Messages wait for the host.
+    pub intercept: bool,
+}
+
+impl Limits {
+    /// The configuration: 256-byte frames, 4 KiB queues, few rooms.
+    pub fn config(&self) -> Config {
+        let ms = |v: u16| Duration::from_millis(u64::from(v.max(1)));
+        Config {
+            max_frame_bytes: 256,
+            max_queue_bytes: 4096,
+            idle_timeout: self.idle_ms.map(ms),
+            handshake_timeout: self.handshake_ms.map(ms),
+            close_linger: Duration::from_millis(500),
+            rate_limit_frames: self.rate_frames.map(|r| u64::from(r.max(1))),
+            rate_limit_bytes: self.rate_bytes.map(|r| u64::from(r.max(1))),
+            rate_limit_grace: Duration::from_millis(2000),
+            max_rooms_per_client: 2,
+            max_members_per_room: 3,
+            max_rooms: 3,
+            approve_registrations: self.approve,
+            approval_timeout: Duration::from_millis(1000),
+            intercept_messages: self.intercept,
+            ..Config::default()
+        }
+    }
+}
+
+/// A frame a well-meaning (or spoofing) client sends.
+#[derive(Debug, Clone)]
+#[cfg_attr(fuzzing, derive(arbitrary::Arbitrary))]
+pub enum ClientMsg {
+    /// `hello` with `NICKS[nick % len]`.
+    Hello { nick: u8 },
+    /// `msg` to `NICKS[to % len]`; `spoof` adds a `from` field.
+    Msg { to: u8, text: String, id: Option<u8>, spoof: bool },
+    /// `all`.
+    All { text: String, id: Option<u8>, spoof: bool },
+    /// `who`.
+    Who,
+    /// `ping` with an id.
+    Ping { id: u8 },
+    /// `pong`.
+    Pong,
+    /// `quit`.
+    Quit,
+    /// `join ROOMS[room % len]`.
+    Join { room: u8 },
+    /// `part`.
+    Part { room: u8 },
+    /// `room` message.
+    Room { room: u8, text: String, id: Option<u8>, spoof: bool },
+    /// Any payload, correctly framed.
+    Frame(Vec<u8>),
+}
+
+impl ClientMsg {
+    /// The payload bytes.
+    pub fn payload(&self) -> Vec<u8> {
+        let pick = |table: &[&'static str], i: u8| table[usize::from(i) % table.len()];
+        let spoofed = |mut v: Value, spoof: bool| {
+            if spoof {
+                v["from"] = json!("mallory");
+            }
+            v
+        };
+        let with_id = |mut v: Value, id: Option<u8>| {
+            if let Some(id) = id {
+                v["id"] = json!(id);
+            }
+            v
+        };
+        let v = match self {
+            ClientMsg::Hello { nick } => json!({"type": "hello", "nick": pick(&NICKS, *nick)}),
+            ClientMsg::Msg { to, text, id, spoof } => spoofed(
+                with_id(json!({"type": "msg", "to": pick(&NICKS, *to), "text": text}), *id),
+                *spoof,
+            ),
+            ClientMsg::All { text, id, spoof } => {
+                spoofed(with_id(json!({"type": "all", "text": text}), *id), *spoof)
+            }
+            ClientMsg::Who => json!({"type": "who"}),
+            ClientMsg::Ping { id } => json!({"type": "ping", "id": id}),
+            ClientMsg::Pong => json!({"type": "pong", "id": 1}),
+            ClientMsg::Quit => json!({"type": "quit"}),
+            ClientMsg::Join { room } => json!({"type": "join", "room": pick(&ROOMS, *room)}),
+            ClientMsg::Part { room } => json!({"type": "part", "room": pick(&ROOMS, *room)}),
+            ClientMsg::Room { room, text, id, spoof } => spoofed(
+                with_id(
+                    json!({"type": "room", "room": pick(&ROOMS, *room), "text": text}),
+                    *id,
+                ),
+                *spoof,
+            ),
+            ClientMsg::Frame(bytes) => return bytes.clone(),
+        };
+        serde_json::to_vec(&v).expect("serialising a Value")
+    }
+}
+
+/// A payload the host sends.
+#[derive(Debug, Clone)]
+#[cfg_attr(fuzzing, derive(arbitrary::Arbitrary))]
+pub enum HostPayload {
+    /// `{"type":"notice","pad":"xxx..."}` with `pad` bytes of padding: large
+    /// ones fill queues, too large ones are refused.
+    Notice { pad: u16 },
+    /// Any bytes: the core must refuse what is not a JSON object.
+    Raw(Vec<u8>),
+}
+
+impl HostPayload {
+    /// The payload bytes.
+    pub fn bytes(&self) -> Vec<u8> {
+        match self {
+            HostPayload::Notice { pad } => {
+                let pad = "x".repeat(usize::from(*pad % 512));
+                serde_json::to_vec(&json!({"type": "notice", "pad": pad})).expect("serialising a Value")
+            }
+            HostPayload::Raw(bytes) => bytes.clone(),
+        }
+    }
+}
+
+/// One step of a script. `client` picks among the clients connected so far
+/// (modulo their number); steps naming a client when there is none are
+/// skipped.
+#[derive(Debug, Clone)]
+#[cfg_attr(fuzzing, derive(arbitrary::Arbitrary))]
+pub enum Op {
+    /// A new connection from `127.0.0.<ip % 4 + 1>`.
+    Connect { ip: u8 },
+    /// A client sends a frame, in two reads split after `split` bytes.
+    Send { client: u8, msg: ClientMsg, split: u8 },
+    /// A client sends raw bytes (framing included, or not).
+    Raw { client: u8, bytes: Vec<u8> },
+    /// Time passes (ms); timers run.
+    Advance { ms: u16 },
+    /// Timers run without time passing.
+    Tick,
+    /// The client's socket closed or was reset.
+    Gone { client: u8 },
+    /// The server forgets connections that finished closing.
+    Reap,
+    /// The client stops (true) or resumes (false) reading its socket.
+    Stall { client: u8, stalled: bool },
+    /// Host send to one client.
+    HostSend { client: u8, payload: HostPayload },
+    /// Host broadcast.
+    HostBroadcast { payload: HostPayload },
+    /// Host send to a room.
+    HostRoomSend { room: u8, payload: HostPayload },
+    /// Host takes a client out of a room.
+    HostRoomRemove { client: u8, room: u8 },
+    /// Host kick.
+    Kick { client: u8, message: Option<String> },
+    /// Host approves a waiting hello.
+    Approve { client: u8 },
+    /// Host rejects a waiting hello.
+    Reject { client: u8 },
+    /// Host releases an intercepted message (`ticket % held`).
+    Release { ticket: u8 },
+    /// Host drops an intercepted message.
+    DropHeld { ticket: u8 },
+    /// The server shuts down: the script ends here.
+    Shutdown,
+}
+
+/// A whole script: limits, then steps.
+#[derive(Debug, Clone, Default)]
+#[cfg_attr(fuzzing, derive(arbitrary::Arbitrary))]
+pub struct Script {
+    /// The limits.
+    pub limits: Limits,
+    /// The steps.
+    pub ops: Vec<Op>,
+}
+
+/// What the harness knows about one fake client.
+struct Client {
+    id: ClientId,
+    /// Not reading its socket: output accumulates in the core.
+    stalled: bool,
+    /// Reassembles what it received (no limit: server frames may exceed
+    /// `max_frame_bytes`, e.g. a `welcome` listing every nick).
+    stream: FrameDecoder,
+    /// Registered under this nick (from the `Registered` event).
+    nick: Option<String>,
+    /// Its `Disconnected` event was seen.
+    disconnected: bool,
+    /// The core forgot it.
+    reaped: bool,
+}
+
+/// The core and everything observed of it.
+struct World {
+    core: Core,
+    max_queue_bytes: usize,
+    start: Instant,
+    elapsed: Duration,
+    clients: Vec<Client>,
+    by_id: HashMap<ClientId, usize>,
+    /// Payloads of frames the core reported routed, with their sender's nick.
+    routed: HashSet<Vec<u8>>,
+    /// Payloads the host sent that were accepted.
+    host_sent: HashSet<Vec<u8>>,
+    /// Tickets of intercepted messages.
+    tickets: Vec<u64>,
+}
+
+/// Runs a script, checking every invariant after every step. Panics on the
+/// first violation, with the step number.
+pub fn run(script: &Script) {
+    let cfg = script.limits.config();
+    cfg.validate().expect("the fuzz limits are a valid Config");
+    let mut w = World {
+        core: Core::new(&cfg),
+        max_queue_bytes: cfg.max_queue_bytes,
+        start: Instant::now(),
+        elapsed: Duration::ZERO,
+        clients: Vec::new(),
+        by_id: HashMap::new(),
+        routed: HashSet::new(),
+        host_sent: HashSet::new(),
+        tickets: Vec::new(),
+    };
+    for (step, op) in script.ops.iter().enumerate() {
+        let go_on = w.apply(op);
+        w.check(step, op);
+        if !go_on {
+            break;
+        }
+    }
+    w.finish();
+}
+
+impl World {
+    fn now(&self) -> Instant {
+        self.start + self.elapsed
+    }
+
+    fn pick(&self, i: u8) -> Option<usize> {
+        (!self.clients.is_empty()).then(|| usize::from(i) % self.clients.len())
+    }
+
+    fn id(&self, i: u8) -> Option<ClientId> {
+        self.pick(i).map(|k| self.clients[k].id)
+    }
+
+    /// Does one step; false when the script must end (shutdown).
+    fn apply(&mut self, op: &Op) -> bool {
+        let now = self.now();
+        match op {
+            Op::Connect { ip } => {
+                if self.clients.len() < MAX_CLIENTS {
+                    let peer = SocketAddr::from((Ipv4Addr::new(127, 0, 0, ip % 4 + 1), 40000));
+                    let id = self.core.connect(peer, now);
+                    assert!(!self.by_id.contains_key(&id), "client id {id} reused");
+                    self.by_id.insert(id, self.clients.len());
+                    self.clients.push(Client {
+                        id,
+                        stalled: false,
+                        stream: FrameDecoder::new(1 << 24),
+                        nick: None,
+                        disconnected: false,
+                        reaped: false,
+                    });
+                }
+            }
+            Op::Send { client, msg, split } => {
+                if let Some(id) = self.id(*client) {
+                    let payload = msg.payload();
+                    let mut wire = (payload.len() as u32).to_be_bytes().to_vec();
+                    wire.extend_from_slice(&payload);
+                    let cut = usize::from(*split).min(wire.len());
+                    self.core.receive(id, &wire[..cut], now);
+                    self.core.receive(id, &wire[cut..], now);
+                }
+            }
+            Op::Raw { client, bytes } => {
+                if let Some(id) = self.id(*client) {
+                    self.core.receive(id, bytes, now);
+                }
+            }
+            Op::Advance { ms } => {
+                self.elapsed += Duration::from_millis(u64::from(*ms));
+                self.core.tick(self.now());
+            }
+            Op::Tick => self.core.tick(now),
+            Op::Gone { client } => {
+                if let Some(id) = self.id(*client) {
+                    self.core.peer_gone(id, now);
+                }
+            }
+            Op::Reap => {
+                for id in self.core.reap(now) {
+                    let k = self.by_id[&id];
+                    self.drain_events();
+                    let c = &mut self.clients[k];
+                    assert!(c.disconnected, "client {id} reaped before its Disconnected event");
+                    assert!(!c.reaped, "client {id} reaped twice");
+                    // The server drops the socket at reap: whatever the core
+                    // still held for it is gone with it.
+                    c.reaped = true;
+                }
+            }
+            Op::Stall { client, stalled } => {
+                if let Some(k) = self.pick(*client) {
+                    self.clients[k].stalled = *stalled;
+                }
+            }
+            Op::HostSend { client, payload } => {
+                if let Some(k) = self.pick(*client) {
+                    let bytes = payload.bytes();
+                    let id = self.clients[k].id;
+                    self.drain_events();
+                    let gone = self.clients[k].disconnected;
+                    let res = self.core.send(id, &bytes, now);
+                    if gone {
+                        assert!(res.is_err(), "host send to closed client {id} accepted");
+                    }
+                    self.note_host(res.is_ok(), bytes);
+                }
+            }
+            Op::HostBroadcast { payload } => {
+                let bytes = payload.bytes();
+                let res = self.core.broadcast(&bytes, now);
+                self.note_host(res.is_ok(), bytes);
+            }
+            Op::HostRoomSend { room, payload } => {
+                let bytes = payload.bytes();
+                let name = ROOMS[usize::from(*room) % ROOMS.len()];
+                let res = self.core.room_send(name, &bytes, now);
+                self.note_host(res.is_ok(), bytes);
+            }
+            Op::HostRoomRemove { client, room } => {
+                if let Some(id) = self.id(*client) {
+                    let name = ROOMS[usize::from(*room) % ROOMS.len()];
+                    let _ = self.core.room_remove(id, name, now);
+                }
+            }
+            Op::Kick { client, message } => {
+                if let Some(id) = self.id(*client) {
+                    let _ = self.core.kick(id, message.as_deref(), now);
+                }
+            }
+            Op::Approve { client } => {
+                if let Some(id) = self.id(*client) {
+                    let _ = self.core.approve(id, now);
+                }
+            }
+            Op::Reject { client } => {
+                if let Some(id) = self.id(*client) {
+                    let _ = self.core.reject(id, Some("no"), now);
+                }
+            }
+            Op::Release { ticket } => {
+                if !self.tickets.is_empty() {
+                    let t = self.tickets[usize::from(*ticket) % self.tickets.len()];
+                    let _ = self.core.release(t, now);
+                }
+            }
+            Op::DropHeld { ticket } => {
+                if !self.tickets.is_empty() {
+                    let t = self.tickets[usize::from(*ticket) % self.tickets.len()];
+                    let _ = self.core.drop_held(t, "dropped", None, now);
+                }
+            }
+            Op::Shutdown => {
+                self.core.shutdown(now, now + Duration::from_millis(100));
+                return false;
+            }
+        }
+        true
+    }
+
+    fn note_host(&mut self, accepted: bool, bytes: Vec<u8>) {
+        if accepted {
+            self.host_sent.insert(bytes);
+        }
+    }
+
+    /// Reads every event, checking them against what is known.
+    fn drain_events(&mut self) {
+        let events: Vec<_> = self.core.events().collect();
+        for ev in events {
+            let k = *self
+                .by_id
+                .get(&ev.client)
+                .unwrap_or_else(|| panic!("event for unknown client {}: {ev:?}", ev.client));
+            assert!(
+                !self.clients[k].disconnected,
+                "event after Disconnected for client {}: {ev:?}",
+                ev.client
+            );
+            match &ev.kind {
+                EventKind::Registered => {
+                    let nick = ev.nick.as_deref().expect("Registered without a nick").to_string();
+                    let folded = nick.to_ascii_lowercase();
+                    for (j, other) in self.clients.iter().enumerate() {
+                        if j != k && !other.disconnected {
+                            let taken = other.nick.as_deref().map(str::to_ascii_lowercase);
+                            assert_ne!(taken.as_deref(), Some(&*folded), "nick {nick} registered twice");
+                        }
+                    }
+                    assert!(self.clients[k].nick.is_none(), "client {} registered twice", ev.client);
+                    self.clients[k].nick = Some(nick);
+                }
+                EventKind::Message(m) => {
+                    let v: Value = serde_json::from_slice(m.payload()).expect("routed frame is JSON");
+                    let from = v["from"].as_str().expect("routed frame has a string from");
+                    let sender = self.clients[k].nick.as_deref();
+                    assert_eq!(Some(from), sender, "routed frame {v} does not carry its sender's nick");
+                    assert_eq!(ev.nick.as_deref(), sender, "Message event with the wrong nick");
+                    self.routed.insert(m.payload().to_vec());
+                }
+                EventKind::Intercepted(h) => self.tickets.push(h.ticket),
+                EventKind::Disconnected { .. } => self.clients[k].disconnected = true,
+                _ => {}
+            }
+        }
+    }
+
+    /// Takes what one client's socket would take, checking every frame.
+    fn deliver(&mut self, k: usize) -> usize {
+        let mut out = Vec::new();
+        let id = self.clients[k].id;
+        let n = self.core.take_output(id, &mut out);
+        assert_eq!(n, out.len());
+        assert!(
+            n <= self.max_queue_bytes,
+            "client {id} had {n} bytes queued, over max_queue_bytes"
+        );
+        let c = &mut self.clients[k];
+        c.stream.push(&out);
+        let mut frames = Vec::new();
+        loop {
+            match c.stream.next_frame() {
+                Ok(Some(f)) => frames.push(f.to_vec()),
+                Ok(None) => break,
+                Err(e) => panic!("client {id} received a bad length prefix: {e:?}"),
+            }
+        }
+        for f in frames {
+            let v: Value = serde_json::from_slice(&f)
+                .unwrap_or_else(|e| panic!("client {id} got a frame that is not JSON ({e}): {f:?}"));
+            let kind = v
+                .get("type")
+                .and_then(Value::as_str)
+                .unwrap_or_else(|| panic!("client {id} got a frame without a string type: {v}"));
+            if matches!(kind, "msg" | "all" | "room") {
+                assert!(
+                    self.routed.contains(&f) || self.host_sent.contains(&f),
+                    "client {id} got a {kind} frame nobody routed under that sender: {v}"
+                );
+            }
+        }
+        n
+    }
+
+    fn check(&mut self, step: usize, op: &Op) {
+        self.drain_events();
+        let before = self.core.stats().queued_bytes;
+        let mut taken = 0;
+        for k in 0..self.clients.len() {
+            if !self.clients[k].stalled && !self.clients[k].reaped {
+                taken += self.deliver(k);
+            }
+        }
+        let s = self.core.stats();
+        assert_eq!(
+            s.queued_bytes,
+            before - taken as u64,
+            "step {step} ({op:?}): queued_bytes does not match what was taken"
+        );
+        assert!(s.peak_queued_bytes >= s.queued_bytes);
+        let open = self.clients.iter().filter(|c| !c.reaped).count() as u64;
+        assert_eq!(s.clients, open, "step {step} ({op:?}): stats.clients");
+        let registered = self
+            .clients
+            .iter()
+            .filter(|c| c.nick.is_some() && !c.disconnected)
+            .count() as u64;
+        assert_eq!(s.registered, registered, "step {step} ({op:?}): stats.registered");
+    }
+
+    /// Every reader catches up: the queues empty exactly, and every stream
+    /// ends on a frame boundary.
+    fn finish(&mut self) {
+        self.drain_events();
+        let before = self.core.stats().queued_bytes;
+        let mut taken = 0;
+        for k in 0..self.clients.len() {
+            if !self.clients[k].reaped {
+                taken += self.deliver(k);
+            }
+        }
+        assert_eq!(taken as u64, before, "queued_bytes is not what the queues held");
+        assert_eq!(self.core.stats().queued_bytes, 0);
+        for c in &self.clients {
+            if !c.reaped {
+                assert_eq!(c.stream.buffered(), 0, "client {} got a partial frame", c.id);
+            }
+        }
+    }
+}
