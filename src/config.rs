@@ -140,6 +140,9 @@ impl Config {
         if self.rate_limit_frames == Some(0) || self.rate_limit_bytes == Some(0) {
             return bad("rate limits must be positive (None turns them off)");
         }
+        if self.approval_timeout.is_zero() {
+            return bad("approval_timeout must be positive: zero would reject every hello");
+        }
         if self.max_per_ip == Some(0) {
             return bad("max_per_ip must be at least 1 (None turns it off)");
         }
@@ -184,6 +187,10 @@ mod tests {
             },
             Config {
                 idle_timeout: Some(Duration::ZERO),
+                ..Config::default()
+            },
+            Config {
+                approval_timeout: Duration::ZERO,
                 ..Config::default()
             },
         ] {

@@ -46,6 +46,14 @@ fn approval_lets_in_only_who_the_host_approves() {
         server.with(move |s| s.approve(id)),
         Err(chat::Error::NotAwaitingApproval(_))
     ));
+    assert!(matches!(
+        server.with(|s| s.approve(4242)),
+        Err(chat::Error::UnknownClient(4242))
+    ));
+    assert!(matches!(
+        server.with(|s| s.reject(4242, None)),
+        Err(chat::Error::UnknownClient(4242))
+    ));
 
     // Rejected: told why, free to try again.
     let mut mallory = TestClient::connect(server.addr);

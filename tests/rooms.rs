@@ -184,6 +184,14 @@ fn host_sends_to_lists_and_removes_from_rooms() {
         Err(chat::Error::NotInRoom { .. })
     ));
     assert!(matches!(
+        server.with(move |s| s.room_remove(bob_id, "#nope")),
+        Err(chat::Error::UnknownRoom(_))
+    ));
+    assert!(matches!(
+        server.with(|s| s.room_remove(4242, "#ops")),
+        Err(chat::Error::UnknownClient(4242))
+    ));
+    assert!(matches!(
         server.with(|s| s.room_send("#none", b"{}")),
         Err(chat::Error::UnknownRoom(_))
     ));

@@ -58,6 +58,7 @@ impl Hub {
 
     /// Lets a client waiting for approval in: it gets its `welcome`.
     pub fn approve(&mut self, id: ClientId, now: Instant) -> Result<()> {
+        self.known(id)?;
         let nick = self.end_approval(id).ok_or(Error::NotAwaitingApproval(id))?;
         self.register(id, nick);
         self.drop_doomed(now);
@@ -68,6 +69,7 @@ impl Hub {
     /// `{"type":"error","code":"rejected","message":...}` and may try
     /// `hello` again.
     pub fn reject(&mut self, id: ClientId, message: Option<&str>, now: Instant) -> Result<()> {
+        self.known(id)?;
         self.end_approval(id).ok_or(Error::NotAwaitingApproval(id))?;
         let frame = frame::encode_json(&Outgoing::Error {
             code: "rejected",
@@ -121,6 +123,14 @@ impl Hub {
         self.enqueue(held.sender, frame);
         self.drop_doomed(now);
         Ok(())
+    }
+
+    /// `UnknownClient` unless `id` is connected and not closing.
+    fn known(&self, id: ClientId) -> Result<()> {
+        match self.conns.get(&id) {
+            Some(conn) if !conn.is_closing() => Ok(()),
+            _ => Err(Error::UnknownClient(id)),
+        }
     }
 
     /// Attaches a value the host chooses to a client; every later event of

@@ -212,7 +212,13 @@ impl Hub {
     /// Takes a client out of a room on the host's behalf; the client gets
     /// `{"type":"parted","room":R}`.
     pub fn room_remove(&mut self, id: ClientId, name: &str, now: Instant) -> Result<()> {
+        if self.conns.get(&id).is_none_or(|c| c.is_closing()) {
+            return Err(Error::UnknownClient(id));
+        }
         let key = message::fold(name);
+        if self.rooms.get(&key).is_none() {
+            return Err(Error::UnknownRoom(name.to_string()));
+        }
         let member = self.rooms.get(&key).is_some_and(|r| r.members.contains(&id));
         if !member {
             return Err(Error::NotInRoom {
