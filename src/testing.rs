@@ -107,6 +107,41 @@ impl Core {
         self.hub.kick(id, message, now)
     }
 
+    /// Host room send.
+    pub fn room_send(&mut self, room: &str, json: &[u8], now: Instant) -> Result<usize> {
+        self.hub.room_send(room, json, now)
+    }
+
+    /// Host removal of a client from a room.
+    pub fn room_remove(&mut self, id: ClientId, room: &str, now: Instant) -> Result<()> {
+        self.hub.room_remove(id, room, now)
+    }
+
+    /// Host approval of a waiting registration.
+    pub fn approve(&mut self, id: ClientId, now: Instant) -> Result<()> {
+        self.hub.approve(id, now)
+    }
+
+    /// Host refusal of a waiting registration.
+    pub fn reject(&mut self, id: ClientId, message: Option<&str>, now: Instant) -> Result<()> {
+        self.hub.reject(id, message, now)
+    }
+
+    /// Host release of an intercepted message.
+    pub fn release(&mut self, ticket: u64, now: Instant) -> Result<()> {
+        self.hub.release(ticket, now)
+    }
+
+    /// Host discard of an intercepted message.
+    pub fn drop_held(&mut self, ticket: u64, code: &str, message: Option<&str>, now: Instant) -> Result<()> {
+        self.hub.drop_held(ticket, code, message, now)
+    }
+
+    /// Starts closing every client, giving up flushing at `deadline`.
+    pub fn shutdown(&mut self, now: Instant, deadline: Instant) {
+        self.hub.shutdown(now, deadline);
+    }
+
     /// The counters.
     pub fn stats(&self) -> Stats {
         self.hub.stats()
