@@ -488,6 +488,19 @@ extern "C" {
 void chat_config_default(struct ChatConfig *out);
 
 /**
+ * Like `chat_config_default`, but writes only the first `struct_size`
+ * bytes (and sets `out->struct_size` to it): a host built against an older
+ * header, whose `ChatConfig` is shorter, passes its own
+ * `sizeof(ChatConfig)` and gets no overrun when the library has grown.
+ * Returns `CHAT_OK`; `CHAT_ERR_NULL` for NULL; `CHAT_ERR_INVALID` if
+ * `struct_size` does not cover `listen_addr`.
+ *
+ * # Safety
+ * `out` is NULL or points to `struct_size` writable bytes.
+ */
+int chat_config_init(struct ChatConfig *out, uint32_t struct_size);
+
+/**
  * Makes a server listening on `cfg->listen_addr` (read only during this
  * call). Returns NULL on error, with `chat_last_error()` saying why and
  * `chat_last_error_code()` one of `CHAT_ERR_NULL`, `CHAT_ERR_INVALID`

@@ -16,6 +16,7 @@ pub fn non_null<T>(p: *mut T, what: &str) -> Result<NonNull<T>, Failure> {
 ///
 /// # Safety
 /// `p` is NULL or points to `len` readable bytes that stay unchanged for `'a`.
+// SAFETY: an unsafe fn: callers uphold its `# Safety` section above.
 pub unsafe fn bytes<'a>(p: *const u8, len: usize, what: &str) -> Result<&'a [u8], Failure> {
     if p.is_null() {
         return Err(Failure::null(what));
@@ -35,6 +36,7 @@ pub unsafe fn bytes<'a>(p: *const u8, len: usize, what: &str) -> Result<&'a [u8]
 ///
 /// # Safety
 /// `p` is NULL or points to a NUL-terminated string unchanged for `'a`.
+// SAFETY: an unsafe fn: callers uphold its `# Safety` section above.
 pub unsafe fn utf8<'a>(p: *const c_char, what: &str) -> Result<&'a str, Failure> {
     if p.is_null() {
         return Err(Failure::null(what));

@@ -30,6 +30,7 @@ fn not_pending(server: &Server, e: Error, client: ClientId) -> Failure {
 ///
 /// # Safety
 /// `p` is NULL or a NUL-terminated string unchanged for `'a`.
+// SAFETY: an unsafe fn: callers uphold its `# Safety` section above.
 unsafe fn optional_utf8<'a>(p: *const c_char, what: &str) -> Result<Option<&'a str>, Failure> {
     if p.is_null() {
         return Ok(None);
@@ -48,6 +49,7 @@ unsafe fn optional_utf8<'a>(p: *const c_char, what: &str) -> Result<Option<&'a s
 ///
 /// # Safety
 /// `s` is NULL or a live server, used by this thread only.
+// SAFETY: an unsafe fn: callers uphold its `# Safety` section above.
 #[no_mangle]
 pub unsafe extern "C" fn chat_approve(s: *mut ChatServer, client: u64) -> c_int {
     boundary("chat_approve", as_int, || {
@@ -71,6 +73,7 @@ pub unsafe extern "C" fn chat_approve(s: *mut ChatServer, client: u64) -> c_int 
 /// # Safety
 /// `s` is NULL or a live server, used by this thread only; `message` is
 /// NULL or a NUL-terminated string.
+// SAFETY: an unsafe fn: callers uphold its `# Safety` section above.
 #[no_mangle]
 pub unsafe extern "C" fn chat_reject(s: *mut ChatServer, client: u64, message: *const c_char) -> c_int {
     boundary("chat_reject", as_int, || {
@@ -95,6 +98,7 @@ pub unsafe extern "C" fn chat_reject(s: *mut ChatServer, client: u64, message: *
 ///
 /// # Safety
 /// `s` is NULL or a live server, used by this thread only.
+// SAFETY: an unsafe fn: callers uphold its `# Safety` section above.
 #[no_mangle]
 pub unsafe extern "C" fn chat_release(s: *mut ChatServer, ticket: u64) -> c_int {
     boundary("chat_release", as_int, || {
@@ -115,6 +119,7 @@ pub unsafe extern "C" fn chat_release(s: *mut ChatServer, ticket: u64) -> c_int 
 /// # Safety
 /// `s` is NULL or a live server, used by this thread only; `code` and
 /// `message` are each NULL or a NUL-terminated string.
+// SAFETY: an unsafe fn: callers uphold its `# Safety` section above.
 #[no_mangle]
 pub unsafe extern "C" fn chat_drop(
     s: *mut ChatServer,
@@ -147,6 +152,7 @@ pub unsafe extern "C" fn chat_drop(
 ///
 /// # Safety
 /// `s` is NULL or a live server, used by this thread only.
+// SAFETY: an unsafe fn: callers uphold its `# Safety` section above.
 #[no_mangle]
 pub unsafe extern "C" fn chat_set_user_data(s: *mut ChatServer, client: u64, data: u64) -> c_int {
     boundary("chat_set_user_data", as_int, || {

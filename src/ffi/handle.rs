@@ -53,6 +53,7 @@ pub fn into_handle(server: Server) -> *mut ChatServer {
 /// # Safety
 /// `s` is NULL or came from [`into_handle`] and was not freed yet; no other
 /// call on it runs now or later.
+// SAFETY: an unsafe fn: callers uphold its `# Safety` section above.
 pub unsafe fn free_handle(s: *mut ChatServer) {
     if !s.is_null() {
         // SAFETY: the caller promises `s` came from Box::into_raw in
@@ -66,6 +67,7 @@ pub unsafe fn free_handle(s: *mut ChatServer) {
 /// # Safety
 /// `s` is NULL or a live handle, and no other borrow of its `Inner` exists
 /// for `'a` (the host calls from one thread).
+// SAFETY: an unsafe fn: callers uphold its `# Safety` section above.
 pub unsafe fn inner_mut<'a>(s: *mut ChatServer) -> Result<&'a mut Inner, Failure> {
     if s.is_null() {
         return Err(Failure::null("the server"));
@@ -80,6 +82,7 @@ pub unsafe fn inner_mut<'a>(s: *mut ChatServer) -> Result<&'a mut Inner, Failure
 ///
 /// # Safety
 /// `s` is NULL or a live handle, not borrowed mutably for `'a`.
+// SAFETY: an unsafe fn: callers uphold its `# Safety` section above.
 pub unsafe fn inner_ref<'a>(s: *const ChatServer) -> Result<&'a Inner, Failure> {
     if s.is_null() {
         return Err(Failure::null("the server"));
@@ -94,6 +97,7 @@ pub unsafe fn inner_ref<'a>(s: *const ChatServer) -> Result<&'a Inner, Failure> 
 ///
 /// # Safety
 /// `s` is NULL or a live handle (not freed, and not being freed).
+// SAFETY: an unsafe fn: callers uphold its `# Safety` section above.
 pub unsafe fn wake_fd(s: *const ChatServer) -> Result<RawFd, Failure> {
     if s.is_null() {
         return Err(Failure::null("the server"));

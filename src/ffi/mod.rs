@@ -62,6 +62,7 @@ fn count(n: usize) -> c_int {
 ///
 /// # Safety
 /// `out` is NULL or points to a writable `ChatConfig`.
+// SAFETY: an unsafe fn: callers uphold its `# Safety` section above.
 #[no_mangle]
 pub unsafe extern "C" fn chat_config_default(out: *mut ChatConfig) {
     boundary(
@@ -72,6 +73,48 @@ pub unsafe extern "C" fn chat_config_default(out: *mut ChatConfig) {
             // SAFETY: `out` points to a writable ChatConfig (caller).
             unsafe { out.as_ptr().write(types::default_config()) };
             Ok(())
+        },
+    )
+}
+
+/// Like `chat_config_default`, but writes only the first `struct_size`
+/// bytes (and sets `out->struct_size` to it): a host built against an older
+/// header, whose `ChatConfig` is shorter, passes its own
+/// `sizeof(ChatConfig)` and gets no overrun when the library has grown.
+/// Returns `CHAT_OK`; `CHAT_ERR_NULL` for NULL; `CHAT_ERR_INVALID` if
+/// `struct_size` does not cover `listen_addr`.
+///
+/// # Safety
+/// `out` is NULL or points to `struct_size` writable bytes.
+// SAFETY: an unsafe fn: callers uphold its `# Safety` section above.
+#[no_mangle]
+pub unsafe extern "C" fn chat_config_init(out: *mut ChatConfig, struct_size: u32) -> c_int {
+    boundary(
+        "chat_config_init",
+        |code| code.as_int(),
+        || {
+            let out = args::non_null(out, "out")?;
+            let full = types::default_config();
+            let size = (struct_size as usize).min(size_of::<ChatConfig>());
+            if size < types::CONFIG_MIN_SIZE {
+                return Err(Failure::new(
+                    ErrorCode::Invalid,
+                    format!(
+                        "struct_size {struct_size} does not cover listen_addr ({} bytes)",
+                        types::CONFIG_MIN_SIZE
+                    ),
+                ));
+            }
+            let full = ChatConfig {
+                struct_size: size as u32,
+                ..full
+            };
+            // SAFETY: `out` has `struct_size` >= `size` writable bytes
+            // (caller), and `full` is a plain C struct of at least `size`.
+            unsafe {
+                std::ptr::copy_nonoverlapping((&raw const full).cast::<u8>(), out.as_ptr().cast::<u8>(), size)
+            };
+            Ok(CHAT_OK)
         },
     )
 }
@@ -88,6 +131,7 @@ pub unsafe extern "C" fn chat_config_default(out: *mut ChatConfig) {
 /// `cfg` is NULL or points to a readable `ChatConfig` of at least
 /// `cfg->struct_size` bytes whose `listen_addr` is NULL or a NUL-terminated
 /// string.
+// SAFETY: an unsafe fn: callers uphold its `# Safety` section above.
 #[no_mangle]
 pub unsafe extern "C" fn chat_server_new(cfg: *const ChatConfig) -> *mut ChatServer {
     boundary(
@@ -107,6 +151,7 @@ pub unsafe extern "C" fn chat_server_new(cfg: *const ChatConfig) -> *mut ChatSer
 ///
 /// # Safety
 /// `s` is NULL or a live server from `chat_server_new`.
+// SAFETY: an unsafe fn: callers uphold its `# Safety` section above.
 #[no_mangle]
 pub unsafe extern "C" fn chat_server_port(s: *const ChatServer) -> u16 {
     boundary(
@@ -129,6 +174,7 @@ pub unsafe extern "C" fn chat_server_port(s: *const ChatServer) -> u16 {
 /// # Safety
 /// `s` is NULL or a live server; no other call on it runs meanwhile (except
 /// `chat_server_wakeup`).
+// SAFETY: an unsafe fn: callers uphold its `# Safety` section above.
 #[no_mangle]
 pub unsafe extern "C" fn chat_server_poll_once(s: *mut ChatServer, timeout_ms: i32) -> c_int {
     boundary("chat_server_poll_once", as_int, || {
@@ -146,6 +192,7 @@ pub unsafe extern "C" fn chat_server_poll_once(s: *mut ChatServer, timeout_ms: i
 /// # Safety
 /// `s` is NULL or a live server, used by this thread only; `out` is NULL or
 /// points to a writable `ChatEvent`.
+// SAFETY: an unsafe fn: callers uphold its `# Safety` section above.
 #[no_mangle]
 pub unsafe extern "C" fn chat_server_next_event(s: *mut ChatServer, out: *mut ChatEvent) -> c_int {
     boundary("chat_server_next_event", as_int, || {
@@ -178,6 +225,7 @@ pub unsafe extern "C" fn chat_server_next_event(s: *mut ChatServer, out: *mut Ch
 /// # Safety
 /// `s` is NULL or a live server, used by this thread only; `out` is NULL
 /// or points to `cap` writable `ChatPollFd`s.
+// SAFETY: an unsafe fn: callers uphold its `# Safety` section above.
 #[no_mangle]
 pub unsafe extern "C" fn chat_server_fds(s: *const ChatServer, out: *mut ChatPollFd, cap: usize) -> c_int {
     boundary("chat_server_fds", as_int, || {
@@ -210,6 +258,7 @@ pub unsafe extern "C" fn chat_server_fds(s: *const ChatServer, out: *mut ChatPol
 ///
 /// # Safety
 /// `s` is NULL or a live server, not being changed by another call.
+// SAFETY: an unsafe fn: callers uphold its `# Safety` section above.
 #[no_mangle]
 pub unsafe extern "C" fn chat_server_timeout_ms(s: *const ChatServer) -> i32 {
     boundary(
@@ -236,6 +285,7 @@ pub unsafe extern "C" fn chat_server_timeout_ms(s: *const ChatServer) -> i32 {
 ///
 /// # Safety
 /// `s` is NULL or a live server, not freed before this call returns.
+// SAFETY: an unsafe fn: callers uphold its `# Safety` section above.
 #[no_mangle]
 pub unsafe extern "C" fn chat_server_wakeup(s: *mut ChatServer) -> c_int {
     boundary("chat_server_wakeup", as_int, || {
@@ -259,6 +309,7 @@ pub unsafe extern "C" fn chat_server_wakeup(s: *mut ChatServer) -> c_int {
 /// # Safety
 /// `s` is NULL or a live server, used by this thread only; `json` is NULL
 /// or points to `len` readable bytes.
+// SAFETY: an unsafe fn: callers uphold its `# Safety` section above.
 #[no_mangle]
 pub unsafe extern "C" fn chat_send(s: *mut ChatServer, client: u64, json: *const u8, len: usize) -> c_int {
     boundary("chat_send", as_int, || {
@@ -277,6 +328,7 @@ pub unsafe extern "C" fn chat_send(s: *mut ChatServer, client: u64, json: *const
 ///
 /// # Safety
 /// As `chat_send`.
+// SAFETY: an unsafe fn: callers uphold its `# Safety` section above.
 #[no_mangle]
 pub unsafe extern "C" fn chat_broadcast(s: *mut ChatServer, json: *const u8, len: usize) -> c_int {
     boundary("chat_broadcast", as_int, || {
@@ -297,6 +349,7 @@ pub unsafe extern "C" fn chat_broadcast(s: *mut ChatServer, json: *const u8, len
 /// # Safety
 /// `s` is NULL or a live server, used by this thread only; `reason` is NULL
 /// or a NUL-terminated string.
+// SAFETY: an unsafe fn: callers uphold its `# Safety` section above.
 #[no_mangle]
 pub unsafe extern "C" fn chat_kick(s: *mut ChatServer, client: u64, reason: *const c_char) -> c_int {
     boundary("chat_kick", as_int, || {
@@ -323,6 +376,7 @@ pub unsafe extern "C" fn chat_kick(s: *mut ChatServer, client: u64, reason: *con
 ///
 /// # Safety
 /// `s` is NULL or a live server, used by this thread only.
+// SAFETY: an unsafe fn: callers uphold its `# Safety` section above.
 #[no_mangle]
 pub unsafe extern "C" fn chat_server_shutdown(s: *mut ChatServer, deadline_ms: i32) -> c_int {
     boundary("chat_server_shutdown", as_int, || {
@@ -345,6 +399,7 @@ pub unsafe extern "C" fn chat_server_shutdown(s: *mut ChatServer, deadline_ms: i
 /// `s` is NULL or a live server, not being changed by another call; `out`
 /// is NULL or points to a writable struct of at least `out->struct_size`
 /// bytes.
+// SAFETY: an unsafe fn: callers uphold its `# Safety` section above.
 #[no_mangle]
 pub unsafe extern "C" fn chat_server_stats(s: *const ChatServer, out: *mut ChatStats) -> c_int {
     boundary("chat_server_stats", as_int, || {
@@ -363,6 +418,7 @@ pub unsafe extern "C" fn chat_server_stats(s: *const ChatServer, out: *mut ChatS
 /// # Safety
 /// `s` is NULL or a live server; no call on it runs now (from any thread,
 /// `chat_server_wakeup` included) or later.
+// SAFETY: an unsafe fn: callers uphold its `# Safety` section above.
 #[no_mangle]
 pub unsafe extern "C" fn chat_server_free(s: *mut ChatServer) {
     boundary(

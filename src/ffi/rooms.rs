@@ -34,6 +34,7 @@ fn not_in_room(server: &Server, e: Error, client: ClientId, room: &str) -> Failu
 /// `s` is NULL or a live server, used by this thread only; `room` is NULL
 /// or a NUL-terminated string; `json` is NULL or points to `len` readable
 /// bytes.
+// SAFETY: an unsafe fn: callers uphold its `# Safety` section above.
 #[no_mangle]
 pub unsafe extern "C" fn chat_room_send(
     s: *mut ChatServer,
@@ -62,6 +63,7 @@ pub unsafe extern "C" fn chat_room_send(
 /// `s` is NULL or a live server, not being changed by another call; `room`
 /// is NULL or a NUL-terminated string; `out` is NULL or points to `cap`
 /// writable `uint64_t`s.
+// SAFETY: an unsafe fn: callers uphold its `# Safety` section above.
 #[no_mangle]
 pub unsafe extern "C" fn chat_room_members(
     s: *const ChatServer,
@@ -104,6 +106,7 @@ pub unsafe extern "C" fn chat_room_members(
 /// # Safety
 /// `s` is NULL or a live server, used by this thread only; `room` is NULL
 /// or a NUL-terminated string.
+// SAFETY: an unsafe fn: callers uphold its `# Safety` section above.
 #[no_mangle]
 pub unsafe extern "C" fn chat_room_remove(s: *mut ChatServer, client: u64, room: *const c_char) -> c_int {
     boundary("chat_room_remove", as_int, || {

@@ -142,7 +142,7 @@ pub struct ChatStats {
 /// is `Config::default()`'s address.
 pub(super) const DEFAULT_LISTEN_ADDR: &CStr = c"127.0.0.1:7878";
 
-const CONFIG_MIN_SIZE: usize = offset_of!(ChatConfig, listen_addr) + size_of::<*const c_char>();
+pub(super) const CONFIG_MIN_SIZE: usize = offset_of!(ChatConfig, listen_addr) + size_of::<*const c_char>();
 const STATS_MIN_SIZE: usize = offset_of!(ChatStats, clients) + size_of::<u64>();
 
 fn saturate_u32(n: usize) -> u32 {
@@ -218,6 +218,7 @@ macro_rules! field_if_covered {
 /// `cfg` points to a readable struct of at least `cfg->struct_size` bytes
 /// (and at least the `struct_size` field), whose `listen_addr`, if
 /// covered, is NULL or a NUL-terminated string.
+// SAFETY: an unsafe fn: callers uphold its `# Safety` section above.
 pub unsafe fn read_config(cfg: NonNull<ChatConfig>) -> Result<Config, Failure> {
     let cfg = cfg.as_ptr();
     // SAFETY: every version of the struct starts with struct_size.
@@ -267,6 +268,7 @@ pub unsafe fn read_config(cfg: NonNull<ChatConfig>) -> Result<Config, Failure> {
 ///
 /// # Safety
 /// `cfg` points to a readable `ChatConfig` of at least `size` bytes.
+// SAFETY: an unsafe fn: callers uphold its `# Safety` section above.
 unsafe fn read_limits(cfg: *const ChatConfig, size: usize, out: &mut Config) {
     if let Some(ms) = field_if_covered!(cfg, size, handshake_timeout_ms: u32) {
         out.handshake_timeout = optional_millis(ms);
@@ -289,6 +291,7 @@ unsafe fn read_limits(cfg: *const ChatConfig, size: usize, out: &mut Config) {
 ///
 /// # Safety
 /// `cfg` points to a readable `ChatConfig` of at least `size` bytes.
+// SAFETY: an unsafe fn: callers uphold its `# Safety` section above.
 unsafe fn read_authority(cfg: *const ChatConfig, size: usize, out: &mut Config) -> Result<(), Failure> {
     if let Some(n) = field_if_covered!(cfg, size, max_rooms_per_client: u32) {
         out.max_rooms_per_client = n as usize;
@@ -318,6 +321,7 @@ unsafe fn read_authority(cfg: *const ChatConfig, size: usize, out: &mut Config) 
 /// # Safety
 /// `out` points to a writable struct of at least `out->struct_size` bytes
 /// (and at least the `struct_size` field).
+// SAFETY: an unsafe fn: callers uphold its `# Safety` section above.
 pub unsafe fn write_stats(out: NonNull<ChatStats>, stats: &Stats) -> Result<(), Failure> {
     let out = out.as_ptr();
     // SAFETY: every version of the struct starts with struct_size.

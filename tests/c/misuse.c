@@ -10,6 +10,7 @@
 
 #include <fcntl.h>
 #include <limits.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -150,6 +151,31 @@ static void config_and_new(void)
     cfg = loopback("127.0.0.1:0");
     cfg.max_queue_bytes = 1;
     EXPECT_NEW_ERR(&cfg, CHAT_ERR_CONFIG);
+
+    /* chat_config_init writes only as far as the host's struct reaches: a
+       host built against the version-1 header (ending at max_events) gets
+       no overrun. */
+    {
+        unsigned char buf[sizeof(ChatConfig) + 16];
+        uint32_t v1 = (uint32_t)(offsetof(ChatConfig, max_events) + sizeof(uint32_t));
+        size_t i;
+        int untouched = 1;
+        memset(buf, 0xAA, sizeof buf);
+        check(__LINE__, "chat_config_init", "chat_config_init(v1)",
+              chat_config_init((ChatConfig *)(void *)buf, v1), CHAT_OK, CHAT_OK);
+        for (i = v1; i < sizeof buf; i++) {
+            if (buf[i] != 0xAA) {
+                untouched = 0;
+            }
+        }
+        check(__LINE__, "chat_config_init", "bytes past struct_size untouched", untouched, 1, CHAT_OK);
+        check(__LINE__, "chat_config_init", "struct_size recorded",
+              (long)((ChatConfig *)(void *)buf)->struct_size, (long)v1, CHAT_OK);
+        check(__LINE__, "chat_config_init", "chat_config_init(NULL)",
+              chat_config_init(NULL, sizeof(ChatConfig)), CHAT_ERR_NULL, CHAT_ERR_NULL);
+        check(__LINE__, "chat_config_init", "chat_config_init(too small)",
+              chat_config_init((ChatConfig *)(void *)buf, 4), CHAT_ERR_INVALID, CHAT_ERR_INVALID);
+    }
 }
 
 /* A second server on a port that a first one listens on cannot bind. */
