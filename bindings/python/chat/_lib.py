@@ -120,6 +120,7 @@ class ChatStats(Structure):
 # (name, argtypes, restype) for every function of include/chat.h.
 _PROTOTYPES = [
     ("chat_config_default", [POINTER(ChatConfig)], None),
+    ("chat_config_init", [POINTER(ChatConfig), c_uint32], c_int),
     ("chat_server_new", [POINTER(ChatConfig)], c_void_p),
     ("chat_server_port", [c_void_p], c_uint16),
     ("chat_server_poll_once", [c_void_p, c_int32], c_int),
