@@ -27,7 +27,7 @@ use std::time::{Duration, Instant};
 
 use chat::frame::FrameDecoder;
 use chat::testing::Core;
-use chat::{ClientId, Config, EventKind};
+use chat::{ClientId, Config, EventKind, Stats};
 use serde_json::{json, Value};
 
 /// Nicks the scripted clients ask for: two that collide case-insensitively,
@@ -87,9 +87,18 @@ pub enum ClientMsg {
     /// `hello` with `NICKS[nick % len]`.
     Hello { nick: u8 },
     /// `msg` to `NICKS[to % len]`; `spoof` adds a `from` field.
-    Msg { to: u8, text: String, id: Option<u8>, spoof: bool },
+    Msg {
+        to: u8,
+        text: String,
+        id: Option<u8>,
+        spoof: bool,
+    },
     /// `all`.
-    All { text: String, id: Option<u8>, spoof: bool },
+    All {
+        text: String,
+        id: Option<u8>,
+        spoof: bool,
+    },
     /// `who`.
     Who,
     /// `ping` with an id.
@@ -103,7 +112,12 @@ pub enum ClientMsg {
     /// `part`.
     Part { room: u8 },
     /// `room` message.
-    Room { room: u8, text: String, id: Option<u8>, spoof: bool },
+    Room {
+        room: u8,
+        text: String,
+        id: Option<u8>,
+        spoof: bool,
+    },
     /// Any payload, correctly framed.
     Frame(Vec<u8>),
 }
@@ -139,7 +153,12 @@ impl ClientMsg {
             ClientMsg::Quit => json!({"type": "quit"}),
             ClientMsg::Join { room } => json!({"type": "join", "room": pick(&ROOMS, *room)}),
             ClientMsg::Part { room } => json!({"type": "part", "room": pick(&ROOMS, *room)}),
-            ClientMsg::Room { room, text, id, spoof } => spoofed(
+            ClientMsg::Room {
+                room,
+                text,
+                id,
+                spoof,
+            } => spoofed(
                 with_id(
                     json!({"type": "room", "room": pick(&ROOMS, *room), "text": text}),
                     *id,
@@ -244,6 +263,19 @@ struct Client {
     disconnected: bool,
     /// The core forgot it.
     reaped: bool,
+    /// Every frame it received, in order.
+    received: Vec<Value>,
+}
+
+/// What a script left behind, for tests to look at.
+#[derive(Debug)]
+pub struct Outcome {
+    /// The core's counters at the end.
+    pub stats: Stats,
+    /// How many messages the core routed (distinct payloads).
+    pub routed: usize,
+    /// Every frame each client received, by order of connection.
+    pub received: Vec<Vec<Value>>,
 }
 
 /// The core and everything observed of it.
@@ -264,7 +296,7 @@ struct World {
 
 /// Runs a script, checking every invariant after every step. Panics on the
 /// first violation, with the step number.
-pub fn run(script: &Script) {
+pub fn run(script: &Script) -> Outcome {
     let cfg = script.limits.config();
     cfg.validate().expect("the fuzz limits are a valid Config");
     let mut w = World {
@@ -286,6 +318,36 @@ pub fn run(script: &Script) {
         }
     }
     w.finish();
+    Outcome {
+        stats: w.core.stats(),
+        routed: w.routed.len(),
+        received: w.clients.into_iter().map(|c| c.received).collect(),
+    }
+}
+
+/// A frame as a client reads it: a JSON object. Finding F1
+/// (docs/reliability.md): a client's `id` with a number beyond f64's range
+/// (`1e400`) is echoed as is in `pong` and `ack`, which is valid JSON that
+/// serde_json cannot read as a `Value`. Such a frame is checked for syntax
+/// and a string `type` only, and recorded as `{"type":T,"unreadable":...}`.
+fn client_reads(f: &[u8]) -> Result<Value, String> {
+    match serde_json::from_slice::<Value>(f) {
+        Ok(v) => Ok(v),
+        Err(e) if e.to_string().starts_with("number out of range") => {
+            #[derive(serde::Deserialize)]
+            struct Typed {
+                #[serde(rename = "type")]
+                kind: String,
+            }
+            let text = std::str::from_utf8(f).map_err(|e| format!("a frame that is not UTF-8 ({e})"))?;
+            serde_json::from_str::<&serde_json::value::RawValue>(text)
+                .map_err(|e| format!("a frame that is not JSON ({e})"))?;
+            let t: Typed =
+                serde_json::from_str(text).map_err(|e| format!("a frame without a string type ({e})"))?;
+            Ok(json!({"type": t.kind, "unreadable": text}))
+        }
+        Err(e) => Err(format!("a frame that is not JSON ({e})")),
+    }
 }
 
 impl World {
@@ -318,6 +380,7 @@ impl World {
                         nick: None,
                         disconnected: false,
                         reaped: false,
+                        received: Vec::new(),
                     });
                 }
             }
@@ -457,14 +520,22 @@ impl World {
                             assert_ne!(taken.as_deref(), Some(&*folded), "nick {nick} registered twice");
                         }
                     }
-                    assert!(self.clients[k].nick.is_none(), "client {} registered twice", ev.client);
+                    assert!(
+                        self.clients[k].nick.is_none(),
+                        "client {} registered twice",
+                        ev.client
+                    );
                     self.clients[k].nick = Some(nick);
                 }
                 EventKind::Message(m) => {
                     let v: Value = serde_json::from_slice(m.payload()).expect("routed frame is JSON");
                     let from = v["from"].as_str().expect("routed frame has a string from");
                     let sender = self.clients[k].nick.as_deref();
-                    assert_eq!(Some(from), sender, "routed frame {v} does not carry its sender's nick");
+                    assert_eq!(
+                        Some(from),
+                        sender,
+                        "routed frame {v} does not carry its sender's nick"
+                    );
                     assert_eq!(ev.nick.as_deref(), sender, "Message event with the wrong nick");
                     self.routed.insert(m.payload().to_vec());
                 }
@@ -496,8 +567,7 @@ impl World {
             }
         }
         for f in frames {
-            let v: Value = serde_json::from_slice(&f)
-                .unwrap_or_else(|e| panic!("client {id} got a frame that is not JSON ({e}): {f:?}"));
+            let v = client_reads(&f).unwrap_or_else(|e| panic!("client {id} got {e}: {f:?}"));
             let kind = v
                 .get("type")
                 .and_then(Value::as_str)
@@ -508,6 +578,7 @@ impl World {
                     "client {id} got a {kind} frame nobody routed under that sender: {v}"
                 );
             }
+            self.clients[k].received.push(v);
         }
         n
     }

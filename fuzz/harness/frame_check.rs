@@ -63,7 +63,11 @@ pub fn run(data: &[u8]) {
             match dec.next_frame() {
                 Ok(Some(f)) => {
                     assert!(predicted, "has_frame was false before a frame");
-                    assert!(!f.is_empty() && f.len() <= max, "frame of {} bytes, max {max}", f.len());
+                    assert!(
+                        !f.is_empty() && f.len() <= max,
+                        "frame of {} bytes, max {max}",
+                        f.len()
+                    );
                     got.push(f.to_vec());
                 }
                 Ok(None) => {

@@ -54,12 +54,18 @@ pub fn run(data: &[u8]) {
             return;
         }
     };
-    assert!(std::str::from_utf8(data).is_ok(), "accepted a payload that is not UTF-8");
+    assert!(
+        std::str::from_utf8(data).is_ok(),
+        "accepted a payload that is not UTF-8"
+    );
     assert!(chat::message::looks_like_object(data));
     // Where serde_json can read the whole payload (it refuses more than 128
     // levels even in fields the parser skips), its type is the one parsed.
     if let Ok(Value::Object(obj)) = serde_json::from_slice::<Value>(data) {
-        let kind = obj.get("type").and_then(Value::as_str).expect("accepted without a string type");
+        let kind = obj
+            .get("type")
+            .and_then(Value::as_str)
+            .expect("accepted without a string type");
         let expected = match &msg {
             Incoming::Hello { .. } => "hello",
             Incoming::Msg { .. } => "msg",
