@@ -138,6 +138,14 @@ _PROTOTYPES = [
     ("chat_last_error_code", [], c_int),
     ("chat_strerror", [c_int], c_char_p),
     ("chat_version", [], c_char_p),
+    ("chat_room_send", [c_void_p, c_char_p, c_char_p, c_size_t], c_int),
+    ("chat_room_members", [c_void_p, c_char_p, POINTER(c_uint64), c_size_t], c_int),
+    ("chat_room_remove", [c_void_p, c_uint64, c_char_p], c_int),
+    ("chat_approve", [c_void_p, c_uint64], c_int),
+    ("chat_reject", [c_void_p, c_uint64, c_char_p], c_int),
+    ("chat_release", [c_void_p, c_uint64], c_int),
+    ("chat_drop", [c_void_p, c_uint64, c_char_p, c_char_p], c_int),
+    ("chat_set_user_data", [c_void_p, c_uint64, c_uint64], c_int),
 ]
 
 
@@ -348,3 +356,43 @@ def stats(handle):
     out.struct_size = ctypes.sizeof(ChatStats)
     _check(lib().chat_server_stats(handle, ctypes.byref(out)))
     return {name: getattr(out, name) for name in STATS_FIELDS}
+
+
+def room_send(handle, room, data):
+    return _check(lib().chat_room_send(handle, room, data, len(data)))
+
+
+def room_members(handle, room):
+    """A room's member ids, in joining order."""
+    cap = 16
+    while True:
+        out = (c_uint64 * cap)()
+        n = _check(lib().chat_room_members(handle, room, out, cap))
+        if n <= cap:
+            return list(out[:n])
+        # Members joined past our room; ask again with enough.
+        cap = n
+
+
+def room_remove(handle, client, room):
+    _check(lib().chat_room_remove(handle, client, room))
+
+
+def approve(handle, client):
+    _check(lib().chat_approve(handle, client))
+
+
+def reject(handle, client, message):
+    _check(lib().chat_reject(handle, client, message))
+
+
+def release(handle, ticket):
+    _check(lib().chat_release(handle, ticket))
+
+
+def drop(handle, ticket, code, message):
+    _check(lib().chat_drop(handle, ticket, code, message))
+
+
+def set_user_data(handle, client, data):
+    _check(lib().chat_set_user_data(handle, client, data))

@@ -18,7 +18,11 @@ class Event:
     peer: str
     """Its address, "IP:port"."""
     nick: Optional[str]
-    """Its nick once registered (still set in its Disconnected event), else None."""
+    """Its nick once registered (still set in its Disconnected event; in
+    Approval, the nick it asked for), else None."""
+    user_data: int
+    """What the host attached with Server.set_user_data when the event was
+    made (0 until then)."""
 
 
 @dataclass(frozen=True)
@@ -33,7 +37,8 @@ class Registered(Event):
 
 @dataclass(frozen=True)
 class Message(Event):
-    """The client's msg or all was routed to other clients."""
+    """The client's msg, all or room was routed to other clients (with
+    intercept_messages: when the host released it)."""
 
     payload: str
     """The JSON object as its recipients got it (with "from")."""
@@ -62,7 +67,8 @@ class Joined(Event):
 
 @dataclass(frozen=True)
 class Parted(Event):
-    """The client left a room (by part, or before its Disconnected)."""
+    """The client left a room (by part, by Server.room_remove, or before its
+    Disconnected)."""
 
     room: str
 
@@ -79,9 +85,11 @@ class Approval(Event):
 @dataclass(frozen=True)
 class Intercepted(Event):
     """A msg, all or room frame waits for the host (only with
-    intercept_messages)."""
+    intercept_messages): Server.release(ticket) routes it, Server.drop(ticket)
+    discards it."""
 
     ticket: int
+    """What to pass to release or drop."""
     payload: str
     """The client's JSON as it sent it."""
 
@@ -93,7 +101,7 @@ class Intercepted(Event):
 def from_raw(raw):
     """The dataclass for a dict from _lib.next_event."""
     kind = raw["kind"]
-    base = (raw["client"], raw["peer"], raw["nick"])
+    base = (raw["client"], raw["peer"], raw["nick"], raw["user_data"])
     if kind == _lib.EVENT_CONNECTED:
         return Connected(*base)
     if kind == _lib.EVENT_REGISTERED:

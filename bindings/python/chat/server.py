@@ -18,7 +18,19 @@ _LIMITS = {
     "max_queue_bytes": _lib.UINT64_MAX,
     "idle_timeout_ms": _lib.UINT32_MAX,
     "max_events": _lib.UINT32_MAX,
+    "handshake_timeout_ms": _lib.UINT32_MAX,
+    "max_per_ip": _lib.UINT32_MAX,
+    "rate_limit_frames": _lib.UINT32_MAX,
+    "rate_limit_bytes": _lib.UINT64_MAX,
+    "rate_limit_grace_ms": _lib.UINT32_MAX,
+    "max_rooms_per_client": _lib.UINT32_MAX,
+    "max_members_per_room": _lib.UINT32_MAX,
+    "max_rooms": _lib.UINT32_MAX,
+    "approval_timeout_ms": _lib.UINT32_MAX,
 }
+
+# ChatConfig switches (0 or 1 in C), given as bool.
+_SWITCHES = ("approve_registrations", "intercept_messages")
 
 
 def _check_int(name, value, maximum):
@@ -30,6 +42,13 @@ def _check_int(name, value, maximum):
     return value
 
 
+def _check_bool(name, value):
+    # 2 would be CHAT_ERR_CONFIG in C; here a switch is a bool or nothing.
+    if not isinstance(value, bool):
+        raise TypeError("%s must be a bool, not %s" % (name, type(value).__name__))
+    return int(value)
+
+
 def _text_arg(name, value):
     """UTF-8 bytes for a C string argument."""
     if not isinstance(value, str):
@@ -37,7 +56,13 @@ def _text_arg(name, value):
     if "\0" in value:
         # C would silently see only the part before the NUL.
         raise ValueError("%s must not contain NUL" % name)
+    # A lone surrogate cannot be UTF-8: UnicodeEncodeError, a ValueError.
     return value.encode("utf-8")
+
+
+def _optional_text(name, value):
+    """_text_arg, or None (NULL in C) for None."""
+    return None if value is None else _text_arg(name, value)
 
 
 def _payload(msg):
@@ -66,7 +91,10 @@ def _timeout_ms(timeout):
 
 class Server:
     """A chat server listening on ``listen`` ("IP:port"; port 0 picks a free
-    one, see ``port``). Limits left as None keep the library's defaults.
+    one, see ``port``). Limits left as None keep the library's defaults;
+    each keyword is the ChatConfig field of the same name (see
+    include/chat.h), ``approve_registrations`` and ``intercept_messages``
+    as bools.
 
     The host pumps it: ``poll()`` in a loop, or ``fds()``/``timeout()`` in
     its own selector and ``pump()`` when one is ready. Not thread-safe except
@@ -83,6 +111,17 @@ class Server:
         max_queue_bytes=None,
         idle_timeout_ms=None,
         max_events=None,
+        handshake_timeout_ms=None,
+        max_per_ip=None,
+        rate_limit_frames=None,
+        rate_limit_bytes=None,
+        rate_limit_grace_ms=None,
+        max_rooms_per_client=None,
+        max_members_per_room=None,
+        max_rooms=None,
+        approve_registrations=None,
+        approval_timeout_ms=None,
+        intercept_messages=None,
     ):
         self._handle = None
         self._closing = False
@@ -98,10 +137,26 @@ class Server:
             "max_queue_bytes": max_queue_bytes,
             "idle_timeout_ms": idle_timeout_ms,
             "max_events": max_events,
+            "handshake_timeout_ms": handshake_timeout_ms,
+            "max_per_ip": max_per_ip,
+            "rate_limit_frames": rate_limit_frames,
+            "rate_limit_bytes": rate_limit_bytes,
+            "rate_limit_grace_ms": rate_limit_grace_ms,
+            "max_rooms_per_client": max_rooms_per_client,
+            "max_members_per_room": max_members_per_room,
+            "max_rooms": max_rooms,
+            "approve_registrations": approve_registrations,
+            "intercept_messages": intercept_messages,
+            "approval_timeout_ms": approval_timeout_ms,
         }
-        limits = {
-            name: _check_int(name, value, _LIMITS[name]) for name, value in given.items() if value is not None
-        }
+        limits = {}
+        for name, value in given.items():
+            if value is None:
+                continue
+            if name in _SWITCHES:
+                limits[name] = _check_bool(name, value)
+            else:
+                limits[name] = _check_int(name, value, _LIMITS[name])
         self._handle = _lib.server_new(_text_arg("listen", listen), limits)
 
     # -- lifetime ---------------------------------------------------------
@@ -236,6 +291,14 @@ class Server:
         raw_reason = None if reason is None else _text_arg("reason", reason)
         self._call(_lib.kick, client, raw_reason)
 
+    def set_user_data(self, client, data):
+        """Attaches an int (0 to 2**64-1) of the host's choosing to a client:
+        every later event of that client carries it as ``user_data``
+        (events already waiting keep the value they were made with)."""
+        client = _check_int("client", client, _lib.UINT64_MAX)
+        data = _check_int("data", data, _lib.UINT64_MAX)
+        self._call(_lib.set_user_data, client, data)
+
     def shutdown(self, deadline=2.0):
         """Graceful end: everyone is told (error shutdown, presence offline),
         queues are flushed, and connections close; pumps until all are
@@ -254,6 +317,54 @@ class Server:
     def stats(self):
         """The counters now."""
         return Stats(**self._call(_lib.stats))
+
+    # -- rooms --------------------------------------------------------------
+
+    def room_send(self, room, msg):
+        """Queues one JSON object (dict, str or bytes), as given, to every
+        member of ``room`` ("#name", any case); returns how many it was
+        queued to."""
+        raw_room = _text_arg("room", room)
+        return self._call(_lib.room_send, raw_room, _payload(msg))
+
+    def room_members(self, room):
+        """The ids of a room's members, in joining order."""
+        return self._call(_lib.room_members, _text_arg("room", room))
+
+    def room_remove(self, client, room):
+        """Takes a client out of a room: it gets ``parted``, the other
+        members see it part, and a Parted event follows."""
+        client = _check_int("client", client, _lib.UINT64_MAX)
+        self._call(_lib.room_remove, client, _text_arg("room", room))
+
+    # -- host authority -------------------------------------------------------
+
+    def approve(self, client):
+        """With approve_registrations: lets in a client whose Approval event
+        arrived (it gets its welcome; a Registered event follows)."""
+        client = _check_int("client", client, _lib.UINT64_MAX)
+        self._call(_lib.approve, client)
+
+    def reject(self, client, message=None):
+        """With approve_registrations: refuses a client's hello; it gets
+        error ``rejected`` (with ``message`` unless None) and may try
+        again."""
+        client = _check_int("client", client, _lib.UINT64_MAX)
+        self._call(_lib.reject, client, _optional_text("message", message))
+
+    def release(self, ticket):
+        """With intercept_messages: routes the message of an Intercepted
+        event as if it had just arrived. Releasing in ticket order keeps
+        each sender's order."""
+        ticket = _check_int("ticket", ticket, _lib.UINT64_MAX)
+        self._call(_lib.release, ticket)
+
+    def drop(self, ticket, code="dropped", message=None):
+        """With intercept_messages: discards the message of an Intercepted
+        event; its sender gets error ``code`` (with ``message`` unless
+        None)."""
+        ticket = _check_int("ticket", ticket, _lib.UINT64_MAX)
+        self._call(_lib.drop, ticket, _optional_text("code", code), _optional_text("message", message))
 
     def __repr__(self):
         try:

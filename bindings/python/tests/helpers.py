@@ -10,6 +10,7 @@ import socket
 import struct
 import sys
 import time
+import unittest
 from collections import deque
 
 # The package lives next to this folder: bindings/python/chat.
@@ -19,6 +20,12 @@ import chat  # noqa: E402
 
 # How long any single wait may take before the test fails.
 DEADLINE = 10.0
+
+
+def encode_frame(obj):
+    """One frame: the 4-byte big-endian length, then the JSON."""
+    payload = json.dumps(obj).encode("utf-8")
+    return struct.pack(">I", len(payload)) + payload
 
 
 class FramedClient:
@@ -157,6 +164,54 @@ class Harness:
 
         return self.wait(find, "a %s event with %r" % (kind.__name__, fields))[0]
 
+    def barrier(self, c, tag):
+        """Sends a ping and waits for its pong; returns the frames that came
+        before it (everything the server had queued for `c` when it read
+        the ping), leaving nothing in c.frames."""
+        pong = {"type": "pong", "id": tag}
+        c.send({"type": "ping", "id": tag})
+        self.wait(lambda: pong in c.frames, "pong %r" % (tag,))
+        frames = list(c.frames)
+        c.frames.clear()
+        return frames[: frames.index(pong)]
+
+    def users(self, *nicks):
+        """Registers each nick; returns [(client socket, id)] once each has
+        read every presence frame about the others and its Connected and
+        Registered events are taken."""
+        users = []
+        for nick in nicks:
+            c = self.hello(nick)
+            client = self.event(chat.Registered, nick=nick).client
+            self.event(chat.Connected, client=client)
+            users.append((c, client))
+        for c, _ in users:
+            self.barrier(c, "users")
+        return users
+
     def close(self):
         for c in self.clients:
             c.close()
+
+
+class ChatTestCase(unittest.TestCase):
+    """A test that starts servers through start(), closed at its end."""
+
+    def start(self, **kwargs):
+        """A Harness around a new chat.Server on a free loopback port."""
+        server = chat.Server("127.0.0.1:0", **kwargs)
+        self.addCleanup(server.close)
+        h = Harness(self, server)
+        self.addCleanup(h.close)
+        return h
+
+    def assertChatError(self, code, call, /, *args, **kwargs):
+        """call(*args, **kwargs) raises ChatError with that code (and the
+        library's text); returns the error."""
+        with self.assertRaises(chat.ChatError) as cm:
+            call(*args, **kwargs)
+        e = cm.exception
+        self.assertEqual(e.code, code, "%s instead of %s" % (e, chat.errors.CODE_NAMES.get(code)))
+        self.assertIsInstance(e.message, str)
+        self.assertTrue(e.message)
+        return e

@@ -74,6 +74,43 @@ def header_structs(text):
     return out
 
 
+def header_functions(text):
+    """{name: (return type, [parameter types])} for every `chat_*(...)`
+    prototype, types with spaces normalised and names dropped."""
+    out = {}
+    pattern = r"^[ \t]*((?:const\s+)?(?:struct\s+)?\w+[\s\*]*?)\b(chat_\w+)\s*\(([^)]*)\)\s*;"
+    for m in re.finditer(pattern, text, flags=re.M):
+        ret = " ".join(m.group(1).replace("*", " * ").split())
+        params = []
+        for decl in m.group(3).split(","):
+            decl = " ".join(decl.replace("*", " * ").split())
+            if decl in ("", "void"):
+                continue
+            # Drop the parameter's name: the last word after the type.
+            params.append(decl.rsplit(" ", 1)[0])
+        out[m.group(2)] = (ret, params)
+    return out
+
+
+def ctypes_for(ctype):
+    """The ctypes type the binding must declare for a C type, or a tuple of
+    acceptable ones."""
+    base = ctype.replace("const ", "").replace("struct ", "").strip()
+    if base == "void":
+        return None
+    if base.endswith("*"):
+        pointee = base[:-1].strip()
+        if pointee in ("char", "uint8_t"):
+            # Strings, and payloads passed as bytes.
+            return ctypes.c_char_p
+        if pointee == "ChatServer":
+            return ctypes.c_void_p
+        if pointee in STRUCTS:
+            return ctypes.POINTER(STRUCTS[pointee])
+        return ctypes.POINTER(SCALARS[pointee])
+    return SCALARS[base]
+
+
 def header_constants(text):
     """{NAME: int} for `#define CHAT_X value` and `CHAT_X = value` (enums)."""
     consts = {}
@@ -125,6 +162,17 @@ class HeaderTest(unittest.TestCase):
             fn = getattr(_lib.lib(), name)
             self.assertEqual(fn.argtypes, argtypes, name)
             self.assertEqual(fn.restype, restype, name)
+
+    def test_every_prototype_matches_the_header(self):
+        functions = header_functions(self.text)
+        self.assertEqual(set(functions), {name for name, _, _ in _lib._PROTOTYPES})
+        for name, argtypes, restype in _lib._PROTOTYPES:
+            with self.subTest(function=name):
+                ret, params = functions[name]
+                self.assertEqual(restype, ctypes_for(ret), "%s returns %s" % (name, ret))
+                self.assertEqual(len(argtypes), len(params), "%s(%s)" % (name, ", ".join(params)))
+                for i, (ours, theirs) in enumerate(zip(argtypes, params)):
+                    self.assertEqual(ours, ctypes_for(theirs), "%s argument %d is %s" % (name, i, theirs))
 
     @unittest.skipUnless(shutil.which("cc"), "no C compiler")
     def test_offsets_and_sizes_match_the_c_compiler(self):

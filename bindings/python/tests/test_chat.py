@@ -10,16 +10,7 @@ import threading
 import time
 import unittest
 
-from helpers import DEADLINE, Harness, chat
-
-
-class ChatTestCase(unittest.TestCase):
-    def start(self, **kwargs):
-        server = chat.Server("127.0.0.1:0", **kwargs)
-        self.addCleanup(server.close)
-        h = Harness(self, server)
-        self.addCleanup(h.close)
-        return h
+from helpers import DEADLINE, ChatTestCase, chat
 
 
 class SessionTest(ChatTestCase):
@@ -149,37 +140,6 @@ class SessionTest(ChatTestCase):
         self.assertEqual(h.server.stats().disconnects_shutdown, 2)
 
 
-class RoomsTest(ChatTestCase):
-    def test_join_and_part_are_events_with_the_room(self):
-        h = self.start()
-        alice = h.hello("alice")
-        bob = h.hello("bob")
-        h.frame(alice)  # bob online
-        h.event(chat.Registered, nick="bob")
-        h.events.clear()
-        for c in (alice, bob):
-            c.send({"type": "join", "room": "#rust"})
-            self.assertEqual(h.frame(c)["type"], "joined")
-        a = h.event(chat.Joined, nick="alice")
-        b = h.event(chat.Joined, nick="bob")
-        self.assertEqual((a.room, b.room), ("#rust", "#rust"))
-        self.assertEqual(a.peer, alice.addr)
-        bob.send({"type": "part", "room": "#rust"})
-        parted = h.event(chat.Parted)
-        self.assertEqual((parted.client, parted.nick, parted.room), (b.client, "bob", "#rust"))
-        # Leaving the server parts its rooms first, then disconnects.
-        self.assertEqual(h.events, [])
-        alice.send({"type": "quit"})
-        h.closed(alice)
-        h.wait(lambda: any(isinstance(e, chat.Disconnected) for e in h.events), "alice's Disconnected")
-        self.assertEqual(
-            [(type(e), e.client) for e in h.events],
-            [(chat.Parted, a.client), (chat.Disconnected, a.client)],
-        )
-        self.assertEqual(h.events[0].room, "#rust")
-        self.assertEqual(h.events[1].reason, "quit")
-
-
 class SelectorsTest(ChatTestCase):
     def test_fds_timeout_and_pump_drive_the_server(self):
         h = self.start()
@@ -270,6 +230,14 @@ class MisuseTest(ChatTestCase):
             s.shutdown,
             s.stats,
             s.__enter__,
+            lambda: s.set_user_data(1, 2),
+            lambda: s.room_send("#r", {"type": "x"}),
+            lambda: s.room_members("#r"),
+            lambda: s.room_remove(1, "#r"),
+            lambda: s.approve(1),
+            lambda: s.reject(1),
+            lambda: s.release(1),
+            lambda: s.drop(1),
         ]
         for call in calls:
             with self.assertRaises(chat.ChatError) as cm:
