@@ -226,7 +226,8 @@ class InterceptionTest(ChatTestCase):
         h.closed(alice)
         h.event(chat.Disconnected, client=a)
         self.assertChatError(chat.ERR_UNKNOWN_TICKET, h.server.release, held.ticket)
-        self.assertEqual(h.barrier(bob, 0), [{"type": "presence", "nick": "alice", "state": "offline", "reason": "quit"}])
+        offline = {"type": "presence", "nick": "alice", "state": "offline", "reason": "quit"}
+        self.assertEqual(h.barrier(bob, 0), [offline])
 
     def test_unknown_tickets(self):
         h = self.start(intercept_messages=True)

@@ -64,7 +64,9 @@ class KeywordTest(ChatTestCase):
         chat.Server(rate_limit_bytes=2**32).close()
 
     def test_out_of_range_for_the_library(self):
-        e = self.assertChatError(chat.ERR_CONFIG, chat.Server, approve_registrations=True, approval_timeout_ms=0)
+        e = self.assertChatError(
+            chat.ERR_CONFIG, chat.Server, approve_registrations=True, approval_timeout_ms=0
+        )
         self.assertIn("approval_timeout", e.message)
 
 

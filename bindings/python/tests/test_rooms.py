@@ -10,7 +10,11 @@ from helpers import ChatTestCase, chat
 class RoomsTest(ChatTestCase):
     def join(self, h, c, room):
         c.send({"type": "join", "room": room})
-        reply = h.wait(lambda: next((f for f in c.frames if f["type"] in ("joined", "error")), None), "joined")
+
+        def answer():
+            return next((f for f in c.frames if f["type"] in ("joined", "error")), None)
+
+        reply = h.wait(answer, "joined or an error")
         c.frames.remove(reply)
         return reply
 
@@ -72,7 +76,8 @@ class RoomsTest(ChatTestCase):
         h.events.clear()
         s.room_remove(b, "#rust")
         self.assertEqual(h.frame(bob), {"type": "parted", "room": "#Rust"})
-        self.assertEqual(h.frame(alice), {"type": "presence", "nick": "bob", "room": "#Rust", "state": "parted"})
+        parted = {"type": "presence", "nick": "bob", "room": "#Rust", "state": "parted"}
+        self.assertEqual(h.frame(alice), parted)
         parted = h.event(chat.Parted)
         self.assertEqual((parted.client, parted.nick, parted.room), (b, "bob", "#Rust"))
         self.assertEqual(s.room_members("#rust"), [a])
