@@ -2,19 +2,33 @@
 """A small chat host in Python: libchat through the `chat` binding, pumped
 from the host's own `selectors` loop together with a stdin console.
 
-    python3 examples/python_host.py [LISTEN_ADDR]     (default 127.0.0.1:7878)
+    python3 examples/python_host.py [--bad-words W1,W2,...] [LISTEN_ADDR]
+                                                      (default 127.0.0.1:7878)
 
 Prints `listening on ADDR`, then one line per event:
     connected ID PEER | registered ID NICK | message ID NICK JSON |
+    joined ID NICK ROOM | parted ID NICK ROOM | blocked ID NICK JSON |
     disconnected ID NICK REASON          (NICK is - before hello)
-greets each new user with {"type":"banner","text":"welcome, NICK"}.
+Each connection gets a visitor number (1, 2, ...) as the library's user
+data, attached when it connects; every later event of it carries the number
+back, and its lines end with ` visitor=N`.
+Greets each new user with {"type":"banner","text":"welcome, NICK"}.
+
+--bad-words turns on interception: every msg, all and room frame waits for
+this host, which drops one whose text has a listed word in it (whole words,
+any case) with the error code `moderated` and the message
+"message blocked: bad word" (logged as `blocked`), and releases the others
+(logged as `message` once routed).
+
 Console: `/say TEXT` broadcasts {"type":"all","from":"host","text":TEXT},
 `/kick NICK` disconnects a user. End of stdin, SIGINT or SIGTERM: graceful
 shutdown, `stopped`, exit 0. The library is found as chat/_lib.py says
 (CHAT_LIB, CARGO_TARGET_DIR, or target/ above the package).
 """
 
+import argparse
 import os
+import re
 import selectors
 import signal
 import sys
@@ -26,40 +40,73 @@ import chat  # noqa: E402
 STDIN = "stdin"
 SERVER = "server"
 
+BLOCKED_CODE = "moderated"
+BLOCKED_MESSAGE = "message blocked: bad word"
+
 
 def log(line):
     print(line, flush=True)
 
 
+def words(text):
+    """The words of a text, case-folded."""
+    return re.findall(r"\w+", text.casefold())
+
+
 class Host:
     """Reacts to events and console commands."""
 
-    def __init__(self, server):
+    def __init__(self, server, bad_words=()):
         self.server = server
+        self.bad_words = frozenset(w for word in bad_words for w in words(word))
         self.by_nick = {}  # lower-case nick -> client id (nicks are case-insensitive)
+        self.visitors = 0
         self.stdin_buf = b""
         self.stopping = False
 
     def on_event(self, ev):
+        # The number this host attached, as the event carries it back.
+        visitor = " visitor=%d" % ev.user_data if ev.user_data else ""
         if isinstance(ev, chat.Connected):
             log("connected %d %s" % (ev.client, ev.peer))
+            self.visitors += 1
+            self.try_call(self.server.set_user_data, ev.client, self.visitors)
         elif isinstance(ev, chat.Registered):
-            log("registered %d %s" % (ev.client, ev.nick))
+            log("registered %d %s%s" % (ev.client, ev.nick, visitor))
             self.by_nick[ev.nick.lower()] = ev.client
-            self.try_send(ev.client, {"type": "banner", "text": "welcome, %s" % ev.nick})
+            self.try_call(self.server.send, ev.client, {"type": "banner", "text": "welcome, %s" % ev.nick})
         elif isinstance(ev, chat.Message):
-            log("message %d %s %s" % (ev.client, ev.nick, ev.payload))
+            log("message %d %s %s%s" % (ev.client, ev.nick, ev.payload, visitor))
+        elif isinstance(ev, (chat.Joined, chat.Parted)):
+            word = "joined" if isinstance(ev, chat.Joined) else "parted"
+            log("%s %d %s %s%s" % (word, ev.client, ev.nick, ev.room, visitor))
+        elif isinstance(ev, chat.Intercepted):
+            if self.is_bad(ev):
+                log("blocked %d %s %s%s" % (ev.client, ev.nick, ev.payload, visitor))
+                self.try_call(self.server.drop, ev.ticket, BLOCKED_CODE, BLOCKED_MESSAGE)
+            else:
+                # Routed now; a Message event follows.
+                self.try_call(self.server.release, ev.ticket)
         elif isinstance(ev, chat.Disconnected):
-            log("disconnected %d %s %s" % (ev.client, ev.nick or "-", ev.reason))
+            log("disconnected %d %s %s%s" % (ev.client, ev.nick or "-", ev.reason, visitor))
             if ev.nick and self.by_nick.get(ev.nick.lower()) == ev.client:
                 del self.by_nick[ev.nick.lower()]
 
-    def try_send(self, client, msg):
+    def is_bad(self, ev):
+        """Whether an intercepted msg, all or room has a bad word in its text."""
         try:
-            self.server.send(client, msg)
+            text = ev.json().get("text")
+        except ValueError:
+            return False  # the library parsed it already; cannot happen
+        return isinstance(text, str) and not self.bad_words.isdisjoint(words(text))
+
+    def try_call(self, fn, *args):
+        try:
+            fn(*args)
         except chat.ChatError as e:
-            # The client may have left in the same round that registered it.
-            print("send to %d: %s" % (client, e), file=sys.stderr)
+            # The client may have left in the round that brought its event:
+            # its Disconnected comes next.
+            print("%s: %s" % (fn.__name__, e), file=sys.stderr)
 
     def on_stdin(self, data):
         if not data:
@@ -107,9 +154,11 @@ def sync_watch(sel, watched, wanted):
         watched[fd] = mask
 
 
-def run(listen):
-    with chat.Server(listen) as server:
-        host = Host(server)
+def run(listen, bad_words):
+    # Interception costs a round trip through this host per message: only
+    # with something to moderate.
+    with chat.Server(listen, intercept_messages=bool(bad_words)) as server:
+        host = Host(server, bad_words)
         log("listening on %s:%d" % (listen.rsplit(":", 1)[0], server.port))
 
         def on_signal(signum, frame):
@@ -149,10 +198,24 @@ def run(listen):
     log("stopped")
 
 
+def parse_args(argv):
+    parser = argparse.ArgumentParser(description="A chat host over libchat, with optional moderation.")
+    parser.add_argument("listen", nargs="?", default="127.0.0.1:7878", help="IP:port (default %(default)s)")
+    parser.add_argument(
+        "--bad-words",
+        default="",
+        metavar="W1,W2,...",
+        help="drop msg/all/room frames with one of these words in their text",
+    )
+    args = parser.parse_args(argv[1:])
+    args.bad_words = [w for w in args.bad_words.split(",") if w.strip()]
+    return args
+
+
 def main(argv):
-    listen = argv[1] if len(argv) > 1 else "127.0.0.1:7878"
+    args = parse_args(argv)
     try:
-        run(listen)
+        run(args.listen, args.bad_words)
     except (chat.ChatError, chat.LibraryNotFoundError) as e:
         print("python_host: %s" % e, file=sys.stderr)
         return 1

@@ -1,6 +1,7 @@
 //! The Python binding, run from `cargo test`: its unittest suite, and
-//! examples/python_host.py driven over loopback by TestClient. Both need
-//! `python3` and the cdylib this `cargo test` built.
+//! examples/python_host.py driven over loopback by TestClient (plain, and
+//! moderating with `--bad-words`). Both need `python3` and the cdylib this
+//! `cargo test` built.
 mod common;
 
 use std::io::{BufRead, BufReader, Read, Write};
@@ -96,10 +97,11 @@ struct PyHost {
 }
 
 impl PyHost {
-    fn start() -> (PyHost, SocketAddr) {
+    fn start(args: &[&str]) -> (PyHost, SocketAddr) {
         let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/python_host.py");
         let mut child = python()
             .arg(script)
+            .args(args)
             .arg("127.0.0.1:0")
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
@@ -191,41 +193,64 @@ fn expect_connected(host: &PyHost, client: &TestClient) -> String {
     f[1].clone()
 }
 
-fn expect_message(host: &PyHost, id: &str, nick: &str, payload: &Value) {
-    let f = host.fields("message", 4);
+/// `WORD ID NICK JSON visitor=N` (`message`, `blocked`) for this JSON.
+fn expect_json_line(host: &PyHost, word: &str, id: &str, nick: &str, payload: &Value, visitor: u32) {
+    let f = host.fields(word, 4);
     assert_eq!((f[1].as_str(), f[2].as_str()), (id, nick));
-    let logged: Value = serde_json::from_str(&f[3]).expect("JSON in the message line");
+    let suffix = format!(" visitor={visitor}");
+    let json = f[3]
+        .strip_suffix(&suffix)
+        .unwrap_or_else(|| panic!("no {suffix:?} at the end of {:?}", f[3]));
+    let logged: Value = serde_json::from_str(json).expect("JSON in the line");
     assert_eq!(&logged, payload);
+}
+
+fn expect_message(host: &PyHost, id: &str, nick: &str, payload: &Value, visitor: u32) {
+    expect_json_line(host, "message", id, nick, payload, visitor);
+}
+
+/// Registers `nick` (the host's `visitor`-th connection): its banner, and
+/// the host's `connected` and `registered` lines. Returns the client and
+/// its id.
+fn register(host: &PyHost, addr: SocketAddr, nick: &str, visitor: u32) -> (TestClient, String) {
+    let mut c = TestClient::hello(addr, nick);
+    assert_eq!(
+        c.recv(),
+        json!({"type":"banner","text":format!("welcome, {nick}")})
+    );
+    let id = expect_connected(host, &c);
+    assert_eq!(host.line(), format!("registered {id} {nick} visitor={visitor}"));
+    (c, id)
+}
+
+/// Sends a ping and expects its pong as the very next frame: nothing was
+/// queued for `c` before the server read the ping.
+fn expect_nothing_queued(c: &mut TestClient, tag: u32) {
+    c.send(&json!({"type":"ping","id":tag}));
+    assert_eq!(c.recv(), json!({"type":"pong","id":tag}));
 }
 
 #[test]
 fn python_host_serves_two_users() {
-    let (mut host, addr) = PyHost::start();
+    let (mut host, addr) = PyHost::start(&[]);
 
-    let mut alice = TestClient::hello(addr, "alice");
-    assert_eq!(alice.recv(), json!({"type":"banner","text":"welcome, alice"}));
-    let a = expect_connected(&host, &alice);
-    assert_eq!(host.line(), format!("registered {a} alice"));
-
-    let mut bob = TestClient::hello(addr, "bob");
-    assert_eq!(bob.recv(), json!({"type":"banner","text":"welcome, bob"}));
+    let (mut alice, a) = register(&host, addr, "alice", 1);
+    let (mut bob, b) = register(&host, addr, "bob", 2);
     assert_eq!(
         alice.recv(),
         json!({"type":"presence","nick":"bob","state":"online"})
     );
-    let b = expect_connected(&host, &bob);
     assert_ne!(a, b);
-    assert_eq!(host.line(), format!("registered {b} bob"));
 
     alice.send(&json!({"type":"msg","to":"bob","text":"hi bob"}));
     let unicast = json!({"type":"msg","from":"alice","to":"bob","text":"hi bob"});
     assert_eq!(bob.recv(), unicast);
-    expect_message(&host, &a, "alice", &unicast);
+    expect_message(&host, &a, "alice", &unicast, 1);
 
     bob.send(&json!({"type":"all","text":"hello all"}));
     let all = json!({"type":"all","from":"bob","text":"hello all"});
     assert_eq!(alice.recv(), all);
-    expect_message(&host, &b, "bob", &all);
+    expect_message(&host, &b, "bob", &all, 2);
 
     host.command("/say hello everyone");
     let said = json!({"type":"all","from":"host","text":"hello everyone"});
@@ -246,7 +271,7 @@ fn python_host_serves_two_users() {
         alice.recv(),
         json!({"type":"presence","nick":"bob","state":"offline","reason":"kicked"})
     );
-    assert_eq!(host.line(), format!("disconnected {b} bob kicked"));
+    assert_eq!(host.line(), format!("disconnected {b} bob kicked visitor=2"));
 
     // End of stdin: graceful shutdown.
     host.stdin = None;
@@ -259,7 +284,7 @@ fn python_host_serves_two_users() {
         (&json!("error"), &json!("shutdown")),
         "{last}"
     );
-    assert_eq!(host.line(), format!("disconnected {a} alice shutdown"));
+    assert_eq!(host.line(), format!("disconnected {a} alice shutdown visitor=1"));
     assert_eq!(host.line(), "stopped");
     host.expect_eof();
     assert!(host.wait().success(), "python_host exits 0");
@@ -267,11 +292,8 @@ fn python_host_serves_two_users() {
 
 #[test]
 fn python_host_stops_on_sigterm() {
-    let (mut host, addr) = PyHost::start();
-    let mut carol = TestClient::hello(addr, "carol");
-    assert_eq!(carol.recv(), json!({"type":"banner","text":"welcome, carol"}));
-    let c = expect_connected(&host, &carol);
-    assert_eq!(host.line(), format!("registered {c} carol"));
+    let (mut host, addr) = PyHost::start(&[]);
+    let (mut carol, c) = register(&host, addr, "carol", 1);
 
     nix::sys::signal::kill(
         nix::unistd::Pid::from_raw(host.child.id() as i32),
@@ -283,8 +305,79 @@ fn python_host_stops_on_sigterm() {
         .pop()
         .expect("an error frame before the close");
     assert_eq!(last["code"], "shutdown", "{last}");
-    assert_eq!(host.line(), format!("disconnected {c} carol shutdown"));
+    assert_eq!(host.line(), format!("disconnected {c} carol shutdown visitor=1"));
     assert_eq!(host.line(), "stopped");
     host.expect_eof();
     assert!(host.wait().success(), "python_host exits 0 on SIGTERM");
+}
+
+#[test]
+fn python_host_moderates_bad_words() {
+    let (mut host, addr) = PyHost::start(&["--bad-words", "darn,Heck"]);
+    let (mut alice, a) = register(&host, addr, "alice", 1);
+    let (mut bob, b) = register(&host, addr, "bob", 2);
+    assert_eq!(
+        alice.recv(),
+        json!({"type":"presence","nick":"bob","state":"online"})
+    );
+
+    for (c, id, nick, visitor) in [(&mut alice, &a, "alice", 1), (&mut bob, &b, "bob", 2)] {
+        c.send(&json!({"type":"join","room":"#lobby"}));
+        assert_eq!(c.recv()["type"], "joined");
+        assert_eq!(
+            host.line(),
+            format!("joined {id} {nick} #lobby visitor={visitor}")
+        );
+    }
+    assert_eq!(
+        alice.recv(),
+        json!({"type":"presence","nick":"bob","room":"#lobby","state":"joined"})
+    );
+
+    // Clean: released, routed, logged as a message. "heckle" is not "heck".
+    alice.send(&json!({"type":"room","room":"#lobby","text":"no heckle here","id":1}));
+    let clean = json!({"type":"room","room":"#lobby","from":"alice","text":"no heckle here"});
+    assert_eq!(bob.recv(), clean);
+    assert_eq!(alice.recv(), json!({"type":"ack","id":1,"queued":1}));
+    expect_message(&host, &a, "alice", &clean, 1);
+
+    // Dirty, in any case and kind of message: the sender is told, the
+    // others get nothing.
+    let blocked = json!({"type":"error","code":"moderated","message":"message blocked: bad word"});
+    let dirty = [
+        json!({"type":"room","room":"#lobby","text":"what the HECK"}),
+        json!({"type":"msg","to":"bob","text":"Darn it."}),
+        json!({"type":"all","text":"heck, darn"}),
+    ];
+    for (i, frame) in dirty.iter().enumerate() {
+        alice.send(frame);
+        assert_eq!(alice.recv(), blocked);
+        expect_json_line(&host, "blocked", &a, "alice", frame, 1);
+        // The drop came before alice's error, so a release would have
+        // queued the message to bob before his pong.
+        expect_nothing_queued(&mut bob, i as u32);
+    }
+
+    bob.send(&json!({"type":"all","text":"all clean"}));
+    let all = json!({"type":"all","from":"bob","text":"all clean"});
+    assert_eq!(alice.recv(), all);
+    expect_message(&host, &b, "bob", &all, 2);
+
+    bob.send(&json!({"type":"part","room":"#lobby"}));
+    assert_eq!(bob.recv(), json!({"type":"parted","room":"#lobby"}));
+    assert_eq!(host.line(), format!("parted {b} bob #lobby visitor=2"));
+    bob.send(&json!({"type":"quit"}));
+    assert_eq!(bob.expect_closed(), Vec::<Value>::new());
+    assert_eq!(host.line(), format!("disconnected {b} bob quit visitor=2"));
+
+    // Leaving the server parts the rooms first.
+    alice.send(&json!({"type":"quit"}));
+    alice.expect_closed();
+    assert_eq!(host.line(), format!("parted {a} alice #lobby visitor=1"));
+    assert_eq!(host.line(), format!("disconnected {a} alice quit visitor=1"));
+
+    host.stdin = None;
+    assert_eq!(host.line(), "stopped");
+    host.expect_eof();
+    assert!(host.wait().success(), "python_host exits 0");
 }
