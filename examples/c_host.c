@@ -9,11 +9,16 @@
  * descriptors and on stdin together, then calls chat_server_poll_once(s, 0).
  *
  * stdout: "listening on ADDR" first, then one line per event:
- *   connected ID PEER | registered ID NICK | message ID NICK JSON |
+ *   connected ID PEER | registered ID NICK registration=N |
+ *   message ID NICK JSON | joined ID NICK ROOM | parted ID NICK ROOM |
  *   disconnected ID NICK REASON   (NICK is "-" for an unregistered client)
- * Each newly registered user gets {"type":"banner","text":"welcome, NICK"}.
+ * Each newly registered user gets {"type":"banner","text":"welcome, NICK"},
+ * and its registration number N (1, 2, ...) as the library's user data
+ * (chat_set_user_data), which every later event of it carries.
  *
- * stdin console: /say TEXT  (to everyone, from "host"), /kick NICK, /stats.
+ * stdin console: /say TEXT  (to everyone, from "host"),
+ *   /room #ROOM TEXT  ({"type":"room","room":ROOM,"from":"host","text":TEXT}
+ *                      to the room's members only), /kick NICK, /stats.
  * stdin EOF, SIGINT or SIGTERM: graceful shutdown, "stopped", exit 0.
  *
  * Build: cc -std=c11 -Iinclude examples/c_host.c target/debug/libchat.a \
@@ -60,6 +65,8 @@ struct user {
 };
 static struct user users[MAX_USERS];
 static size_t user_count = 0;
+/* Users registered so far: the next one's number. */
+static uint64_t registrations = 0;
 
 static struct user *add_user(uint64_t id, const char *nick)
 {
@@ -183,9 +190,22 @@ static int drain_events(ChatServer *s)
             break;
         case CHAT_EVENT_REGISTERED: {
             const struct user *u;
-            printf("registered %" PRIu64 " %s\n", ev.client, ev.nick);
-            /* ev's pointers die with the next call on s: keep a copy. */
-            u = add_user(ev.client, ev.nick);
+            char nick[NICK_MAX + 1];
+            int set;
+            /* ev's pointers die with the next call on s: keep copies. */
+            snprintf(nick, sizeof nick, "%s", ev.nick);
+            u = add_user(ev.client, nick);
+            set = chat_set_user_data(s, ev.client, registrations + 1);
+            if (set == CHAT_OK) {
+                registrations++;
+                printf("registered %" PRIu64 " %s registration=%" PRIu64 "\n", ev.client, nick, registrations);
+            } else {
+                /* Gone again already: its DISCONNECTED comes next. */
+                if (set != CHAT_ERR_UNKNOWN_CLIENT) {
+                    report("chat_set_user_data", set);
+                }
+                printf("registered %" PRIu64 " %s\n", ev.client, nick);
+            }
             if (u != NULL) {
                 send_banner(s, u);
             }
@@ -194,6 +214,12 @@ static int drain_events(ChatServer *s)
         case CHAT_EVENT_MESSAGE:
             printf("message %" PRIu64 " %s %.*s\n", ev.client, ev.nick, (int)ev.payload_len,
                    (const char *)ev.payload);
+            break;
+        case CHAT_EVENT_JOINED:
+            printf("joined %" PRIu64 " %s %s\n", ev.client, ev.nick, ev.room);
+            break;
+        case CHAT_EVENT_PARTED:
+            printf("parted %" PRIu64 " %s %s\n", ev.client, ev.nick, ev.room);
             break;
         case CHAT_EVENT_DISCONNECTED:
             printf("disconnected %" PRIu64 " %s %s\n", ev.client, ev.nick ? ev.nick : "-", ev.reason);
@@ -228,6 +254,35 @@ static void print_stats(const ChatServer *s)
            st.bytes_out, st.queued_bytes, st.peak_queued_bytes, st.disconnects_kicked);
 }
 
+/* "/room #ROOM TEXT": the text to the room's members only. */
+static void room_command(ChatServer *s, const char *args)
+{
+    char room[CONSOLE_LINE_MAX];
+    char json[3 * CONSOLE_LINE_MAX + 64];
+    size_t len = 0;
+    const char *space = strchr(args, ' ');
+    size_t room_len;
+    int rc;
+    if (space == NULL || space == args) {
+        fprintf(stderr, "c_host: usage: /room #ROOM TEXT\n");
+        return;
+    }
+    room_len = (size_t)(space - args);
+    memcpy(room, args, room_len); /* args is a console line: shorter than room */
+    room[room_len] = '\0';
+    if (put_raw(json, sizeof json, &len, "{\"type\":\"room\",\"room\":") != 0 ||
+        put_json_string(json, sizeof json, &len, room) != 0 ||
+        put_raw(json, sizeof json, &len, ",\"from\":\"host\",\"text\":") != 0 ||
+        put_json_string(json, sizeof json, &len, space + 1) != 0 || put_raw(json, sizeof json, &len, "}") != 0) {
+        fprintf(stderr, "c_host: /room: text too long\n");
+        return;
+    }
+    rc = chat_room_send(s, room, (const uint8_t *)json, len);
+    if (rc < 0) {
+        report("chat_room_send", rc);
+    }
+}
+
 static void console_command(ChatServer *s, const char *line)
 {
     int rc;
@@ -244,6 +299,8 @@ static void console_command(ChatServer *s, const char *line)
         if (rc < 0) {
             report("chat_broadcast", rc);
         }
+    } else if (strncmp(line, "/room", 5) == 0 && (line[5] == ' ' || line[5] == '\0')) {
+        room_command(s, line[5] == ' ' ? line + 6 : "");
     } else if (strncmp(line, "/kick ", 6) == 0) {
         const struct user *u = find_user(line + 6);
         if (u == NULL) {
@@ -257,7 +314,8 @@ static void console_command(ChatServer *s, const char *line)
     } else if (strcmp(line, "/stats") == 0) {
         print_stats(s);
     } else if (line[0] != '\0') {
-        fprintf(stderr, "c_host: unknown command (try /say TEXT, /kick NICK, /stats): %s\n", line);
+        fprintf(stderr, "c_host: unknown command (try /say TEXT, /room #ROOM TEXT, /kick NICK, /stats): %s\n",
+                line);
     }
 }
 

@@ -230,12 +230,16 @@ fn logged(line: &str, word: &str) -> (u64, String) {
     (id, rest.to_string())
 }
 
-/// Registers `nick`: checks the host's two log lines and the banner.
-fn join(host: &Program, addr: SocketAddr, nick: &str) -> (TestClient, u64) {
+/// Registers `nick`, the host's `number`-th user: checks the host's two log
+/// lines and the banner.
+fn join(host: &Program, addr: SocketAddr, nick: &str, number: u64) -> (TestClient, u64) {
     let mut c = TestClient::hello(addr, nick);
     let (id, peer) = logged(&host.line(), "connected");
     assert_eq!(peer, c.stream.local_addr().unwrap().to_string());
-    assert_eq!(host.line(), format!("registered {id} {nick}"));
+    assert_eq!(
+        host.line(),
+        format!("registered {id} {nick} registration={number}")
+    );
     assert_eq!(
         c.recv(),
         json!({"type":"banner","text":format!("welcome, {nick}")})
@@ -255,12 +259,12 @@ fn expect_message(host: &Program, id: u64, nick: &str, want: &Value) {
     assert_eq!(&serde_json::from_str::<Value>(json).unwrap(), want, "{line}");
 }
 
-/// A host's whole life: two users and their traffic, the console (say,
-/// stats, kick), then shutdown at stdin EOF.
+/// A host's whole life: two users and their traffic, a room, the console
+/// (say, room, stats, kick), then shutdown at stdin EOF.
 fn host_session(link: Link) {
     let (mut host, addr) = Program::start_host(host_bin(link));
-    let (mut alice, alice_id) = join(&host, addr, "alice");
-    let (mut bob, bob_id) = join(&host, addr, "bob");
+    let (mut alice, alice_id) = join(&host, addr, "alice", 1);
+    let (mut bob, bob_id) = join(&host, addr, "bob", 2);
     assert_ne!(alice_id, bob_id);
     assert_eq!(
         alice.recv(),
@@ -287,10 +291,57 @@ fn host_session(link: Link) {
     assert_eq!(alice.recv(), want);
     assert_eq!(bob.recv(), want);
 
+    // A room: joins logged, /room reaches its members only, a part logged.
+    for (c, id, nick) in [(&mut alice, alice_id, "alice"), (&mut bob, bob_id, "bob")] {
+        c.send(&json!({"type":"join","room":"#lobby"}));
+        assert_eq!(c.recv()["type"], "joined");
+        assert_eq!(host.line(), format!("joined {id} {nick} #lobby"));
+    }
+    assert_eq!(
+        alice.recv(),
+        json!({"type":"presence","nick":"bob","room":"#lobby","state":"joined"})
+    );
+    let mut carol = TestClient::hello(addr, "carol");
+    let (carol_id, _) = logged(&host.line(), "connected");
+    assert_eq!(host.line(), format!("registered {carol_id} carol registration=3"));
+    assert_eq!(carol.recv()["type"], "banner");
+    for c in [&mut alice, &mut bob] {
+        assert_eq!(
+            c.recv(),
+            json!({"type":"presence","nick":"carol","state":"online"})
+        );
+    }
+    let text = r#"to the "lobby" \ only"#;
+    host.command(&format!("/room #lobby {text}"));
+    let want = json!({"type":"room","room":"#lobby","from":"host","text":text});
+    assert_eq!(alice.recv(), want);
+    assert_eq!(bob.recv(), want);
+    carol.send(&json!({"type":"ping","id":"carol"}));
+    // Carol is in no room: the pong is the first thing she gets.
+    assert_eq!(carol.recv(), json!({"type":"pong","id":"carol"}));
+    // An unknown room is reported on stderr (checked at the end).
+    host.command("/room #nowhere hello?");
+    carol.send(&json!({"type":"quit"}));
+    assert_eq!(carol.expect_closed(), Vec::<Value>::new());
+    assert_eq!(host.line(), format!("disconnected {carol_id} carol quit"));
+    for c in [&mut alice, &mut bob] {
+        assert_eq!(
+            c.recv(),
+            json!({"type":"presence","nick":"carol","state":"offline","reason":"quit"})
+        );
+    }
+    bob.send(&json!({"type":"part","room":"#lobby"}));
+    assert_eq!(bob.recv(), json!({"type":"parted","room":"#lobby"}));
+    assert_eq!(host.line(), format!("parted {bob_id} bob #lobby"));
+    assert_eq!(
+        alice.recv(),
+        json!({"type":"presence","nick":"bob","room":"#lobby","state":"parted"})
+    );
+
     host.command("/stats");
     let stats = host.line();
     assert!(
-        stats.starts_with("stats clients=2 registered=2 accepted=2 "),
+        stats.starts_with("stats clients=2 registered=2 accepted=3 "),
         "{stats}"
     );
 
@@ -312,16 +363,23 @@ fn host_session(link: Link) {
     assert_eq!(alice.recv(), json!({"type":"error","code":"shutdown"}));
     assert_eq!(alice.expect_closed(), Vec::<Value>::new());
     let (status, rest, stderr) = host.finish();
+    // Alice is still in #lobby: leaving parts it first.
     assert_eq!(
         rest,
         [
+            format!("parted {alice_id} alice #lobby"),
             format!("disconnected {alice_id} alice shutdown"),
             "stopped".to_string()
         ],
         "stderr: {stderr}"
     );
     assert!(status.success(), "exit {status}; stderr:\n{stderr}");
-    assert!(stderr.is_empty(), "stderr is not empty:\n{stderr}");
+    let errors: Vec<&str> = stderr.lines().collect();
+    assert_eq!(errors.len(), 1, "one error, for /room #nowhere:\n{stderr}");
+    assert!(
+        errors[0].starts_with("c_host: chat_room_send: ") && errors[0].contains("room"),
+        "{stderr}"
+    );
 }
 
 #[test]
@@ -342,7 +400,7 @@ fn c_host_under_address_and_undefined_behaviour_sanitizers() {
 #[test]
 fn c_host_shuts_down_on_sigterm() {
     let (host, addr) = Program::start_host(host_bin(Link::Static));
-    let (mut alice, alice_id) = join(&host, addr, "alice");
+    let (mut alice, alice_id) = join(&host, addr, "alice", 1);
     let pid = nix::unistd::Pid::from_raw(host.child.id() as i32);
     nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM).unwrap();
     assert_eq!(alice.recv(), json!({"type":"error","code":"shutdown"}));
