@@ -124,6 +124,7 @@ struct State {
     rtt: Histogram<u64>,
     ping_due: Vec<usize>,
     last_delivery: Instant,
+    last_pong: Instant,
 }
 
 impl State {
@@ -136,6 +137,7 @@ impl State {
         match msg {
             Incoming::Delivery(stamp) => self.delivered(at, stamp, now),
             Incoming::Pong(id) => {
+                self.last_pong = now;
                 let ns = (now - self.base).as_nanos() as u64;
                 let _ = self.rtt.record(ns.saturating_sub(id).max(1));
                 if self.measuring {
@@ -272,6 +274,7 @@ impl Load {
             rtt: hist()?,
             ping_due: Vec::new(),
             last_delivery: Instant::now(),
+            last_pong: Instant::now(),
         };
         Ok(Load {
             plan: plan.clone(),
@@ -383,6 +386,7 @@ impl Load {
             if Instant::now() >= self.plan.deadline {
                 timed_out = true;
                 self.state.last_delivery = Instant::now();
+                self.state.last_pong = self.state.last_delivery;
                 break;
             }
             self.pump(Duration::from_millis(100))?;
@@ -391,11 +395,17 @@ impl Load {
             self.state.senders.len() as u64 * self.plan.messages * u64::from(self.state.recipients);
         let bytes_in = self.conns.iter().map(|c| c.bytes_in).sum::<u64>() - bytes_before;
         let s = &mut self.state;
+        // Pings alone (rtt without senders): the run ends with the last pong.
+        let end = if s.senders.is_empty() {
+            s.last_pong
+        } else {
+            s.last_delivery
+        };
         Ok(Tally {
             deliveries: s.deliveries,
             expected,
             bytes_in,
-            elapsed: s.last_delivery.max(started) - started,
+            elapsed: end.max(started) - started,
             latency: s.latency.clone(),
             rtt: s.rtt.clone(),
             errors: s.errors,
