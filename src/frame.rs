@@ -78,48 +78,60 @@ impl FrameDecoder {
         if let Some(err) = self.failed {
             return Err(err);
         }
-        let pending = &self.buf[self.start..];
-        if pending.len() < HEADER_LEN {
-            return Ok(None);
+        match split_frame(&self.buf[self.start..], self.max_payload) {
+            Ok(Some((_, used))) => {
+                let from = self.start + HEADER_LEN;
+                self.start += used;
+                Ok(Some(&self.buf[from..self.start]))
+            }
+            Ok(None) => Ok(None),
+            Err(err) => {
+                self.fail(err);
+                Err(err)
+            }
         }
-        let len = u32::from_be_bytes([pending[0], pending[1], pending[2], pending[3]]);
-        let err = if len == 0 {
-            Some(FrameError::Empty)
-        } else if len as usize > self.max_payload {
-            Some(FrameError::TooLarge(len))
-        } else {
-            None
-        };
-        if let Some(err) = err {
-            self.failed = Some(err);
-            self.buf = Vec::new();
-            self.start = 0;
-            return Err(err);
-        }
-        let end = HEADER_LEN + len as usize;
-        if pending.len() < end {
-            return Ok(None);
-        }
-        let from = self.start + HEADER_LEN;
-        self.start += end;
-        Ok(Some(&self.buf[from..from + len as usize]))
+    }
+
+    /// Marks the stream as broken (by a bad length found here or by a
+    /// caller that split frames itself) and frees the buffer.
+    pub fn fail(&mut self, err: FrameError) {
+        self.failed = Some(err);
+        self.buf = Vec::new();
+        self.start = 0;
     }
 
     /// Whether [`next_frame`](Self::next_frame) would return a frame or an
     /// error (as opposed to `Ok(None)`).
     pub fn has_frame(&self) -> bool {
-        let pending = &self.buf[self.start..];
-        self.failed.is_some()
-            || (pending.len() >= HEADER_LEN && {
-                let len = u32::from_be_bytes([pending[0], pending[1], pending[2], pending[3]]) as usize;
-                len == 0 || len > self.max_payload || pending.len() >= HEADER_LEN + len
-            })
+        self.failed.is_some() || !matches!(split_frame(&self.buf[self.start..], self.max_payload), Ok(None))
+    }
+
+    /// The largest payload accepted.
+    pub fn max_payload(&self) -> usize {
+        self.max_payload
     }
 
     /// Bytes received but not yet returned as a frame (a partial frame).
     pub fn buffered(&self) -> usize {
         self.buf.len() - self.start
     }
+}
+
+/// Splits the first frame off `bytes`: its payload and how many bytes it
+/// took, `Ok(None)` if it is not complete yet, or the framing error.
+pub fn split_frame(bytes: &[u8], max_payload: usize) -> Result<Option<(&[u8], usize)>, FrameError> {
+    let Some(header) = bytes.first_chunk::<HEADER_LEN>() else {
+        return Ok(None);
+    };
+    let len = u32::from_be_bytes(*header);
+    if len == 0 {
+        return Err(FrameError::Empty);
+    }
+    if len as usize > max_payload {
+        return Err(FrameError::TooLarge(len));
+    }
+    let end = HEADER_LEN + len as usize;
+    Ok(bytes.get(HEADER_LEN..end).map(|payload| (payload, end)))
 }
 
 /// Encodes `payload` as one frame. The caller has checked its length.
@@ -130,16 +142,31 @@ pub fn encode(payload: &[u8]) -> WireFrame {
     out.into()
 }
 
-/// Serialises `value` as JSON straight after a length prefix, in one buffer.
+thread_local! {
+    /// Where frames are serialised before they are copied into their shared
+    /// allocation: reused, so a frame costs one allocation of its exact size
+    /// and no regrowth of a fresh buffer.
+    static SCRATCH: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// Serialises `value` as JSON after a length prefix.
 pub fn encode_json<T: serde::Serialize + ?Sized>(value: &T) -> WireFrame {
-    let mut out = Vec::with_capacity(128);
-    out.extend_from_slice(&[0; HEADER_LEN]);
-    // Serialising our own message types into a Vec cannot fail: they hold
-    // only strings, numbers and raw JSON that was already validated.
-    serde_json::to_writer(&mut out, value).expect("serialising a server message");
-    let len = (out.len() - HEADER_LEN) as u32;
-    out[..HEADER_LEN].copy_from_slice(&len.to_be_bytes());
-    out.into()
+    SCRATCH.with(|scratch| {
+        let mut out = scratch.borrow_mut();
+        out.clear();
+        out.extend_from_slice(&[0; HEADER_LEN]);
+        // Serialising our own message types into a Vec cannot fail: they
+        // hold only strings, numbers and raw JSON that was already validated.
+        serde_json::to_writer(&mut *out, value).expect("serialising a server message");
+        let len = (out.len() - HEADER_LEN) as u32;
+        out[..HEADER_LEN].copy_from_slice(&len.to_be_bytes());
+        let frame = WireFrame::from(&out[..]);
+        // One huge frame should not pin its buffer forever.
+        if out.capacity() > 256 * 1024 {
+            *out = Vec::new();
+        }
+        frame
+    })
 }
 
 #[cfg(test)]

@@ -32,6 +32,7 @@ impl Hub {
     ) {
         self.reserved.insert(key, id);
         let deadline = now + self.approval_timeout;
+        self.wake_at(deadline);
         if let Some(conn) = self.conns.get_mut(&id) {
             conn.phase = Phase::AwaitingApproval { nick, deadline };
         }

@@ -63,13 +63,13 @@ impl Hub {
                 let frame = frame::encode_json(&Outgoing::Msg {
                     from,
                     to: &to_nick,
-                    text: &text,
+                    text,
                 });
                 let queued = usize::from(self.enqueue(to_id, frame.clone()));
                 self.routed(id, frame, queued, ack);
             }
             Incoming::All { text, id: ack } => {
-                let frame = frame::encode_json(&Outgoing::All { from, text: &text });
+                let frame = frame::encode_json(&Outgoing::All { from, text });
                 let queued = self.fan_out(frame.clone(), Some(id));
                 self.routed(id, frame, queued, ack);
             }
@@ -85,7 +85,7 @@ impl Hub {
             Incoming::Quit => self.leave(id, Reason::Quit, now, None),
             Incoming::Join { room } => self.join(id, from, &room),
             Incoming::Part { room } => self.part_by_client(id, &room),
-            Incoming::Room { room, text, id: ack } => self.room_message(id, from, &room, &text, ack),
+            Incoming::Room { room, text, id: ack } => self.room_message(id, from, &room, text, ack),
         }
     }
 
@@ -114,6 +114,10 @@ impl Hub {
         if let Some(conn) = self.conns.get_mut(&id) {
             conn.nick = Some(nick.clone());
             conn.phase = Phase::Registered;
+            if let Some(idle) = self.idle_timeout {
+                let probe_at = conn.last_heard + idle / 2;
+                self.wake_at(probe_at);
+            }
         }
         let users: Vec<&str> = self.roster.iter().map(|n| &**n).collect();
         let welcome = frame::encode_json(&Outgoing::Welcome {

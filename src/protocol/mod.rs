@@ -66,6 +66,13 @@ pub struct Hub {
     scratch: Vec<ClientId>,
     next_id: ClientId,
     next_ping_id: u64,
+    /// No timer of any connection is due before this (a lower bound: timers
+    /// only move later unless one of the calls that set them lowers it), so
+    /// rounds before it skip the O(clients) timer scan.
+    earliest: Option<Instant>,
+    /// Connections in `Phase::Closing`, so that finding the finished ones
+    /// does not scan every connection each round.
+    closing: Vec<ClientId>,
     /// Shutting down: leaving clients get no presence frames about each other.
     quiet: bool,
     stats: Stats,
@@ -96,6 +103,8 @@ impl Hub {
             rooms: rooms::Rooms::default(),
             held: HashMap::new(),
             next_ticket: 1,
+            earliest: None,
+            closing: Vec::new(),
             events: VecDeque::new(),
             dirty: Vec::new(),
             doomed: Vec::new(),
@@ -118,6 +127,9 @@ impl Hub {
             .insert(id, Conn::new(peer, self.max_frame_bytes, limiter, now));
         self.stats.clients += 1;
         self.stats.accepted += 1;
+        if let Some(t) = self.handshake_timeout {
+            self.wake_at(now + t);
+        }
         self.push_event(id, EventKind::Connected);
         id
     }
@@ -127,8 +139,8 @@ impl Hub {
         self.stats.refused += 1;
     }
 
-    /// Bytes read from a client: reassembles and handles every complete
-    /// frame its rate limit allows (the rest waits in its decoder).
+    /// Bytes read from a client: handles every complete frame its rate
+    /// limit allows; the rest waits in its decoder.
     pub fn receive(&mut self, id: ClientId, bytes: &[u8], now: Instant) {
         let Some(conn) = self.conns.get_mut(&id) else {
             return;
@@ -141,34 +153,56 @@ impl Hub {
         if let Some(limiter) = &mut conn.limiter {
             limiter.took_bytes(bytes.len(), now);
         }
-        conn.decoder.push(bytes);
         self.stats.bytes_in += bytes.len() as u64;
-        self.process_input(id, now);
+        self.process_input(id, bytes, now);
     }
 
-    /// Handles the complete frames waiting in a client's decoder, as many
-    /// as its frame budget allows, then applies its rate-limit verdict.
-    fn process_input(&mut self, id: ClientId, now: Instant) {
+    /// Handles the complete frames waiting in a client's decoder, then those
+    /// in `fresh` (just read), as many as its frame budget allows, then
+    /// applies its rate-limit verdict. Frames in `fresh` are handled where
+    /// they lie: only a partial frame at the end (or what the rate limit
+    /// holds back) is copied into the decoder.
+    fn process_input(&mut self, id: ClientId, fresh: &[u8], now: Instant) {
         let Some(conn) = self.conns.get_mut(&id) else {
             return;
         };
         // The decoder is taken out for the loop so that handling a frame can
         // borrow the whole hub; `FrameDecoder::new` does not allocate.
         let mut decoder = std::mem::replace(&mut conn.decoder, frame::FrameDecoder::new(0));
-        while decoder.has_frame() {
+        let max = decoder.max_payload();
+        let mut fresh = fresh;
+        if decoder.buffered() > 0 {
+            // A partial frame is waiting: the new bytes continue it.
+            decoder.push(fresh);
+            fresh = &[];
+        }
+        loop {
+            let waiting = decoder.has_frame() || !matches!(frame::split_frame(fresh, max), Ok(None));
             let Some(conn) = self.conns.get_mut(&id) else {
                 break;
             };
-            if conn.is_closing() || !conn.limiter.as_mut().is_none_or(|l| l.try_frame(now)) {
+            if !waiting || conn.is_closing() || !conn.limiter.as_mut().is_none_or(|l| l.try_frame(now)) {
                 break;
             }
-            match decoder.next_frame() {
+            let next = if decoder.has_frame() {
+                decoder.next_frame()
+            } else {
+                frame::split_frame(fresh, max).map(|split| {
+                    split.map(|(payload, used)| {
+                        fresh = &fresh[used..];
+                        payload
+                    })
+                })
+            };
+            match next {
                 Ok(Some(payload)) => {
                     self.stats.frames_in += 1;
                     self.dispatch(id, payload, now);
                 }
                 Ok(None) => break,
                 Err(err) => {
+                    decoder.fail(err);
+                    fresh = &[];
                     let message = match err {
                         frame::FrameError::Empty => "a frame length of 0 is not allowed".to_string(),
                         frame::FrameError::TooLarge(n) => {
@@ -181,6 +215,9 @@ impl Hub {
             }
         }
         if let Some(conn) = self.conns.get_mut(&id) {
+            if !conn.is_closing() {
+                decoder.push(fresh);
+            }
             conn.decoder = decoder;
         }
         self.police(id, now);
@@ -198,7 +235,12 @@ impl Hub {
             return;
         }
         let Some(limiter) = &mut conn.limiter else { return };
-        match limiter.check(now, grace) {
+        let verdict = limiter.check(now, grace);
+        if let Some(until) = limiter.blocked_until(now) {
+            // Its input resumes then: a round must come.
+            self.wake_at(until);
+        }
+        match verdict {
             Verdict::Fine | Verdict::Throttled => {}
             Verdict::Warn => {
                 let why = "over the rate limit: input paused until it recovers";
@@ -228,6 +270,7 @@ impl Hub {
         if let Some(conn) = self.conns.remove(&id) {
             self.stats.unqueued(conn.out.queued_bytes());
             self.stats.clients -= 1;
+            self.closing.retain(|&c| c != id);
         }
     }
 
@@ -244,13 +287,16 @@ impl Hub {
     /// Timers: handshake and idle timeouts, idle probes, and input held
     /// back by a rate limit that may now go on.
     pub fn tick(&mut self, now: Instant) {
+        if !self.earliest.is_some_and(|t| now >= t) {
+            return;
+        }
         let mut resumable = std::mem::take(&mut self.scratch);
         resumable.clear();
         resumable.extend(self.conns.iter().filter_map(|(&id, conn)| {
             (conn.limiter.is_some() && conn.decoder.has_frame() && conn.wants_input(now)).then_some(id)
         }));
         for &id in &resumable {
-            self.process_input(id, now);
+            self.process_input(id, &[], now);
         }
         let mut expired = resumable;
         expired.clear();
@@ -300,11 +346,23 @@ impl Hub {
         }
         self.scratch = expired;
         self.drop_doomed(now);
+        self.earliest = self.scan_deadlines(now);
+    }
+
+    /// Lowers the bound on the next timer.
+    pub(super) fn wake_at(&mut self, at: Instant) {
+        self.earliest = Some(self.earliest.map_or(at, |e| e.min(at)));
     }
 
     /// The earliest instant at which [`tick`](Self::tick) has something to
-    /// do, or a closing connection must be given up.
-    pub fn next_deadline(&self, now: Instant) -> Option<Instant> {
+    /// do, or a closing connection must be given up (possibly earlier: then
+    /// a round finds nothing due and costs little).
+    pub fn next_deadline(&self) -> Option<Instant> {
+        self.earliest
+    }
+
+    /// Every connection's next timer, exactly: O(clients).
+    fn scan_deadlines(&self, now: Instant) -> Option<Instant> {
         let throttled = self
             .conns
             .values()
@@ -331,9 +389,11 @@ impl Hub {
 
     /// Closing connections that are done: flushed, or out of time.
     pub fn finished(&self, now: Instant, out: &mut Vec<ClientId>) {
-        out.extend(self.conns.iter().filter_map(|(&id, conn)| match &conn.phase {
-            Phase::Closing { deadline, .. } if conn.out.is_empty() || now >= *deadline => Some(id),
-            _ => None,
+        out.extend(self.closing.iter().copied().filter(|id| {
+            self.conns.get(id).is_some_and(|conn| match &conn.phase {
+                Phase::Closing { deadline, .. } => conn.out.is_empty() || now >= *deadline,
+                _ => false,
+            })
         }));
     }
 
@@ -400,6 +460,7 @@ impl Hub {
             if let Some(Phase::Closing { deadline: d, .. }) = self.conns.get_mut(&id).map(|c| &mut c.phase) {
                 *d = deadline;
             }
+            self.wake_at(deadline);
         }
         self.doomed.clear();
     }
@@ -550,6 +611,8 @@ impl Hub {
                 self.fan_out(frame::encode_json(&offline), None);
             }
         }
+        self.closing.push(id);
+        self.wake_at(now + self.close_linger);
         self.push_event(id, EventKind::Disconnected { reason });
     }
 

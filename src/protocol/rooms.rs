@@ -140,7 +140,7 @@ impl Hub {
         id: ClientId,
         from: &Arc<str>,
         name: &str,
-        text: &str,
+        text: &RawValue,
         ack: Option<&RawValue>,
     ) {
         let key = message::fold(name);

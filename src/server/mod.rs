@@ -301,7 +301,7 @@ impl Server {
     pub fn timeout(&self) -> Option<Duration> {
         let now = Instant::now();
         [
-            self.hub.next_deadline(now),
+            self.hub.next_deadline(),
             self.accept_paused_until,
             self.draining.iter().map(|d| d.until).min(),
         ]
