@@ -287,7 +287,7 @@ impl Hub {
     /// Timers: handshake and idle timeouts, idle probes, and input held
     /// back by a rate limit that may now go on.
     pub fn tick(&mut self, now: Instant) {
-        if !self.earliest.is_some_and(|t| now >= t) {
+        if self.earliest.is_none_or(|t| now < t) {
             return;
         }
         let mut resumable = std::mem::take(&mut self.scratch);
