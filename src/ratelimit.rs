@@ -63,6 +63,15 @@ impl TokenBucket {
     fn is_full(&self, now: Instant) -> bool {
         self.peek(now) >= self.rate
     }
+
+    /// Whether the bucket has been full for a whole second: the client
+    /// sent nothing for a second after it refilled. (A client whose input
+    /// the server holds back is read again as soon as one token returns,
+    /// so it never gets there.)
+    fn idle_a_second_past_full(&self, now: Instant) -> bool {
+        let elapsed = now.saturating_duration_since(self.last).as_secs_f64();
+        self.tokens + elapsed * self.rate >= 2.0 * self.rate
+    }
 }
 
 /// Both buckets of one client and the state of its current episode.
@@ -113,8 +122,27 @@ impl Limiter {
         }
     }
 
+    /// Ends the current episode if the client sent nothing for a second
+    /// after its buckets refilled: it is calm, however long ago it was over.
+    /// Called before anything is taken, so a new burst is judged as a new
+    /// episode (checking only after the burst would find the buckets
+    /// drained and blame the old one).
+    fn forgive_if_calm(&mut self, now: Instant) {
+        let buckets = [&self.frames, &self.bytes];
+        if self.over_since.is_some()
+            && buckets
+                .into_iter()
+                .flatten()
+                .all(|b| b.idle_a_second_past_full(now))
+        {
+            self.over_since = None;
+            self.warned = false;
+        }
+    }
+
     /// Counts bytes just read.
     pub fn took_bytes(&mut self, n: usize, now: Instant) {
+        self.forgive_if_calm(now);
         if let Some(b) = &mut self.bytes {
             b.take(n as u64, now);
         }
@@ -122,6 +150,7 @@ impl Limiter {
 
     /// Takes a token for one frame if there is one.
     pub fn try_frame(&mut self, now: Instant) -> bool {
+        self.forgive_if_calm(now);
         match &mut self.frames {
             Some(f) => {
                 let ok = f.available(now) >= 1;
@@ -231,6 +260,20 @@ mod tests {
             l.check(t1 + Duration::from_millis(400), grace),
             Verdict::Throttled
         );
+    }
+
+    #[test]
+    fn a_quiet_spell_forgives_even_without_a_check_in_between() {
+        // Over once, then silent for longer than the grace: the next burst
+        // is a new episode (warned), not the old one gone on (dropped).
+        let t0 = Instant::now();
+        let grace = Duration::from_secs(1);
+        let mut l = Limiter::new(Some(2), None, t0).unwrap();
+        assert!(l.try_frame(t0) && l.try_frame(t0) && !l.try_frame(t0));
+        assert_eq!(l.check(t0, grace), Verdict::Warn);
+        let t1 = t0 + Duration::from_secs(3);
+        assert!(l.try_frame(t1) && l.try_frame(t1) && !l.try_frame(t1));
+        assert_eq!(l.check(t1, grace), Verdict::Warn);
     }
 
     #[test]

@@ -275,3 +275,69 @@ fn read_one(stream: &mut TcpStream) -> Option<serde_json::Value> {
     stream.read_exact(&mut payload).ok()?;
     serde_json::from_slice(&payload).ok()
 }
+
+#[test]
+fn a_client_quiet_after_its_limit_is_warned_again_not_dropped() {
+    // Over the limit once, silent past the grace, then over again: a new
+    // episode (rate_limited), not the old one held against it.
+    let cfg = Config {
+        rate_limit_frames: Some(5),
+        // Longer than the burst below takes to drain (3 frames over, 0.6 s).
+        rate_limit_grace: Duration::from_millis(1500),
+        ..loopback_config()
+    };
+    let server = ServerThread::start(cfg);
+    let mut c = TestClient::hello(server.addr, "bursty");
+    for round in 0..2 {
+        for i in 0..8 {
+            c.send(&json!({"type": "ping", "id": i}));
+        }
+        let mut got = Vec::new();
+        while got
+            .iter()
+            .filter(|v: &&serde_json::Value| v["type"] == "pong")
+            .count()
+            < 8
+        {
+            got.push(c.recv());
+        }
+        assert!(
+            got.iter().any(|v| v["code"] == "rate_limited"),
+            "round {round}: warned: {got:?}"
+        );
+        assert!(
+            !got.iter().any(|v| v["code"] == "protocol_error"),
+            "round {round}: not dropped"
+        );
+        if round == 0 {
+            // Quiet for longer than the grace plus a calm second. This is
+            // the scenario itself (time passing with nothing sent), not a
+            // wait for the server, so it is on the clock.
+            let until = Instant::now() + Duration::from_millis(2600);
+            while Instant::now() < until {
+                std::thread::park_timeout(until - Instant::now());
+            }
+        }
+    }
+}
+
+#[test]
+fn a_steady_flooder_at_a_low_rate_is_still_dropped() {
+    let cfg = Config {
+        rate_limit_frames: Some(1),
+        rate_limit_grace: Duration::from_millis(1),
+        ..loopback_config()
+    };
+    let server = ServerThread::start(cfg);
+    let mut c = TestClient::hello(server.addr, "flood");
+    for i in 0..50 {
+        c.send(&json!({"type": "ping", "id": i}));
+    }
+    let seen = c.expect_closed();
+    assert!(seen.iter().any(|v| v["code"] == "rate_limited"), "{seen:?}");
+    assert_eq!(
+        seen.last().map(|v| v["code"].clone()),
+        Some(json!("protocol_error")),
+        "{seen:?}"
+    );
+}
