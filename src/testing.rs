@@ -51,6 +51,7 @@ impl Core {
     /// Appends what is queued for `id` to `out`, as if the socket took it
     /// all; returns how many bytes.
     pub fn take_output(&mut self, id: ClientId, out: &mut Vec<u8>) -> usize {
+        self.forget_dirty();
         let mut total = 0;
         while let Some(conn) = self.hub.conn(id) {
             let mut slices = [std::io::IoSlice::new(&[]); 64];
@@ -71,6 +72,7 @@ impl Core {
 
     /// Drops what is queued for `id` as if written; returns how many bytes.
     pub fn discard_output(&mut self, id: ClientId) -> usize {
+        self.forget_dirty();
         let queued = self.hub.conn(id).map_or(0, |c| c.out.queued_bytes());
         self.hub.written(id, queued);
         queued
@@ -79,12 +81,22 @@ impl Core {
     /// Forgets connections that finished closing, as the server would after
     /// flushing them; returns their ids.
     pub fn reap(&mut self, now: Instant) -> Vec<ClientId> {
+        self.forget_dirty();
         self.finished.clear();
         self.hub.finished(now, &mut self.finished);
         for &id in &self.finished {
             self.hub.remove(id, now);
         }
         self.finished.clone()
+    }
+
+    /// The server takes the hub's list of clients with new output every
+    /// round; here output is taken by hand, so the list is only emptied, or
+    /// it would grow by an id each time a queue goes from empty to not empty.
+    fn forget_dirty(&mut self) {
+        self.finished.clear();
+        self.hub.take_dirty(&mut self.finished);
+        self.finished.clear();
     }
 
     /// The events so far.
