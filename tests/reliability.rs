@@ -225,6 +225,17 @@ fn churn_leaves_no_descriptors_or_queues_behind() {
         std::thread::park_timeout(Duration::from_millis(20));
     }
     let grown = rss_kib().saturating_sub(rss_before);
+    // The figures docs/reliability.md quotes (`-- --nocapture`).
+    eprintln!(
+        "churn: {CYCLES} cycles; descriptors {fds_before} before, {} after; RSS {rss_before} KiB before, \
+         +{grown} KiB after; server: accepted {}, clients {}, registered {}, queued_bytes {}, disconnects {:?}",
+        open_fds(),
+        stats.accepted,
+        stats.clients,
+        stats.registered,
+        stats.queued_bytes,
+        stats.disconnects
+    );
     assert!(grown < 32 * 1024, "RSS grew by {grown} KiB over {CYCLES} cycles");
 }
 
