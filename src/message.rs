@@ -2,6 +2,8 @@
 //! leniently (unknown fields ignored), and what the server sends, serialised
 //! from borrowed data so that building a frame copies as little as possible.
 
+use std::borrow::Cow;
+
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
@@ -14,14 +16,14 @@ pub enum Incoming<'a> {
     /// `{"type":"hello","nick":N}`
     Hello {
         /// The nick asked for (not yet validated).
-        nick: String,
+        nick: Cow<'a, str>,
         /// An optional credential for a host that approves registrations.
-        token: Option<String>,
+        token: Option<Cow<'a, str>>,
     },
     /// `{"type":"msg","to":N,"text":T}`, optional `id`.
     Msg {
         /// The recipient's nick.
-        to: String,
+        to: Cow<'a, str>,
         /// The message text: a JSON string literal, validated, forwarded
         /// byte for byte.
         text: &'a RawValue,
@@ -50,17 +52,17 @@ pub enum Incoming<'a> {
     /// `{"type":"join","room":R}` (protocol 1.1)
     Join {
         /// The room's name, `#` included (not yet validated).
-        room: String,
+        room: Cow<'a, str>,
     },
     /// `{"type":"part","room":R}` (protocol 1.1)
     Part {
         /// The room's name.
-        room: String,
+        room: Cow<'a, str>,
     },
     /// `{"type":"room","room":R,"text":T}`, optional `id` (protocol 1.1)
     Room {
         /// The room's name.
-        room: String,
+        room: Cow<'a, str>,
         /// The message text: a JSON string literal, validated, forwarded
         /// byte for byte.
         text: &'a RawValue,
@@ -150,23 +152,31 @@ pub(crate) fn nesting_within(json: &[u8], max: usize) -> bool {
 
 /// A JSON string that can be forwarded as it came: unescaping and escaping
 /// it again would cost two passes and two copies over what may be most of
-/// a 64 KiB frame. Validation costs one pass and no copy when the string
-/// has no escapes (the common case); escapes are checked by decoding, which
-/// refuses what clients could not read back (a lone surrogate, say).
+/// a 64 KiB frame. A string without escapes needs no more checking (one
+/// memchr); escapes are checked by decoding, which refuses what clients
+/// could not read back (a lone surrogate, say).
 fn text(raw: Option<&RawValue>) -> Result<&RawValue, ParseError> {
     let raw = raw.ok_or(ParseError::BadRequest)?;
     if !raw.get().starts_with('"') {
         return Err(ParseError::BadRequest);
     }
-    if serde_json::from_str::<&str>(raw.get()).is_err() {
+    // Without a backslash there is nothing left to check: the parser
+    // already matched the quotes and the payload is UTF-8.
+    if raw.get().contains('\\') {
         serde_json::from_str::<String>(raw.get()).map_err(|_| ParseError::BadRequest)?;
     }
     Ok(raw)
 }
 
-fn string(raw: Option<&RawValue>) -> Result<String, ParseError> {
+/// A JSON string field, borrowed from the payload unless it has escapes.
+fn string(raw: Option<&RawValue>) -> Result<Cow<'_, str>, ParseError> {
     let raw = raw.ok_or(ParseError::BadRequest)?;
-    serde_json::from_str::<String>(raw.get()).map_err(|_| ParseError::BadRequest)
+    match serde_json::from_str::<&str>(raw.get()) {
+        Ok(s) => Ok(Cow::Borrowed(s)),
+        Err(_) => serde_json::from_str::<String>(raw.get())
+            .map(Cow::Owned)
+            .map_err(|_| ParseError::BadRequest),
+    }
 }
 
 /// Whether `bytes` (after leading whitespace) starts a JSON object. serde
@@ -181,13 +191,15 @@ pub fn looks_like_object(bytes: &[u8]) -> bool {
 /// Parses one client payload.
 pub fn parse(payload: &[u8]) -> Result<Incoming<'_>, ParseError> {
     // serde_json checks UTF-8 only in the strings it decodes; a payload is
-    // UTF-8 throughout, skipped fields included.
-    if !looks_like_object(payload) || std::str::from_utf8(payload).is_err() {
+    // UTF-8 throughout, skipped fields included. Checked once here, so the
+    // parser below reads a &str and checks nothing twice.
+    if !looks_like_object(payload) {
         return Err(ParseError::BadRequest);
     }
+    let payload = std::str::from_utf8(payload).map_err(|_| ParseError::BadRequest)?;
     // serde_json limits nesting to 128 levels, so hostile nesting is an
     // error here, not a stack overflow.
-    let env: Envelope<'_> = serde_json::from_slice(payload).map_err(|_| ParseError::BadRequest)?;
+    let env: Envelope<'_> = serde_json::from_str(payload).map_err(|_| ParseError::BadRequest)?;
     // Skipped values have no depth limit in serde_json, but an `id` goes
     // back to the client in `pong` and `ack`, one level down: too deep, and
     // the client's own parser could not read that answer.
@@ -196,7 +208,7 @@ pub fn parse(payload: &[u8]) -> Result<Incoming<'_>, ParseError> {
         return Err(ParseError::BadRequest);
     }
     let kind = string(env.kind)?;
-    Ok(match kind.as_str() {
+    Ok(match &*kind {
         "hello" => Incoming::Hello {
             nick: string(env.nick)?,
             token: env.token.map(|t| string(Some(t))).transpose()?,
@@ -248,6 +260,21 @@ pub fn valid_room(room: &str) -> bool {
 /// the whole story.
 pub fn fold(name: &str) -> String {
     name.to_ascii_lowercase()
+}
+
+/// [`fold`] into a buffer on the caller's stack, for lookups on the hot
+/// path (a valid nick or room name always fits; anything longer is
+/// allocated, and then matches nothing anyway).
+pub fn fold_in<'b>(name: &str, buf: &'b mut [u8; 64]) -> Cow<'b, str> {
+    if let Some(dst) = buf.get_mut(..name.len()) {
+        dst.copy_from_slice(name.as_bytes());
+        dst.make_ascii_lowercase();
+        // ASCII case folding keeps UTF-8 valid, so this is always Ok.
+        if let Ok(folded) = std::str::from_utf8(dst) {
+            return Cow::Borrowed(folded);
+        }
+    }
+    Cow::Owned(fold(name))
 }
 
 /// A frame the server sends. Field order follows `docs/protocol.md`.

@@ -78,6 +78,15 @@ impl Core {
         queued
     }
 
+    /// Empties the list of clients whose queue became non-empty (the
+    /// server drains it every round to write to them); returns how many
+    /// entries it held.
+    pub fn take_dirty(&mut self) -> usize {
+        let mut dirty = Vec::new();
+        self.hub.take_dirty(&mut dirty);
+        dirty.len()
+    }
+
     /// Forgets connections that finished closing, as the server would after
     /// flushing them; returns their ids.
     pub fn reap(&mut self, now: Instant) -> Vec<ClientId> {

@@ -1,5 +1,6 @@
 //! What each client frame does: registration, then routing.
 
+use std::borrow::Cow;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -36,7 +37,7 @@ impl Hub {
             }
             _ => {
                 return match msg {
-                    Incoming::Hello { nick, token } => self.hello(id, &nick, token, now),
+                    Incoming::Hello { nick, token } => self.hello(id, &nick, token.map(Cow::into_owned), now),
                     _ => self.reply_error(id, "not_registered", None, Some("send hello first")),
                 };
             }
@@ -56,7 +57,8 @@ impl Hub {
         match msg {
             Incoming::Hello { .. } => self.reply_error(id, "bad_request", None, Some("already registered")),
             Incoming::Msg { to, text, id: ack } => {
-                let Some(&to_id) = self.nicks.get(&message::fold(&to)) else {
+                let mut key = [0u8; 64];
+                let Some(&to_id) = self.nicks.get(&*message::fold_in(&to, &mut key)) else {
                     return self.reply_error(id, "no_such_user", Some(&to), None);
                 };
                 let to_nick = self.conns[&to_id].nick.clone().unwrap_or_default();

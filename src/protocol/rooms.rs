@@ -143,7 +143,8 @@ impl Hub {
         text: &RawValue,
         ack: Option<&RawValue>,
     ) {
-        let key = message::fold(name);
+        let mut buf = [0u8; 64];
+        let key = message::fold_in(name, &mut buf);
         let Some(room) = self.rooms.get(&key).filter(|r| r.members.contains(&id)) else {
             return self.room_error(id, "not_in_room", name);
         };
