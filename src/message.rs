@@ -203,6 +203,8 @@ pub fn parse(payload: &[u8]) -> Result<Incoming<'_>, ParseError> {
     // Skipped values have no depth limit in serde_json, but an `id` goes
     // back to the client in `pong` and `ack`, one level down: too deep, and
     // the client's own parser could not read that answer.
+    // (A number beyond f64's range, `1e400`, is echoed as is: it is a JSON
+    // value, which is all the protocol asks of an id; fuzzing finding F1.)
     let too_deep = |id: &RawValue| !nesting_within(id.get().as_bytes(), MAX_DEPTH - 1);
     if env.id.is_some_and(too_deep) {
         return Err(ParseError::BadRequest);

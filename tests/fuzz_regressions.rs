@@ -391,12 +391,10 @@ fn f1_an_id_beyond_f64_range_is_echoed_as_is() {
 /// Finding F2 of the core fuzzer (input: `Connect`, then
 /// `HostSend { payload: Raw(b"{}") }`): the host API takes any JSON object,
 /// `type` or not, and the client receives `{}`, although PROTOCOL.md says
-/// every payload is an object with a string `type`. The host is trusted, so
-/// this is the host's mistake passed on rather than a crash; the fix (refuse
-/// it as `NotJsonObject`, like the other checks of `check_payload`) is the
-/// lead's call. Run with `--ignored` once it is made.
+/// every payload is an object with a string `type`. The host's payloads are
+/// now refused without one (`NotJsonObject`), like the other checks of
+/// `check_payload`.
 #[test]
-#[ignore = "finding F2: host payloads without a string type are sent as they are"]
 fn f2_a_host_payload_without_a_string_type_is_refused() {
     let mut core = Core::new(&Config::default());
     let now = Instant::now();

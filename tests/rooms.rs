@@ -192,7 +192,7 @@ fn host_sends_to_lists_and_removes_from_rooms() {
         Err(chat::Error::UnknownClient(4242))
     ));
     assert!(matches!(
-        server.with(|s| s.room_send("#none", b"{}")),
+        server.with(|s| s.room_send("#none", br#"{"type":"x"}"#)),
         Err(chat::Error::UnknownRoom(_))
     ));
     assert!(server.with(|s| s.room_members("#none")).is_none());

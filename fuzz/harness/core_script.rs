@@ -572,9 +572,7 @@ impl World {
             let v = client_reads(&f).unwrap_or_else(|e| panic!("client {id} got {e}: {f:?}"));
             let kind = match v.get("type").and_then(Value::as_str) {
                 Some(kind) => kind,
-                // Finding F2 (docs/reliability.md): the host API accepts
-                // any JSON object, `type` or not, and sends it as it is.
-                None if self.host_sent.contains(&f) => "",
+                // Finding F2 is fixed: host payloads need a string type too.
                 None => panic!("client {id} got a frame without a string type: {v}"),
             };
             if matches!(kind, "msg" | "all" | "room") {

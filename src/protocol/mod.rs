@@ -482,6 +482,18 @@ impl Hub {
         std::str::from_utf8(payload).map_err(|e| Error::NotJsonObject(e.to_string()))?;
         serde_json::from_slice::<serde::de::IgnoredAny>(payload)
             .map_err(|e| Error::NotJsonObject(e.to_string()))?;
+        // Every payload a client gets has a string `type` (PROTOCOL.md);
+        // the host's too (fuzzing finding F2).
+        #[derive(serde::Deserialize)]
+        struct Typed<'a> {
+            #[serde(rename = "type", borrow)]
+            kind: Option<&'a serde_json::value::RawValue>,
+        }
+        let typed: Typed<'_> =
+            serde_json::from_slice(payload).map_err(|e| Error::NotJsonObject(e.to_string()))?;
+        if !typed.kind.is_some_and(|k| k.get().starts_with('"')) {
+            return Err(Error::NotJsonObject("it has no string \"type\"".into()));
+        }
         // Clients parse what the host sends; most JSON parsers (serde_json
         // among them) refuse deeper nesting than this.
         if !message::nesting_within(payload, message::MAX_DEPTH) {
