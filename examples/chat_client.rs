@@ -24,6 +24,10 @@ struct Args {
     /// Your nick: 1 to 32 of A-Z a-z 0-9 _ -.
     #[arg(long)]
     nick: String,
+    /// A credential for servers whose host approves registrations (sent
+    /// as the hello's "token").
+    #[arg(long)]
+    token: Option<String>,
 }
 
 const HELP: &str = "commands:
@@ -78,9 +82,11 @@ fn main() -> ExitCode {
         rooms: Default::default(),
         out: io::stdout(),
     };
-    let end = client
-        .send(&json!({"type": "hello", "nick": args.nick}))
-        .and_then(|()| client.run());
+    let mut hello = json!({"type": "hello", "nick": args.nick});
+    if let Some(token) = &args.token {
+        hello["token"] = json!(token);
+    }
+    let end = client.send(&hello).and_then(|()| client.run());
     match end {
         Ok(End::Quit) => ExitCode::SUCCESS,
         Ok(End::Dropped(why)) => {

@@ -15,8 +15,13 @@ fn server() -> (Spawned, std::net::SocketAddr) {
 }
 
 fn client(addr: std::net::SocketAddr, nick: &str) -> Spawned {
+    client_with(addr, nick, &[])
+}
+
+fn client_with(addr: std::net::SocketAddr, nick: &str, extra: &[&str]) -> Spawned {
     let child = Command::new(example_bin("chat_client"))
         .args(["--connect", &addr.to_string(), "--nick", nick])
+        .args(extra)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -204,4 +209,29 @@ fn server_prints_stats_on_sigusr1_and_at_exit() {
     assert_eq!(stats.len(), 2, "one on SIGUSR1, one at exit:\n{log}");
     assert!(stats[0].contains("clients 1 registered 1"), "{}", stats[0]);
     assert!(stats[1].contains("shutdown=1"), "{}", stats[1]);
+}
+
+#[test]
+fn client_sends_its_token_and_reports_a_rejection() {
+    let cfg = chat::Config {
+        approve_registrations: true,
+        ..common::loopback_config()
+    };
+    let server = ServerThread::start(cfg);
+    let mut with_token = client_with(server.addr, "alice", &["--token", "s3cret"]);
+    let ev = server.event_until(|e| matches!(e.kind, chat::EventKind::ApprovalRequested { .. }));
+    let chat::EventKind::ApprovalRequested { token } = &ev.kind else {
+        unreachable!()
+    };
+    assert_eq!(token.as_deref(), Some("s3cret"));
+    let id = ev.client;
+    server.with(move |s| s.approve(id)).unwrap();
+    assert_eq!(with_token.line(), "* connected as alice; online: alice");
+
+    let mut without = client_with(server.addr, "mallory", &[]);
+    let ev = server.event_until(|e| matches!(e.kind, chat::EventKind::ApprovalRequested { token: None }));
+    let id = ev.client;
+    server.with(move |s| s.reject(id, Some("unknown token"))).unwrap();
+    assert_eq!(without.wait().code(), Some(2));
+    assert!(stderr_of(&mut without).contains("the server refused you: unknown token"));
 }
