@@ -46,6 +46,10 @@ struct Args {
     /// Most connections from one IP address (off by default).
     #[arg(long)]
     max_per_ip: Option<usize>,
+    /// Hold every msg/all/room frame for the host, which releases each at
+    /// once: a way to measure what interception costs (docs/performance.md).
+    #[arg(long)]
+    intercept_all: bool,
     /// How long `shutdown` may take to flush queues on SIGINT/SIGTERM.
     #[arg(long, default_value_t = 2000)]
     shutdown_ms: u64,
@@ -93,6 +97,7 @@ fn config(args: &Args) -> Config {
     cfg.rate_limit_frames = args.rate_limit_frames;
     cfg.rate_limit_bytes = args.rate_limit_bytes;
     cfg.max_per_ip = args.max_per_ip;
+    cfg.intercept_messages = args.intercept_all;
     cfg
 }
 
@@ -110,7 +115,10 @@ fn run(args: Args) -> Result<(), chat::Error> {
 
     while !STOP.load(Ordering::SeqCst) {
         server.poll_once(None)?;
-        log_events(&mut server);
+        for ticket in log_events(&mut server) {
+            // The sender may have left meanwhile: its message went with it.
+            let _ = server.release(ticket);
+        }
         if DUMP_STATS.swap(false, Ordering::SeqCst) {
             print_stats(&server);
         }
@@ -146,7 +154,10 @@ fn print_stats(server: &Server) {
     );
 }
 
-fn log_events(server: &mut Server) {
+/// Logs what happened; returns the tickets of held messages (only with
+/// --intercept-all), for the caller to release.
+fn log_events(server: &mut Server) -> Vec<u64> {
+    let mut held = Vec::new();
     for event in server.events() {
         let nick = event.nick.as_deref().unwrap_or("-");
         match event.kind {
@@ -155,11 +166,12 @@ fn log_events(server: &mut Server) {
             EventKind::Disconnected { reason } => eprintln!("leave #{} {nick} ({reason})", event.client),
             EventKind::Joined { room } => eprintln!("room #{} {nick} joined {room}", event.client),
             EventKind::Parted { room } => eprintln!("room #{} {nick} parted {room}", event.client),
-            // Routed inside the library; approval and interception are off
-            // in this server, so those events never come.
-            EventKind::Message(_) | EventKind::ApprovalRequested { .. } | EventKind::Intercepted(_) => {}
+            EventKind::Intercepted(message) => held.push(message.ticket),
+            // Routed inside the library; approval is off in this server.
+            EventKind::Message(_) | EventKind::ApprovalRequested { .. } => {}
         }
     }
+    held
 }
 
 fn main() -> ExitCode {
