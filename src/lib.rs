@@ -3,8 +3,11 @@
 //! A host program creates a [`Server`], calls [`Server::poll_once`] from its
 //! own loop, and reads [`Event`]s. One `select()` multiplexes the listener
 //! and every client; nothing starts a thread. Clients speak the framed JSON
-//! protocol of `docs/protocol.md`: unicast, broadcast, presence, with
-//! buffered delivery and a per-client output cap (backpressure).
+//! protocol of `docs/protocol.md`: unicast, broadcast, rooms, presence,
+//! with buffered delivery and a per-client output cap (backpressure). The
+//! host can also approve registrations, intercept messages and attach its
+//! own data to clients; everything it learns arrives as events, nothing
+//! calls back into it.
 //!
 //! The same API is available to C, C++ and Python through the C ABI in
 //! `include/chat.h`.

@@ -1,7 +1,7 @@
 //! The C ABI (`include/chat.h`, generated from this module by cbindgen): a
 //! thin layer over [`Server`](crate::Server).
 //!
-//! Every exported function runs its body in [`error::boundary`], so no panic
+//! Every exported function runs its body in `error::boundary`, so no panic
 //! unwinds into C and every failure sets this thread's last error. Argument
 //! pointers are checked by the helpers in `args` and the handle is made,
 //! borrowed and freed only in `handle`. See `/work/shared/C_API.md`.

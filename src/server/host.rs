@@ -51,25 +51,25 @@ impl Server {
         self.hub.room_remove(client, room, self.live()?)
     }
 
-    /// With [`Config::approve_registrations`]: lets a client whose
+    /// With [`Config::approve_registrations`](crate::Config::approve_registrations): lets a client whose
     /// `ApprovalRequested` event arrived register.
     pub fn approve(&mut self, client: ClientId) -> Result<()> {
         self.hub.approve(client, self.live()?)
     }
 
-    /// With [`Config::approve_registrations`]: refuses a client's `hello`;
+    /// With [`Config::approve_registrations`](crate::Config::approve_registrations): refuses a client's `hello`;
     /// it gets `{"type":"error","code":"rejected","message":message}`.
     pub fn reject(&mut self, client: ClientId, message: Option<&str>) -> Result<()> {
         self.hub.reject(client, message, self.live()?)
     }
 
-    /// With [`Config::intercept_messages`]: routes a held message as it is.
+    /// With [`Config::intercept_messages`](crate::Config::intercept_messages): routes a held message as it is.
     /// A message whose sender left is forgotten with it (`UnknownTicket`).
     pub fn release(&mut self, ticket: u64) -> Result<()> {
         self.hub.release(ticket, self.live()?)
     }
 
-    /// With [`Config::intercept_messages`]: discards a held message; its
+    /// With [`Config::intercept_messages`](crate::Config::intercept_messages): discards a held message; its
     /// sender gets `{"type":"error","code":code,"message":message}`.
     pub fn drop_held(&mut self, ticket: u64, code: &str, message: Option<&str>) -> Result<()> {
         self.hub.drop_held(ticket, code, message, self.live()?)
