@@ -67,7 +67,7 @@ fn the_example_server_survives_a_storm_and_a_normal_client_misses_nothing() {
         }
         // A reader that never reads, registered: dropped as slow_consumer
         // once the broadcasts below fill its queue.
-        let mut r = TestClient::hello(addr, &format!("slow{round}"));
+        let r = TestClient::hello(addr, &format!("slow{round}"));
         r.stream.set_nonblocking(true).unwrap();
         slow.push(r.stream);
         // A flood of errors from a registered client.
