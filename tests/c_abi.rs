@@ -9,7 +9,7 @@ use std::io::{BufRead, BufReader, Read, Write};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
-use std::sync::mpsc::{self, Receiver};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
@@ -69,7 +69,11 @@ fn compile(source: &str, name: &str, link: Link) -> PathBuf {
         Link::Shared => {
             cmd.arg(format!("-L{}", libs.display()))
                 .arg("-lchat")
-                .arg(format!("-Wl,-rpath,{}", libs.display()));
+                .arg(format!("-Wl,-rpath,{}", libs.display()))
+                // DT_RPATH, not RUNPATH: it wins over LD_LIBRARY_PATH, which
+                // cargo sets to include <target>/debug, where an older
+                // `cargo build` may have left a stale libchat.so.
+                .arg("-Wl,--disable-new-dtags");
         }
         Link::Sanitized => {
             cmd.args([
@@ -165,9 +169,15 @@ impl Program {
 
     /// The next stdout line; panics at the deadline or at EOF.
     fn line(&self) -> String {
-        self.lines
-            .recv_timeout(DEADLINE)
-            .expect("a line from the program before the deadline (or it closed stdout)")
+        match self.lines.recv_timeout(DEADLINE) {
+            Ok(line) => line,
+            // Stdout closed: the program ended; its stderr says why.
+            Err(RecvTimeoutError::Disconnected) => panic!(
+                "the program closed stdout; its stderr:\n{}",
+                self.stderr.recv_timeout(DEADLINE).unwrap_or_default()
+            ),
+            Err(RecvTimeoutError::Timeout) => panic!("no line from the program before the deadline"),
+        }
     }
 
     fn command(&mut self, line: &str) {

@@ -84,7 +84,11 @@ pub fn compile_with(src: &str, name: &str, link: Link, extra: &[&str]) -> PathBu
             cmd.arg("-L")
                 .arg(lib_dir)
                 .arg("-l:libchat.so")
-                .arg(format!("-Wl,-rpath,{}", lib_dir.display()));
+                .arg(format!("-Wl,-rpath,{}", lib_dir.display()))
+                // DT_RPATH, not RUNPATH: it wins over LD_LIBRARY_PATH, which
+                // cargo sets to include <target>/debug, where an older
+                // `cargo build` may have left a stale libchat.so.
+                .arg("-Wl,--disable-new-dtags");
         }
     }
     let built = cmd.output().expect("run g++");
