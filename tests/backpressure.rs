@@ -8,9 +8,7 @@ mod support_a;
 
 use std::net::{SocketAddr, TcpStream};
 use std::os::fd::AsRawFd;
-use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
-use std::time::Instant;
 
 use chat::{EventKind, Reason};
 use common::*;
@@ -58,10 +56,6 @@ fn tiny_window_client(addr: SocketAddr, nick: &str) -> TestClient {
     c
 }
 
-/// How far each fast reader has got (messages received), with a condvar
-/// the publisher waits on.
-type Progress = Arc<(Mutex<Vec<usize>>, Condvar)>;
-
 /// What one fast reader saw.
 struct Report {
     received: usize,
@@ -81,9 +75,7 @@ fn fast_reader(mut c: TestClient, index: usize, progress: Progress) -> JoinHandl
                 Some("all") => {
                     assert_eq!(seq_of(&v), next, "reader {index} got messages out of order");
                     next += 1;
-                    let (lock, cvar) = &*progress;
-                    lock.lock().unwrap()[index] = next;
-                    cvar.notify_all();
+                    progress.advance(index, next);
                 }
                 Some("presence") if v["state"] == "offline" => {
                     assert_eq!(v, offline("slow", "slow_consumer"));
@@ -98,22 +90,6 @@ fn fast_reader(mut c: TestClient, index: usize, progress: Progress) -> JoinHandl
             saw_slow_leave,
         }
     })
-}
-
-/// Blocks until every fast reader has received at least `n` messages.
-fn wait_for_readers(progress: &Progress, n: usize) {
-    let (lock, cvar) = &**progress;
-    let end = Instant::now() + DEADLINE;
-    let mut got = lock.lock().unwrap();
-    while got.iter().copied().min().unwrap() < n {
-        let left = end.saturating_duration_since(Instant::now());
-        assert!(
-            !left.is_zero(),
-            "fast readers stalled at {:?}, waiting for {n}",
-            *got
-        );
-        got = cvar.wait_timeout(got, left).unwrap().0;
-    }
 }
 
 /// Reads what the slow consumer was sent before it was dropped: a
@@ -141,7 +117,7 @@ fn check_slow_consumer(mut slow: TestClient, sent: usize) {
 /// make message `n` reach every registered client as an `all` whose text is
 /// [`text`]`(n)`; `send(None)`, one whose text is `END`.
 fn storm(server: &ServerThread, mut send: impl FnMut(Option<usize>)) {
-    let progress: Progress = Arc::new((Mutex::new(vec![0; READERS]), Condvar::new()));
+    let progress = Progress::new(READERS);
     let mut readers = Vec::new();
     for i in 0..READERS {
         let c = TestClient::hello(server.addr, &format!("fast{i}"));
@@ -154,7 +130,7 @@ fn storm(server: &ServerThread, mut send: impl FnMut(Option<usize>)) {
     let mut dropped_at = None;
     while dropped_at.is_none_or(|at| sent < at + AFTER_DROP) {
         assert!(sent < GIVE_UP, "the slow consumer was never dropped");
-        wait_for_readers(&progress, (sent + 1).saturating_sub(WINDOW));
+        progress.wait_all((sent + 1).saturating_sub(WINDOW));
         send(Some(sent));
         sent += 1;
         if dropped_at.is_none() && sent % WINDOW == 0 && slow_drops() > 0 {

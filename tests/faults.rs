@@ -18,7 +18,7 @@ use std::panic::AssertUnwindSafe;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{mpsc, Arc, Condvar, Mutex, OnceLock};
+use std::sync::{mpsc, Arc, Mutex, OnceLock};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -105,9 +105,6 @@ fn next_payload(c: &mut TestClient) -> Vec<u8> {
     recv_raw(c).expect("connection closed during the storm")
 }
 
-/// How far each fast reader has got, with a condvar the publisher waits on.
-type Progress = Arc<(Mutex<Vec<usize>>, Condvar)>;
-
 /// What one fast reader saw: messages received, and the nicks it saw leave
 /// as `slow_consumer`.
 struct FastReport {
@@ -127,9 +124,7 @@ fn fast_reader(mut c: TestClient, index: usize, progress: Progress) -> JoinHandl
                     assert_eq!(seq, next, "fast reader {index} got messages out of order");
                     assert_eq!(*size.get_or_insert(len), len, "a storm message changed size");
                     next += 1;
-                    let (lock, cvar) = &*progress;
-                    lock.lock().unwrap()[index] = next;
-                    cvar.notify_all();
+                    progress.advance(index, next);
                 }
                 StormFrame::Other(v) if v["type"] == "presence" && v["state"] == "offline" => {
                     let nick = v["nick"].as_str().unwrap().to_string();
@@ -146,21 +141,6 @@ fn fast_reader(mut c: TestClient, index: usize, progress: Progress) -> JoinHandl
             slow_leaves,
         }
     })
-}
-
-fn wait_for_fast_readers(progress: &Progress, n: usize) {
-    let (lock, cvar) = &**progress;
-    let end = Instant::now() + DEADLINE;
-    let mut got = lock.lock().unwrap();
-    while got.iter().copied().min().unwrap() < n {
-        let left = end.saturating_duration_since(Instant::now());
-        assert!(
-            !left.is_zero(),
-            "fast readers stalled at {:?}, waiting for {n}",
-            *got
-        );
-        got = cvar.wait_timeout(got, left).unwrap().0;
-    }
 }
 
 /// Reads everything a slow reader was sent: a gap-free prefix of the storm,
@@ -191,7 +171,7 @@ fn check_slow_reader(mut c: TestClient, nick: String, sent: usize) -> usize {
 /// The storm: `send(Some(n))` must make storm message `n` reach every
 /// registered client as an `all`; `send(None)`, an `all` whose text is END.
 fn slow_reader_storm(server: &ServerThread, mut send: impl FnMut(Option<usize>)) {
-    let progress: Progress = Arc::new((Mutex::new(vec![0; FAST_READERS]), Condvar::new()));
+    let progress = Progress::new(FAST_READERS);
     let fast: Vec<_> = (0..FAST_READERS)
         .map(|i| {
             let c = TestClient::hello(server.addr, &format!("fast{i}"));
@@ -210,7 +190,7 @@ fn slow_reader_storm(server: &ServerThread, mut send: impl FnMut(Option<usize>))
             sent < STORM_GIVE_UP,
             "slow readers still connected after {sent} messages"
         );
-        wait_for_fast_readers(&progress, (sent + 1).saturating_sub(STORM_WINDOW));
+        progress.wait_all((sent + 1).saturating_sub(STORM_WINDOW));
         send(Some(sent));
         sent += 1;
         if all_dropped_at.is_none() && sent % STORM_WINDOW == 0 && slow_drops() == SLOW_READERS as u64 {

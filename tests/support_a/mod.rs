@@ -7,6 +7,7 @@ use std::collections::HashMap;
 use std::io::{self, Read};
 use std::net::TcpStream;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
 use std::time::Instant;
 
 use chat::{ClientId, Config, Event, EventKind};
@@ -184,4 +185,36 @@ pub fn reset(stream: TcpStream) {
     };
     setsockopt(&stream, sockopt::Linger, &linger).expect("SO_LINGER");
     drop(stream);
+}
+
+/// How many messages each of several reader threads has received, for a
+/// publisher that must stay within a window of the slowest: readers call
+/// `advance`, the publisher waits in `wait_all`.
+#[derive(Clone)]
+pub struct Progress(Arc<(Mutex<Vec<usize>>, Condvar)>);
+
+impl Progress {
+    pub fn new(readers: usize) -> Progress {
+        Progress(Arc::new((Mutex::new(vec![0; readers]), Condvar::new())))
+    }
+
+    /// Reader `index` has received `n` messages.
+    pub fn advance(&self, index: usize, n: usize) {
+        let (lock, cvar) = &*self.0;
+        lock.lock().unwrap()[index] = n;
+        cvar.notify_all();
+    }
+
+    /// Blocks until every reader has received at least `n` messages;
+    /// panics at the deadline.
+    pub fn wait_all(&self, n: usize) {
+        let (lock, cvar) = &*self.0;
+        let end = Instant::now() + DEADLINE;
+        let mut got = lock.lock().unwrap();
+        while got.iter().copied().min().unwrap() < n {
+            let left = end.saturating_duration_since(Instant::now());
+            assert!(!left.is_zero(), "readers stalled at {:?}, waiting for {n}", *got);
+            got = cvar.wait_timeout(got, left).unwrap().0;
+        }
+    }
 }
