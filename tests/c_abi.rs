@@ -5,15 +5,12 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader, Read, Write};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
-use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
+use std::process::Command;
 use std::sync::OnceLock;
-use std::time::{Duration, Instant};
 
-use common::{artifact_dir, TestClient, DEADLINE};
+use common::{artifact_dir, start_listening, Spawned, TestClient};
 use serde_json::{json, Value};
 
 /// How a C program is linked.
@@ -107,126 +104,21 @@ fn host_bin(link: Link) -> &'static Path {
     cell.get_or_init(|| compile("examples/c_host.c", name, link))
 }
 
-/// A C program under test: stdin to write commands to, stdout lines and
-/// stderr read by threads so that every wait has a deadline.
-struct Program {
-    child: Child,
-    stdin: Option<ChildStdin>,
-    lines: Receiver<String>,
-    stderr: Receiver<String>,
+/// A C program under test, with the sanitizers' options set (for the
+/// builds that have them): run it with [`Spawned::start`].
+fn c_program(bin: &Path, args: &[&str]) -> Command {
+    let mut cmd = Command::new(bin);
+    cmd.args(args)
+        // Sanitizer reports go to stderr and fail the run with a non-zero
+        // exit; the leak checker included.
+        .env("ASAN_OPTIONS", "detect_leaks=1:exitcode=86")
+        .env("UBSAN_OPTIONS", "print_stacktrace=1:halt_on_error=1");
+    cmd
 }
 
-impl Program {
-    fn start(bin: &Path, args: &[&str]) -> Program {
-        let mut child = Command::new(bin)
-            .args(args)
-            // Sanitizer reports go to stderr and fail the run with a non-zero
-            // exit; the leak checker included.
-            .env("ASAN_OPTIONS", "detect_leaks=1:exitcode=86")
-            .env("UBSAN_OPTIONS", "print_stacktrace=1:halt_on_error=1")
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap_or_else(|e| panic!("start {}: {e}", bin.display()));
-        let stdout = child.stdout.take().unwrap();
-        let mut stderr = child.stderr.take().unwrap();
-        let (line_tx, lines) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines() {
-                let Ok(line) = line else { break };
-                if line_tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
-        let (err_tx, stderr_text) = mpsc::channel();
-        std::thread::spawn(move || {
-            let mut text = Vec::new();
-            let _ = stderr.read_to_end(&mut text);
-            let _ = err_tx.send(String::from_utf8_lossy(&text).into_owned());
-        });
-        Program {
-            stdin: child.stdin.take(),
-            child,
-            lines,
-            stderr: stderr_text,
-        }
-    }
-
-    /// Starts a host that listens on a free port; returns it and the address
-    /// from its first line.
-    fn start_host(bin: &Path) -> (Program, SocketAddr) {
-        let p = Program::start(bin, &["127.0.0.1:0"]);
-        let first = p.line();
-        let addr = first
-            .strip_prefix("listening on ")
-            .unwrap_or_else(|| panic!("first line was {first:?}"))
-            .parse()
-            .expect("an address");
-        (p, addr)
-    }
-
-    /// The next stdout line; panics at the deadline or at EOF.
-    fn line(&self) -> String {
-        match self.lines.recv_timeout(DEADLINE) {
-            Ok(line) => line,
-            // Stdout closed: the program ended; its stderr says why.
-            Err(RecvTimeoutError::Disconnected) => panic!(
-                "the program closed stdout; its stderr:\n{}",
-                self.stderr.recv_timeout(DEADLINE).unwrap_or_default()
-            ),
-            Err(RecvTimeoutError::Timeout) => panic!("no line from the program before the deadline"),
-        }
-    }
-
-    fn command(&mut self, line: &str) {
-        let stdin = self.stdin.as_mut().expect("stdin still open");
-        writeln!(stdin, "{line}").unwrap();
-        stdin.flush().unwrap();
-    }
-
-    fn close_stdin(&mut self) {
-        self.stdin = None;
-    }
-
-    /// Waits for the exit; returns its status, the stdout lines not read
-    /// yet, and all of stderr.
-    fn finish(mut self) -> (ExitStatus, Vec<String>, String) {
-        let end = Instant::now() + DEADLINE;
-        let mut rest = Vec::new();
-        loop {
-            match self
-                .lines
-                .recv_timeout(end.saturating_duration_since(Instant::now()))
-            {
-                Ok(line) => rest.push(line),
-                Err(mpsc::RecvTimeoutError::Disconnected) => break,
-                Err(mpsc::RecvTimeoutError::Timeout) => panic!("program kept stdout open past the deadline"),
-            }
-        }
-        let stderr = self
-            .stderr
-            .recv_timeout(end.saturating_duration_since(Instant::now()))
-            .expect("stderr closed before the deadline");
-        let status = loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                break status;
-            }
-            assert!(Instant::now() < end, "program did not exit before the deadline");
-            // Both pipes are closed, so the exit is imminent; std has no
-            // wait with a timeout to block on instead.
-            std::thread::park_timeout(Duration::from_millis(5));
-        };
-        (status, rest, stderr)
-    }
-}
-
-impl Drop for Program {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+/// Starts a C host on a free port; returns it and its address.
+fn start_host(bin: &Path) -> (Spawned, SocketAddr) {
+    start_listening(c_program(bin, &["127.0.0.1:0"]))
 }
 
 /// Splits `WORD ID REST`, checking WORD; returns (ID, REST).
@@ -242,7 +134,7 @@ fn logged(line: &str, word: &str) -> (u64, String) {
 
 /// Registers `nick`, the host's `number`-th user: checks the host's two log
 /// lines and the banner.
-fn join(host: &Program, addr: SocketAddr, nick: &str, number: u64) -> (TestClient, u64) {
+fn join(host: &Spawned, addr: SocketAddr, nick: &str, number: u64) -> (TestClient, u64) {
     let mut c = TestClient::hello(addr, nick);
     let (id, peer) = logged(&host.line(), "connected");
     assert_eq!(peer, c.stream.local_addr().unwrap().to_string());
@@ -258,7 +150,7 @@ fn join(host: &Program, addr: SocketAddr, nick: &str, number: u64) -> (TestClien
 }
 
 /// Checks a `message ID NICK JSON` line against what the recipient got.
-fn expect_message(host: &Program, id: u64, nick: &str, want: &Value) {
+fn expect_message(host: &Spawned, id: u64, nick: &str, want: &Value) {
     let line = host.line();
     let (got_id, rest) = logged(&line, "message");
     assert_eq!(got_id, id, "{line}");
@@ -272,7 +164,7 @@ fn expect_message(host: &Program, id: u64, nick: &str, want: &Value) {
 /// A host's whole life: two users and their traffic, a room, the console
 /// (say, room, stats, kick), then shutdown at stdin EOF.
 fn host_session(link: Link) {
-    let (mut host, addr) = Program::start_host(host_bin(link));
+    let (mut host, addr) = start_host(host_bin(link));
     let (mut alice, alice_id) = join(&host, addr, "alice", 1);
     let (mut bob, bob_id) = join(&host, addr, "bob", 2);
     assert_ne!(alice_id, bob_id);
@@ -409,7 +301,7 @@ fn c_host_under_address_and_undefined_behaviour_sanitizers() {
 
 #[test]
 fn c_host_shuts_down_on_sigterm() {
-    let (host, addr) = Program::start_host(host_bin(Link::Static));
+    let (host, addr) = start_host(host_bin(Link::Static));
     let (mut alice, alice_id) = join(&host, addr, "alice", 1);
     let pid = nix::unistd::Pid::from_raw(host.child.id() as i32);
     nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM).unwrap();
@@ -429,7 +321,7 @@ fn c_host_shuts_down_on_sigterm() {
 #[test]
 fn misuse_gets_named_error_codes() {
     let bin = compile("tests/c/misuse.c", "misuse", Link::Static);
-    let mut p = Program::start(&bin, &[]);
+    let mut p = Spawned::start(c_program(&bin, &[]));
     p.close_stdin();
     let (status, lines, stderr) = p.finish();
     let out = lines.join("\n");

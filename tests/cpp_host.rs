@@ -11,8 +11,8 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;
 
-use common::TestClient;
-use cpp::{compile, compile_with, Link, Program};
+use common::{start_listening, Spawned, TestClient};
+use cpp::{compile, compile_with, Link};
 use serde_json::{json, Value};
 
 fn static_host() -> &'static Path {
@@ -25,8 +25,14 @@ fn shared_host() -> &'static Path {
     BIN.get_or_init(|| compile("examples/cpp_host.cpp", "cpp_host-shared", Link::Shared))
 }
 
-fn start(bin: &Path) -> (Program, SocketAddr) {
-    Program::start_listening(bin, &["127.0.0.1:0"])
+fn start(bin: &Path) -> (Spawned, SocketAddr) {
+    start_with(bin, &["127.0.0.1:0"])
+}
+
+fn start_with(bin: &Path, args: &[&str]) -> (Spawned, SocketAddr) {
+    let mut cmd = Command::new(bin);
+    cmd.args(args);
+    start_listening(cmd)
 }
 
 /// Splits `WORD ID REST` and checks WORD; returns (ID, REST).
@@ -41,7 +47,7 @@ fn logged<'a>(line: &'a str, word: &str) -> (u64, &'a str) {
 
 /// Registers `nick` and checks the host's log and banner; returns the client
 /// and its id.
-fn join(host: &Program, addr: SocketAddr, nick: &str) -> (TestClient, u64) {
+fn join(host: &Spawned, addr: SocketAddr, nick: &str) -> (TestClient, u64) {
     let mut c = TestClient::hello(addr, nick);
     let line = host.line();
     let (id, peer) = logged(&line, "connected");
@@ -55,7 +61,7 @@ fn join(host: &Program, addr: SocketAddr, nick: &str) -> (TestClient, u64) {
 }
 
 /// Checks a `message ID NICK JSON member=N` line.
-fn expect_message(host: &Program, id: u64, nick: &str, member: u64, want: Value) {
+fn expect_message(host: &Spawned, id: u64, nick: &str, member: u64, want: Value) {
     let line = host.line();
     let (got_id, rest) = logged(&line, "message");
     assert_eq!(got_id, id, "{line}");
@@ -155,7 +161,7 @@ fn hello_with(c: &mut TestClient, nick: &str, token: Option<&str>) {
 
 /// A new client's `hello` with `token`: checks the host's `connected` and
 /// `approval` lines; returns the client and its id.
-fn ask(host: &Program, addr: SocketAddr, nick: &str, token: Option<&str>) -> (TestClient, u64) {
+fn ask(host: &Spawned, addr: SocketAddr, nick: &str, token: Option<&str>) -> (TestClient, u64) {
     let mut c = TestClient::connect(addr);
     hello_with(&mut c, nick, token);
     let line = host.line();
@@ -170,7 +176,7 @@ fn ask(host: &Program, addr: SocketAddr, nick: &str, token: Option<&str>) -> (Te
 
 /// A hello with a listed token: approved, numbered `member` before its
 /// registered event, welcomed and greeted.
-fn admitted(host: &Program, addr: SocketAddr, nick: &str, token: &str, member: u64) -> (TestClient, u64) {
+fn admitted(host: &Spawned, addr: SocketAddr, nick: &str, token: &str, member: u64) -> (TestClient, u64) {
     let (mut c, id) = ask(host, addr, nick, Some(token));
     assert_eq!(host.line(), format!("registered {id} {nick} member={member}"));
     assert_eq!(c.recv()["type"], "welcome");
@@ -186,7 +192,7 @@ fn admitted(host: &Program, addr: SocketAddr, nick: &str, token: &str, member: u
 /// event line shows; joins and parts are logged; `/room` reaches the
 /// members only, `/members` lists them, `/remove` takes one out.
 fn tokens_session(bin: &Path) {
-    let (mut host, addr) = Program::start_listening(bin, &["--tokens", "good1,,good2", "127.0.0.1:0"]);
+    let (mut host, addr) = start_with(bin, &["--tokens", "good1,,good2", "127.0.0.1:0"]);
     let (mut ann, ann_id) = admitted(&host, addr, "ann", "good1", 1);
 
     let rejected = json!({"type":"error","code":"rejected","message":"unknown token"});

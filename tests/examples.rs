@@ -3,7 +3,7 @@
 
 mod common;
 
-use std::io::{Read, Write};
+use std::io::Write;
 use std::process::{Command, Stdio};
 
 use common::*;
@@ -30,12 +30,6 @@ fn client_with(addr: std::net::SocketAddr, nick: &str, extra: &[&str]) -> Spawne
     Spawned::new(child)
 }
 
-fn stderr_of(p: &mut Spawned) -> String {
-    let mut s = String::new();
-    p.child.stderr.take().unwrap().read_to_string(&mut s).unwrap();
-    s
-}
-
 #[test]
 fn two_clients_talk_through_the_example_server() {
     let (mut srv, addr) = server();
@@ -44,13 +38,9 @@ fn two_clients_talk_through_the_example_server() {
 
     // alice is scripted: her input ends after two lines, so she quits.
     let mut alice = client(addr, "alice");
-    alice
-        .child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(b"/msg bob hi bob\nhello all\n")
-        .unwrap();
+    alice.command("/msg bob hi bob");
+    alice.command("hello all");
+    alice.close_stdin();
     assert_eq!(alice.line(), "* connected as alice; online: alice, bob");
     assert!(alice.wait().success(), "alice exits 0 at the end of her input");
 
@@ -60,7 +50,7 @@ fn two_clients_talk_through_the_example_server() {
     assert_eq!(bob.line(), "* alice left (quit)");
 
     // /who and an unknown nick, answered on stdout and stderr.
-    let mut bob_in = bob.child.stdin.take().unwrap();
+    let mut bob_in = bob.take_stdin();
     bob_in.write_all(b"/who\n/msg carol hey\n").unwrap();
     assert_eq!(bob.line(), "* online: bob");
 
@@ -77,12 +67,12 @@ fn two_clients_talk_through_the_example_server() {
         Some(1),
         "bob exits non-zero when the server drops him"
     );
-    let bob_err = stderr_of(&mut bob);
+    let bob_err = bob.stderr();
     assert!(bob_err.contains("! no such user: carol"), "{bob_err}");
     assert!(bob_err.contains("the server is shutting down"), "{bob_err}");
     drop(bob_in);
 
-    let log = stderr_of(&mut srv);
+    let log = srv.stderr();
     for needle in ["join #", " alice", "leave #", "(quit)", "(shutdown)", "stats:"] {
         assert!(log.contains(needle), "server log lacks {needle:?}:\n{log}");
     }
@@ -94,7 +84,7 @@ fn client_reports_a_taken_nick_and_an_unreachable_server() {
     let _alice = TestClient::hello(server.addr, "alice");
     let mut dup = client(server.addr, "ALICE");
     assert_eq!(dup.wait().code(), Some(2));
-    assert!(stderr_of(&mut dup).contains("cannot join as ALICE: that nick is taken"));
+    assert!(dup.stderr().contains("cannot join as ALICE: that nick is taken"));
 
     // A port nobody listens on: bind one, learn it, close it.
     let port = std::net::TcpListener::bind("127.0.0.1:0")
@@ -103,7 +93,7 @@ fn client_reports_a_taken_nick_and_an_unreachable_server() {
         .unwrap();
     let mut nobody = client(port, "x");
     assert_eq!(nobody.wait().code(), Some(1));
-    assert!(stderr_of(&mut nobody).contains("cannot connect"));
+    assert!(nobody.stderr().contains("cannot connect"));
 }
 
 #[test]
@@ -118,7 +108,7 @@ fn client_answers_pings_and_prints_host_frames() {
     server.with(move |s| s.send(id, br#"{"type":"banner","text":"line\nbreak"}"#).unwrap());
     assert_eq!(c.line(), "* line\\nbreak", "control characters are escaped");
     // The ping was answered, not printed: the banner was the next line.
-    drop(c.child.stdin.take());
+    c.close_stdin();
     assert!(c.wait().success());
     let ev = server.event_until(|e| matches!(e.kind, chat::EventKind::Disconnected { .. }));
     assert!(matches!(
@@ -163,9 +153,9 @@ fn three_users_and_a_room() {
     assert_eq!(bob.line(), "* connected as bob; online: alice, bob");
     let mut carol = client(addr, "carol");
     assert_eq!(carol.line(), "* connected as carol; online: alice, bob, carol");
-    let mut alice_in = alice.child.stdin.take().unwrap();
-    let mut bob_in = bob.child.stdin.take().unwrap();
-    let mut carol_in = carol.child.stdin.take().unwrap();
+    let mut alice_in = alice.take_stdin();
+    let mut bob_in = bob.take_stdin();
+    let mut carol_in = carol.take_stdin();
 
     alice_in.write_all(b"/join #rust\n").unwrap();
     assert_eq!(alice.line(), "* bob is online");
@@ -189,7 +179,7 @@ fn three_users_and_a_room() {
     assert!(alice.wait().success());
     assert!(bob.wait().success());
     assert!(carol.wait().success());
-    assert!(stderr_of(&mut carol).contains("you are not in #rust"));
+    assert!(carol.stderr().contains("you are not in #rust"));
 }
 
 #[test]
@@ -204,7 +194,7 @@ fn server_prints_stats_on_sigusr1_and_at_exit() {
     assert_eq!(probe.recv()["type"], "pong");
     nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM).unwrap();
     assert!(srv.wait().success());
-    let log = stderr_of(&mut srv);
+    let log = srv.stderr();
     let stats: Vec<&str> = log.lines().filter(|l| l.starts_with("stats:")).collect();
     assert_eq!(stats.len(), 2, "one on SIGUSR1, one at exit:\n{log}");
     assert!(stats[0].contains("clients 1 registered 1"), "{}", stats[0]);
@@ -218,7 +208,7 @@ fn client_sends_its_token_and_reports_a_rejection() {
         ..common::loopback_config()
     };
     let server = ServerThread::start(cfg);
-    let mut with_token = client_with(server.addr, "alice", &["--token", "s3cret"]);
+    let with_token = client_with(server.addr, "alice", &["--token", "s3cret"]);
     let ev = server.event_until(|e| matches!(e.kind, chat::EventKind::ApprovalRequested { .. }));
     let chat::EventKind::ApprovalRequested { token } = &ev.kind else {
         unreachable!()
@@ -233,5 +223,5 @@ fn client_sends_its_token_and_reports_a_rejection() {
     let id = ev.client;
     server.with(move |s| s.reject(id, Some("unknown token"))).unwrap();
     assert_eq!(without.wait().code(), Some(2));
-    assert!(stderr_of(&mut without).contains("the server refused you: unknown token"));
+    assert!(without.stderr().contains("the server refused you: unknown token"));
 }

@@ -484,7 +484,7 @@ fn a_c_host_with_default_sigpipe_survives_refusing_a_connection_that_was_reset()
     let late = TcpStream::connect(addr).unwrap();
     late.shutdown(Shutdown::Write).unwrap();
     reset(late);
-    host.child.stdin.as_mut().unwrap().write_all(b"go on\n").unwrap();
+    host.command("go on");
     wait_host_stats(&mut host, &mut witness, "the refusal", |_, c, r| r == 1 && c == 1);
     stop_sigpipe_host(host, witness);
 }

@@ -4,14 +4,14 @@
 //! `cargo test` built.
 mod common;
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::Read;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::{Child, ChildStdin, Command, Stdio};
-use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
+use std::process::{Command, Stdio};
+use std::sync::mpsc::{self, Receiver};
 use std::time::{Duration, Instant};
 
-use common::{artifact_dir, TestClient, DEADLINE};
+use common::{artifact_dir, start_listening, Spawned, TestClient};
 use serde_json::{json, Value};
 
 /// The whole unittest suite (1000 servers in the leak test, a C compiler
@@ -88,114 +88,38 @@ fn python_unittest_suite_passes() {
     assert!(err.contains("OK"), "no OK from unittest:\n{out}{err}");
 }
 
-/// examples/python_host.py as a child: stdin piped, stdout lines read on a
-/// thread so every read has a deadline. Killed when dropped.
-struct PyHost {
-    child: Child,
-    stdin: Option<ChildStdin>,
-    lines: Receiver<String>,
+/// Starts examples/python_host.py with `args` on a free port; returns it
+/// and its address.
+fn start_host(args: &[&str]) -> (Spawned, SocketAddr) {
+    let mut cmd = python();
+    cmd.arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/python_host.py"))
+        .args(args)
+        .arg("127.0.0.1:0");
+    start_listening(cmd)
 }
 
-impl PyHost {
-    fn start(args: &[&str]) -> (PyHost, SocketAddr) {
-        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/python_host.py");
-        let mut child = python()
-            .arg(script)
-            .args(args)
-            .arg("127.0.0.1:0")
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .spawn()
-            .expect("run python3");
-        let stdin = child.stdin.take();
-        let stdout = BufReader::new(child.stdout.take().unwrap());
-        let (tx, lines) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in stdout.lines() {
-                let Ok(line) = line else { break };
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
-        let host = PyHost { child, stdin, lines };
-        let first = host.line();
-        let addr = first
-            .strip_prefix("listening on ")
-            .unwrap_or_else(|| panic!("first line was {first:?}"))
-            .parse()
-            .expect("an address");
-        (host, addr)
-    }
-
-    fn line(&self) -> String {
-        match self.lines.recv_timeout(DEADLINE) {
-            Ok(line) => line,
-            Err(RecvTimeoutError::Timeout) => panic!("no output line before the deadline"),
-            Err(RecvTimeoutError::Disconnected) => panic!("python_host closed stdout"),
-        }
-    }
-
-    /// The next line, split into `n` space-separated fields (the last takes
-    /// the rest); panics unless it starts with `word`.
-    fn fields(&self, word: &str, n: usize) -> Vec<String> {
-        let line = self.line();
-        let fields: Vec<String> = line.splitn(n, ' ').map(str::to_string).collect();
-        assert!(
-            fields.len() == n && fields[0] == word,
-            "expected `{word} ...`, got {line:?}"
-        );
-        fields
-    }
-
-    fn command(&mut self, line: &str) {
-        let stdin = self.stdin.as_mut().expect("stdin is open");
-        writeln!(stdin, "{line}").expect("write to stdin");
-        stdin.flush().unwrap();
-    }
-
-    fn expect_eof(&self) {
-        match self.lines.recv_timeout(DEADLINE) {
-            Ok(line) => panic!("unexpected line after the end: {line:?}"),
-            Err(RecvTimeoutError::Timeout) => panic!("stdout did not close before the deadline"),
-            Err(RecvTimeoutError::Disconnected) => {}
-        }
-    }
-
-    fn wait(&mut self) -> std::process::ExitStatus {
-        let end = Instant::now() + DEADLINE;
-        loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                return status;
-            }
-            if Instant::now() >= end {
-                let _ = self.child.kill();
-                panic!("python_host did not exit before the deadline");
-            }
-            // Child has no blocking wait with a timeout; this runs only
-            // after stdout closed, when the exit is imminent.
-            std::thread::park_timeout(Duration::from_millis(10));
-        }
-    }
-}
-
-impl Drop for PyHost {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+/// The host's next line, split into `n` space-separated fields (the last
+/// takes the rest); panics unless it starts with `word`.
+fn fields(host: &Spawned, word: &str, n: usize) -> Vec<String> {
+    let line = host.line();
+    let fields: Vec<String> = line.splitn(n, ' ').map(str::to_string).collect();
+    assert!(
+        fields.len() == n && fields[0] == word,
+        "expected `{word} ...`, got {line:?}"
+    );
+    fields
 }
 
 /// `connected ID PEER` for this client; returns ID.
-fn expect_connected(host: &PyHost, client: &TestClient) -> String {
-    let f = host.fields("connected", 3);
+fn expect_connected(host: &Spawned, client: &TestClient) -> String {
+    let f = fields(host, "connected", 3);
     assert_eq!(f[2], client.stream.local_addr().unwrap().to_string());
     f[1].clone()
 }
 
 /// `WORD ID NICK JSON visitor=N` (`message`, `blocked`) for this JSON.
-fn expect_json_line(host: &PyHost, word: &str, id: &str, nick: &str, payload: &Value, visitor: u32) {
-    let f = host.fields(word, 4);
+fn expect_json_line(host: &Spawned, word: &str, id: &str, nick: &str, payload: &Value, visitor: u32) {
+    let f = fields(host, word, 4);
     assert_eq!((f[1].as_str(), f[2].as_str()), (id, nick));
     let suffix = format!(" visitor={visitor}");
     let json = f[3]
@@ -205,14 +129,14 @@ fn expect_json_line(host: &PyHost, word: &str, id: &str, nick: &str, payload: &V
     assert_eq!(&logged, payload);
 }
 
-fn expect_message(host: &PyHost, id: &str, nick: &str, payload: &Value, visitor: u32) {
+fn expect_message(host: &Spawned, id: &str, nick: &str, payload: &Value, visitor: u32) {
     expect_json_line(host, "message", id, nick, payload, visitor);
 }
 
 /// Registers `nick` (the host's `visitor`-th connection): its banner, and
 /// the host's `connected` and `registered` lines. Returns the client and
 /// its id.
-fn register(host: &PyHost, addr: SocketAddr, nick: &str, visitor: u32) -> (TestClient, String) {
+fn register(host: &Spawned, addr: SocketAddr, nick: &str, visitor: u32) -> (TestClient, String) {
     let mut c = TestClient::hello(addr, nick);
     assert_eq!(
         c.recv(),
@@ -232,7 +156,7 @@ fn expect_nothing_queued(c: &mut TestClient, tag: u32) {
 
 #[test]
 fn python_host_serves_two_users() {
-    let (mut host, addr) = PyHost::start(&[]);
+    let (mut host, addr) = start_host(&[]);
 
     let (mut alice, a) = register(&host, addr, "alice", 1);
     let (mut bob, b) = register(&host, addr, "bob", 2);
@@ -274,7 +198,7 @@ fn python_host_serves_two_users() {
     assert_eq!(host.line(), format!("disconnected {b} bob kicked visitor=2"));
 
     // End of stdin: graceful shutdown.
-    host.stdin = None;
+    host.close_stdin();
     let last = alice
         .expect_closed()
         .pop()
@@ -292,7 +216,7 @@ fn python_host_serves_two_users() {
 
 #[test]
 fn python_host_stops_on_sigterm() {
-    let (mut host, addr) = PyHost::start(&[]);
+    let (mut host, addr) = start_host(&[]);
     let (mut carol, c) = register(&host, addr, "carol", 1);
 
     nix::sys::signal::kill(
@@ -313,7 +237,7 @@ fn python_host_stops_on_sigterm() {
 
 #[test]
 fn python_host_moderates_bad_words() {
-    let (mut host, addr) = PyHost::start(&["--bad-words", "darn,Heck"]);
+    let (mut host, addr) = start_host(&["--bad-words", "darn,Heck"]);
     let (mut alice, a) = register(&host, addr, "alice", 1);
     let (mut bob, b) = register(&host, addr, "bob", 2);
     assert_eq!(
@@ -376,7 +300,7 @@ fn python_host_moderates_bad_words() {
     assert_eq!(host.line(), format!("parted {a} alice #lobby visitor=1"));
     assert_eq!(host.line(), format!("disconnected {a} alice quit visitor=1"));
 
-    host.stdin = None;
+    host.close_stdin();
     assert_eq!(host.line(), "stopped");
     host.expect_eof();
     assert!(host.wait().success(), "python_host exits 0");

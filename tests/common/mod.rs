@@ -6,7 +6,7 @@
 use std::io::{self, BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, Receiver, Sender};
 use std::sync::Arc;
@@ -233,15 +233,20 @@ pub fn example_bin(name: &str) -> PathBuf {
     path
 }
 
-/// A program started by a test, killed if the test ends first. Its
-/// stdout is read line by line on a thread, so every wait has a deadline.
+/// A program started by a test, killed if the test ends first. Its stdout
+/// is read line by line on a thread (and its stderr whole, if piped), so
+/// every wait has a deadline; its stdin, if piped, takes console lines.
 pub struct Spawned {
     pub child: Child,
+    stdin: Option<ChildStdin>,
     lines: Receiver<String>,
+    /// All of stderr, sent once it closes; `None` unless it was piped.
+    stderr: Option<Receiver<String>>,
 }
 
 impl Spawned {
-    /// Wraps a child started with `stdout(Stdio::piped())`.
+    /// Wraps a child started with `stdout(Stdio::piped())` (stdin and
+    /// stderr may be piped too).
     pub fn new(mut child: Child) -> Spawned {
         let stdout = BufReader::new(child.stdout.take().expect("stdout piped"));
         let (tx, lines) = mpsc::channel();
@@ -253,17 +258,89 @@ impl Spawned {
                 }
             }
         });
-        Spawned { child, lines }
+        let stderr = child.stderr.take().map(|mut stderr| {
+            let (tx, text) = mpsc::channel();
+            std::thread::spawn(move || {
+                let mut bytes = Vec::new();
+                let _ = stderr.read_to_end(&mut bytes);
+                let _ = tx.send(String::from_utf8_lossy(&bytes).into_owned());
+            });
+            text
+        });
+        Spawned {
+            stdin: child.stdin.take(),
+            child,
+            lines,
+            stderr,
+        }
     }
 
-    /// The next stdout line (without the newline); panics at EOF or at the
-    /// deadline.
-    pub fn line(&mut self) -> String {
+    /// Starts `cmd` with stdin, stdout and stderr piped.
+    pub fn start(mut cmd: Command) -> Spawned {
+        cmd.stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let program = format!("{:?}", cmd.get_program());
+        Spawned::new(cmd.spawn().unwrap_or_else(|e| panic!("start {program}: {e}")))
+    }
+
+    /// The next stdout line (without the newline); panics at EOF (with the
+    /// program's stderr, when piped) or at the deadline.
+    pub fn line(&self) -> String {
         match self.lines.recv_timeout(DEADLINE) {
             Ok(line) => line.trim_end_matches('\r').to_string(),
             Err(mpsc::RecvTimeoutError::Timeout) => panic!("no stdout line before the deadline"),
-            Err(mpsc::RecvTimeoutError::Disconnected) => panic!("program closed stdout"),
+            Err(mpsc::RecvTimeoutError::Disconnected) => match &self.stderr {
+                Some(stderr) => panic!(
+                    "the program closed stdout; its stderr:\n{}",
+                    stderr.recv_timeout(DEADLINE).unwrap_or_default()
+                ),
+                None => panic!("the program closed stdout"),
+            },
         }
+    }
+
+    /// Reads the first line, `listening on ADDR`, and returns ADDR.
+    pub fn listening_addr(&self) -> SocketAddr {
+        let line = self.line();
+        line.strip_prefix("listening on ")
+            .unwrap_or_else(|| panic!("first line was {line:?}"))
+            .parse()
+            .expect("an address")
+    }
+
+    /// Expects stdout to end with no further line.
+    pub fn expect_eof(&self) {
+        match self.lines.recv_timeout(DEADLINE) {
+            Ok(line) => panic!("unexpected line after the end: {line:?}"),
+            Err(mpsc::RecvTimeoutError::Timeout) => panic!("stdout did not close before the deadline"),
+            Err(mpsc::RecvTimeoutError::Disconnected) => {}
+        }
+    }
+
+    /// Writes one console line to the program's stdin.
+    pub fn command(&mut self, line: &str) {
+        let stdin = self.stdin.as_mut().expect("stdin piped and still open");
+        writeln!(stdin, "{line}").expect("write to stdin");
+        stdin.flush().unwrap();
+    }
+
+    /// The program's stdin, for a test that writes to it from elsewhere.
+    pub fn take_stdin(&mut self) -> ChildStdin {
+        self.stdin.take().expect("stdin piped and not taken yet")
+    }
+
+    /// All of the program's stderr, once it closes it (exits); panics at
+    /// the deadline.
+    pub fn stderr(&mut self) -> String {
+        let rx = self.stderr.take().expect("stderr piped and not read yet");
+        rx.recv_timeout(DEADLINE)
+            .expect("stderr closed before the deadline")
+    }
+
+    /// Closes the program's stdin (end of input).
+    pub fn close_stdin(&mut self) {
+        self.stdin = None;
     }
 
     /// Waits for the exit status, killing the program at the deadline.
@@ -282,6 +359,28 @@ impl Spawned {
             std::thread::park_timeout(Duration::from_millis(10));
         }
     }
+
+    /// Waits for the exit; returns its status, the stdout lines not read
+    /// yet, and all of stderr (empty unless piped).
+    pub fn finish(mut self) -> (std::process::ExitStatus, Vec<String>, String) {
+        let end = Instant::now() + DEADLINE;
+        let rest: Vec<String> = std::iter::from_fn(|| {
+            match self
+                .lines
+                .recv_timeout(end.saturating_duration_since(Instant::now()))
+            {
+                Ok(line) => Some(line),
+                Err(mpsc::RecvTimeoutError::Disconnected) => None,
+                Err(mpsc::RecvTimeoutError::Timeout) => panic!("program kept stdout open past the deadline"),
+            }
+        })
+        .collect();
+        let stderr = self.stderr.as_ref().map_or(String::new(), |rx| {
+            rx.recv_timeout(end.saturating_duration_since(Instant::now()))
+                .expect("stderr closed before the deadline")
+        });
+        (self.wait(), rest, stderr)
+    }
 }
 
 impl Drop for Spawned {
@@ -291,16 +390,18 @@ impl Drop for Spawned {
     }
 }
 
-/// Starts a program whose first stdout line is `listening on ADDR`; returns
-/// it and ADDR.
+/// Starts a program whose first stdout line is `listening on ADDR`, with
+/// the stdin and stderr `cmd` says; returns it and ADDR.
 pub fn spawn_listening(mut cmd: Command) -> (Spawned, SocketAddr) {
     cmd.stdout(Stdio::piped());
-    let mut p = Spawned::new(cmd.spawn().expect("spawn"));
-    let line = p.line();
-    let addr = line
-        .strip_prefix("listening on ")
-        .unwrap_or_else(|| panic!("first line was {line:?}"))
-        .parse()
-        .expect("an address");
+    let p = Spawned::new(cmd.spawn().expect("spawn"));
+    let addr = p.listening_addr();
+    (p, addr)
+}
+
+/// [`spawn_listening`] with stdin and stderr piped ([`Spawned::start`]).
+pub fn start_listening(cmd: Command) -> (Spawned, SocketAddr) {
+    let p = Spawned::start(cmd);
+    let addr = p.listening_addr();
     (p, addr)
 }

@@ -1,14 +1,10 @@
 //! Building C++ programs against the library with g++, and driving one as a
 //! child process whose stdout lines are read with a deadline.
 
-use std::io::{BufRead, BufReader, Write};
-use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
-use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
-use std::time::{Duration, Instant};
+use std::process::Command;
 
-use crate::common::{artifact_dir, DEADLINE};
+use crate::common::artifact_dir;
 
 /// The flags every C++ file must build cleanly with.
 const CXXFLAGS: &[&str] = &["-std=c++17", "-Wall", "-Wextra", "-Werror", "-pedantic"];
@@ -99,100 +95,4 @@ pub fn compile_with(src: &str, name: &str, link: Link, extra: &[&str]) -> PathBu
         String::from_utf8_lossy(&built.stderr)
     );
     out
-}
-
-/// A running C++ program: stdin piped, stdout read line by line on a thread
-/// so that every read can give up at a deadline. Killed when dropped.
-pub struct Program {
-    pub child: Child,
-    stdin: Option<ChildStdin>,
-    lines: Receiver<String>,
-}
-
-impl Program {
-    pub fn start(bin: &Path, args: &[&str]) -> Program {
-        let mut child = Command::new(bin)
-            .args(args)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .spawn()
-            .unwrap_or_else(|e| panic!("spawn {}: {e}", bin.display()));
-        let stdin = child.stdin.take();
-        let stdout = BufReader::new(child.stdout.take().unwrap());
-        let (tx, lines) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in stdout.lines() {
-                let Ok(line) = line else { break };
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
-        Program { child, stdin, lines }
-    }
-
-    /// Starts a host whose first line is `listening on ADDR`; returns ADDR.
-    pub fn start_listening(bin: &Path, args: &[&str]) -> (Program, SocketAddr) {
-        let p = Program::start(bin, args);
-        let line = p.line();
-        let addr = line
-            .strip_prefix("listening on ")
-            .unwrap_or_else(|| panic!("first line was {line:?}"))
-            .parse()
-            .expect("an address");
-        (p, addr)
-    }
-
-    /// The next stdout line; panics at EOF or at the deadline.
-    pub fn line(&self) -> String {
-        match self.lines.recv_timeout(DEADLINE) {
-            Ok(line) => line,
-            Err(RecvTimeoutError::Timeout) => panic!("no output line before the deadline"),
-            Err(RecvTimeoutError::Disconnected) => panic!("program closed stdout"),
-        }
-    }
-
-    /// Expects stdout to end with no further line.
-    pub fn expect_eof(&self) {
-        match self.lines.recv_timeout(DEADLINE) {
-            Ok(line) => panic!("unexpected line after the end: {line:?}"),
-            Err(RecvTimeoutError::Timeout) => panic!("stdout did not close before the deadline"),
-            Err(RecvTimeoutError::Disconnected) => {}
-        }
-    }
-
-    /// Writes one console line to the program's stdin.
-    pub fn command(&mut self, line: &str) {
-        let stdin = self.stdin.as_mut().expect("stdin is open");
-        writeln!(stdin, "{line}").expect("write to stdin");
-        stdin.flush().unwrap();
-    }
-
-    pub fn close_stdin(&mut self) {
-        self.stdin = None;
-    }
-
-    /// Waits for the exit status, killing the program at the deadline.
-    pub fn wait(&mut self) -> ExitStatus {
-        let end = Instant::now() + DEADLINE;
-        loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                return status;
-            }
-            if Instant::now() >= end {
-                let _ = self.child.kill();
-                panic!("program did not exit before the deadline");
-            }
-            // std::process::Child has no blocking wait with a timeout; this
-            // only runs after stdout closed, when the exit is imminent.
-            std::thread::park_timeout(Duration::from_millis(10));
-        }
-    }
-}
-
-impl Drop for Program {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
