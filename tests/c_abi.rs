@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;
 
-use common::{artifact_dir, start_listening, Spawned, TestClient};
+use common::{artifact_dir, built_library, start_listening, Spawned, TestClient};
 use serde_json::{json, Value};
 
 /// How a C program is linked.
@@ -28,30 +28,14 @@ fn crate_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
-/// The folder holding this build's `libchat.{a,so}`. `cargo test` writes
-/// them to `<target>/debug/deps` (only `cargo build` copies them up to
-/// `<target>/debug`, where they may be stale), so `deps` comes first.
-fn lib_dir() -> PathBuf {
-    let debug = artifact_dir();
-    let found = [debug.join("deps"), debug.clone()]
-        .into_iter()
-        .find(|d| d.join("libchat.a").exists() && d.join("libchat.so").exists());
-    found.unwrap_or_else(|| {
-        panic!(
-            "libchat.a and libchat.so are in neither {}/deps nor {}: the cdylib/staticlib were not built",
-            debug.display(),
-            debug.display()
-        )
-    })
-}
-
 /// Compiles `source` (relative to the crate) into the target dir; panics
 /// with gcc's output if it does not compile cleanly.
 fn compile(source: &str, name: &str, link: Link) -> PathBuf {
     let out_dir = artifact_dir().join("c_abi");
     std::fs::create_dir_all(&out_dir).unwrap();
     let out = out_dir.join(name);
-    let libs = lib_dir();
+    // cargo test leaves both libraries side by side (see built_library).
+    let libs = built_library("libchat.so").parent().unwrap().to_path_buf();
     let mut cmd = Command::new("gcc");
     cmd.current_dir(crate_dir())
         .args(["-std=c11", "-Wall", "-Wextra", "-Werror", "-pedantic", "-g"])

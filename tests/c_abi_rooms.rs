@@ -11,28 +11,10 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::mpsc;
 
-use common::{artifact_dir, DEADLINE};
+use common::{artifact_dir, built_library, DEADLINE};
 
 fn crate_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
-/// This build's libchat.a. `cargo test` leaves it in `<target>/debug/deps`
-/// (only `cargo build` copies it up to `<target>/debug`, where it may be
-/// stale), so `deps` comes first.
-fn static_lib() -> PathBuf {
-    let debug = artifact_dir();
-    let candidates = [debug.join("deps").join("libchat.a"), debug.join("libchat.a")];
-    candidates
-        .iter()
-        .find(|p| p.exists())
-        .cloned()
-        .unwrap_or_else(|| {
-            panic!(
-                "libchat.a is in neither {:?}: the staticlib was not built",
-                candidates
-            )
-        })
 }
 
 /// Compiles `source` into `<target>/debug/c_abi_rooms/<name>` with the
@@ -50,7 +32,7 @@ fn compile(source: &str, name: &str, extra: &[&str]) -> PathBuf {
         .arg(source)
         .arg("-o")
         .arg(&out)
-        .arg(static_lib())
+        .arg(built_library("libchat.a"))
         .args(["-lpthread", "-ldl", "-lm"])
         .output()
         .expect("run gcc");

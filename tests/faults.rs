@@ -309,13 +309,8 @@ fn sigpipe_host() -> &'static Path {
 }
 
 fn build_sigpipe_host() -> PathBuf {
-    let debug = artifact_dir();
-    let lib = [debug.join("deps"), debug.clone()]
-        .into_iter()
-        .map(|d| d.join("libchat.a"))
-        .find(|p| p.exists())
-        .unwrap_or_else(|| panic!("no libchat.a in {0}/deps or {0}", debug.display()));
-    let out_dir = debug.join("c_faults");
+    let lib = built_library("libchat.a");
+    let out_dir = artifact_dir().join("c_faults");
     std::fs::create_dir_all(&out_dir).unwrap();
     let out = out_dir.join("sigpipe_host");
     // Built under a name of this process's own, then renamed into place: a

@@ -6,44 +6,24 @@ mod common;
 
 use std::io::Read;
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::sync::mpsc::{self, Receiver};
 use std::time::{Duration, Instant};
 
-use common::{artifact_dir, start_listening, Spawned, TestClient};
+use common::{built_library, start_listening, Spawned, TestClient};
 use serde_json::{json, Value};
 
 /// The whole unittest suite (1000 servers in the leak test, a C compiler
 /// run for the layout check) is bounded by this.
 const SUITE_DEADLINE: Duration = Duration::from_secs(120);
 
-/// libchat.so of this build. `cargo test` builds the cdylib in the same
-/// rustc run as the rlib the tests link, but only `cargo build` copies it
-/// from `<target>/debug/deps` up to `<target>/debug`, and that copy may be
-/// stale: so `deps` first.
-fn libchat() -> PathBuf {
-    let dir = artifact_dir();
-    let candidates = [dir.join("deps").join("libchat.so"), dir.join("libchat.so")];
-    candidates
-        .iter()
-        .find(|p| p.exists())
-        .cloned()
-        .unwrap_or_else(|| {
-            panic!(
-                "libchat.so is in neither {} nor {}",
-                candidates[0].display(),
-                candidates[1].display()
-            )
-        })
-}
-
 /// `python3` in the crate root, using this build's library and leaving no
 /// bytecode in the source tree.
 fn python() -> Command {
     let mut cmd = Command::new("python3");
     cmd.current_dir(env!("CARGO_MANIFEST_DIR"))
-        .env("CHAT_LIB", libchat())
+        .env("CHAT_LIB", built_library("libchat.so"))
         .env("PYTHONDONTWRITEBYTECODE", "1")
         .env("PYTHONUNBUFFERED", "1");
     cmd

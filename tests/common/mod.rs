@@ -222,6 +222,27 @@ pub fn artifact_dir() -> PathBuf {
     exe.parent().and_then(|deps| deps.parent()).unwrap().to_path_buf()
 }
 
+/// A library file of this build (`libchat.a`, `libchat.so`). `cargo test`
+/// builds the crate's staticlib and cdylib in the same rustc run as the rlib
+/// the tests link, but leaves them in `<target>/debug/deps`: only `cargo
+/// build` copies them up to `<target>/debug`, and that copy may be older
+/// than the sources. So the `deps` copy comes first.
+pub fn built_library(file: &str) -> PathBuf {
+    let dir = artifact_dir();
+    let candidates = [dir.join("deps").join(file), dir.join(file)];
+    candidates
+        .iter()
+        .find(|p| p.exists())
+        .cloned()
+        .unwrap_or_else(|| {
+            panic!(
+                "{file} is in neither {} nor {}: the crate's library was not built",
+                candidates[0].display(),
+                candidates[1].display()
+            )
+        })
+}
+
 /// A built example program (`cargo test` builds examples).
 pub fn example_bin(name: &str) -> PathBuf {
     let path = artifact_dir().join("examples").join(name);

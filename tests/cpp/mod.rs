@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use crate::common::artifact_dir;
+use crate::common::built_library;
 
 /// The flags every C++ file must build cleanly with.
 const CXXFLAGS: &[&str] = &["-std=c++17", "-Wall", "-Wextra", "-Werror", "-pedantic"];
@@ -23,27 +23,6 @@ pub fn source(rel: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join(rel)
 }
 
-/// The built library file. `cargo test` builds the crate's staticlib and
-/// cdylib in the same rustc run as the rlib the tests use, but leaves them in
-/// `<target>/debug/deps`: only `cargo build` copies them up to
-/// `<target>/debug`, and that copy can be older than the sources. So the
-/// `deps` copy comes first.
-fn library(file: &str) -> PathBuf {
-    let dir = artifact_dir();
-    let candidates = [dir.join("deps").join(file), dir.join(file)];
-    candidates
-        .iter()
-        .find(|p| p.exists())
-        .cloned()
-        .unwrap_or_else(|| {
-            panic!(
-                "{file} is in neither {} nor {}",
-                candidates[0].display(),
-                candidates[1].display()
-            )
-        })
-}
-
 /// Builds one C++ file into `<target>/tmp/cpp/<name>`; panics with g++'s
 /// output if it does not build cleanly.
 pub fn compile(src: &str, name: &str, link: Link) -> PathBuf {
@@ -52,7 +31,7 @@ pub fn compile(src: &str, name: &str, link: Link) -> PathBuf {
 
 /// As [`compile`], with more flags (sanitizers, say).
 pub fn compile_with(src: &str, name: &str, link: Link, extra: &[&str]) -> PathBuf {
-    let lib = library(match link {
+    let lib = built_library(match link {
         Link::Static => "libchat.a",
         Link::Shared => "libchat.so",
     });
