@@ -63,9 +63,10 @@ impl TestClient {
         self.stream.write_all(bytes).expect("send raw");
     }
 
-    /// The next frame, or `None` if the server closed the connection.
-    /// Panics if nothing arrives within [`DEADLINE`].
-    pub fn try_recv(&mut self) -> Option<Value> {
+    /// The next frame's payload as the server wrote it, or `None` if the
+    /// server closed the connection (or reset it). Panics if nothing arrives
+    /// within [`DEADLINE`].
+    pub fn try_recv_raw(&mut self) -> Option<Vec<u8>> {
         let mut len = [0u8; 4];
         match self.stream.read_exact(&mut len) {
             Ok(()) => {}
@@ -81,6 +82,13 @@ impl TestClient {
         }
         let mut payload = vec![0u8; u32::from_be_bytes(len) as usize];
         self.stream.read_exact(&mut payload).expect("frame payload");
+        Some(payload)
+    }
+
+    /// The next frame, or `None` if the server closed the connection.
+    /// Panics if nothing arrives within [`DEADLINE`].
+    pub fn try_recv(&mut self) -> Option<Value> {
+        let payload = self.try_recv_raw()?;
         Some(serde_json::from_slice(&payload).expect("server sent JSON"))
     }
 

@@ -4,7 +4,6 @@
 #![allow(dead_code)]
 
 use std::collections::HashMap;
-use std::io::{self, Read};
 use std::net::TcpStream;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
@@ -39,22 +38,7 @@ pub fn config_with(f: impl FnOnce(&mut Config)) -> Config {
 /// The next frame's payload as the server wrote it, or `None` at EOF or
 /// reset. Used where the exact bytes matter (`1.50` must stay `1.50`).
 pub fn recv_raw(c: &mut TestClient) -> Option<Vec<u8>> {
-    let mut len = [0u8; 4];
-    match c.stream.read_exact(&mut len) {
-        Ok(()) => {}
-        Err(e)
-            if matches!(
-                e.kind(),
-                io::ErrorKind::UnexpectedEof | io::ErrorKind::ConnectionReset
-            ) =>
-        {
-            return None
-        }
-        Err(e) => panic!("waiting for a frame: {e}"),
-    }
-    let mut payload = vec![0u8; u32::from_be_bytes(len) as usize];
-    c.stream.read_exact(&mut payload).expect("frame payload");
-    Some(payload)
+    c.try_recv_raw()
 }
 
 /// The top-level fields of a JSON object, each as the exact text it had.
