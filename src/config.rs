@@ -52,7 +52,9 @@ pub struct Config {
     /// may take to flush what is queued for it. Default 5 s.
     pub close_linger: Duration,
     /// Most bytes read from one client in one round, so that one busy client
-    /// cannot starve the others. Default 256 KiB.
+    /// cannot starve the others; also the size of the read buffer (up to
+    /// 1 MiB), so a client's budget is one `recv` in the common case.
+    /// Default 256 KiB.
     pub read_budget: usize,
     /// Flood control: most frames per second one client may send (bursts
     /// of up to one second's worth). Over it, the client gets
