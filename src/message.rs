@@ -162,7 +162,7 @@ fn text(raw: Option<&RawValue>) -> Result<&RawValue, ParseError> {
     }
     // Without a backslash there is nothing left to check: the parser
     // already matched the quotes and the payload is UTF-8.
-    if raw.get().contains('\\') {
+    if memchr::memchr(b'\\', raw.get().as_bytes()).is_some() {
         serde_json::from_str::<String>(raw.get()).map_err(|_| ParseError::BadRequest)?;
     }
     Ok(raw)
