@@ -25,7 +25,7 @@ const ACCEPTS_PER_ROUND: usize = 64;
 const SLICES_PER_WRITE: usize = 128;
 /// Largest buffer every read goes through. The buffer is `read_budget`
 /// bytes up to this, so that a round takes a client's whole budget in one
-/// `recv`: a 16 KiB-message stream to one client moved 24% more bytes per
+/// `recv`: a 16 KiB-message stream to one client moved 28% more bytes per
 /// second with 256 KiB reads than with 64 KiB ones (and the relay then wakes
 /// its readers with fewer, larger writes). Pages never read into are never
 /// touched.
