@@ -54,7 +54,9 @@ pub struct Config {
     /// Most bytes read from one client in one round, so that one busy client
     /// cannot starve the others; also the size of the read buffer (up to
     /// 1 MiB), so a client's budget is one `recv` in the common case.
-    /// Default 256 KiB.
+    /// Default 128 KiB (docs/performance.md: larger rounds free more frames
+    /// at once, which the allocator hands back to the kernel and faults in
+    /// again).
     pub read_budget: usize,
     /// Flood control: most frames per second one client may send (bursts
     /// of up to one second's worth). Over it, the client gets
@@ -102,7 +104,7 @@ impl Default for Config {
             handshake_timeout: Some(Duration::from_secs(30)),
             max_events: 65536,
             close_linger: Duration::from_secs(5),
-            read_budget: 256 * 1024,
+            read_budget: 128 * 1024,
             rate_limit_frames: None,
             rate_limit_bytes: None,
             rate_limit_grace: Duration::from_secs(10),
