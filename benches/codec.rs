@@ -7,7 +7,7 @@ use std::hint::black_box;
 use std::time::Duration;
 
 use chat::frame::{self, FrameDecoder};
-use chat::message::{self, Outgoing};
+use chat::message;
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 
 /// Text of `size` bytes, as the load generator sends (no escaping needed).
@@ -79,20 +79,17 @@ fn encode(c: &mut Criterion) {
     let mut g = c.benchmark_group("encode");
     for size in [64usize, 16 * 1024] {
         // The server forwards the sender's JSON string literal as it came.
-        let literal = serde_json::to_string(&text(size)).unwrap();
-        let t: &serde_json::value::RawValue = serde_json::from_str(&literal).unwrap();
-        let sample = frame::encode_json(&Outgoing::All { from: "s0", text: t });
+        let sent = all_payload(size);
+        let Ok(message::Incoming::All { text: t, .. }) = message::parse(&sent) else {
+            unreachable!("an all payload")
+        };
+        let sample = message::text_frame("s0", message::TextTo::All, t);
         g.throughput(Throughput::ElementsAndBytes {
             elements: 1,
             bytes: sample.len() as u64,
         });
         g.bench_function(format!("all_json_{size}B_text"), |b| {
-            b.iter(|| {
-                black_box(frame::encode_json(&Outgoing::All {
-                    from: "s0",
-                    text: black_box(t),
-                }))
-            })
+            b.iter(|| black_box(message::text_frame("s0", message::TextTo::All, black_box(t))))
         });
         let payload = all_payload(size);
         g.bench_function(format!("raw_{size}B_text"), |b| {

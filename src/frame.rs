@@ -151,13 +151,21 @@ thread_local! {
 
 /// Serialises `value` as JSON after a length prefix.
 pub fn encode_json<T: serde::Serialize + ?Sized>(value: &T) -> WireFrame {
+    encode_with(|out| {
+        // Serialising our own message types into a Vec cannot fail: they
+        // hold only strings, numbers and raw JSON that was already validated.
+        serde_json::to_writer(out, value).expect("serialising a server message");
+    })
+}
+
+/// A frame whose payload `write` appends to the buffer it is given: built
+/// in a reused buffer, then copied once into its shared allocation.
+pub fn encode_with(write: impl FnOnce(&mut Vec<u8>)) -> WireFrame {
     SCRATCH.with(|scratch| {
         let mut out = scratch.borrow_mut();
         out.clear();
         out.extend_from_slice(&[0; HEADER_LEN]);
-        // Serialising our own message types into a Vec cannot fail: they
-        // hold only strings, numbers and raw JSON that was already validated.
-        serde_json::to_writer(&mut *out, value).expect("serialising a server message");
+        write(&mut out);
         let len = (out.len() - HEADER_LEN) as u32;
         out[..HEADER_LEN].copy_from_slice(&len.to_be_bytes());
         let frame = WireFrame::from(&out[..]);

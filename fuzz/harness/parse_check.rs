@@ -4,10 +4,11 @@
 //! `chat::message::parse` must never panic, and whatever it accepts must
 //! be answerable: the `pong` or `ack` echoing a client's `id`, and a `msg`
 //! carrying its text, must be JSON that serde_json (a typical client) can
-//! read back, with the id and text unchanged.
+//! read back, with the id and text unchanged. And its fast path must read
+//! every payload exactly as serde_json does (`parse_slow`).
 
 use chat::frame::{encode_json, HEADER_LEN};
-use chat::message::{parse, Incoming, Outgoing, ParseError};
+use chat::message::{parse, parse_slow, text_frame, Incoming, JsonString, Outgoing, ParseError, TextTo};
 use serde_json::value::RawValue;
 use serde_json::Value;
 
@@ -35,19 +36,22 @@ fn check_echo(id: &RawValue, frame: &[u8]) {
 
 /// A text goes out in a `msg` (as the sender's JSON literal) and a client
 /// reads back the string the sender meant.
-fn check_text(text: &serde_json::value::RawValue) {
-    let meant: String = serde_json::from_str(text.get()).expect("an accepted text is a readable JSON string");
-    let frame = encode_json(&Outgoing::Msg {
-        from: "a",
-        to: "b",
-        text,
-    });
+fn check_text(text: JsonString<'_>) {
+    let meant: String =
+        serde_json::from_str(text.literal()).expect("an accepted text is a readable JSON string");
+    let frame = text_frame("a", TextTo::One { to: "b" }, text);
     assert_eq!(client_reads(&frame)["text"], Value::from(meant));
 }
 
 /// Checks one payload; panics on any violation.
 pub fn run(data: &[u8]) {
-    let msg = match parse(data) {
+    let parsed = parse(data);
+    assert_eq!(
+        format!("{parsed:?}"),
+        format!("{:?}", parse_slow(data)),
+        "the fast path and serde_json read this payload differently"
+    );
+    let msg = match parsed {
         Ok(msg) => msg,
         Err(ParseError::BadRequest) => return,
         Err(ParseError::UnknownType) => {

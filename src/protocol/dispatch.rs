@@ -10,7 +10,7 @@ use super::Hub;
 use crate::conn::Phase;
 use crate::event::{ClientId, EventKind, Reason, RoutedMessage};
 use crate::frame::{self, WireFrame};
-use crate::message::{self, Incoming, Outgoing};
+use crate::message::{self, Incoming, Outgoing, TextTo};
 
 impl Hub {
     /// Handles one complete frame from a client.
@@ -62,16 +62,12 @@ impl Hub {
                     return self.reply_error(id, "no_such_user", Some(&to), None);
                 };
                 let to_nick = self.conns[&to_id].nick.clone().unwrap_or_default();
-                let frame = frame::encode_json(&Outgoing::Msg {
-                    from,
-                    to: &to_nick,
-                    text,
-                });
+                let frame = message::text_frame(from, TextTo::One { to: &to_nick }, text);
                 let queued = usize::from(self.enqueue(to_id, frame.clone()));
                 self.routed(id, frame, queued, ack);
             }
             Incoming::All { text, id: ack } => {
-                let frame = frame::encode_json(&Outgoing::All { from, text });
+                let frame = message::text_frame(from, TextTo::All, text);
                 let queued = self.fan_out(frame.clone(), Some(id));
                 self.routed(id, frame, queued, ack);
             }

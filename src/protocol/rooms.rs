@@ -11,7 +11,7 @@ use super::Hub;
 use crate::error::{Error, Result};
 use crate::event::{ClientId, EventKind};
 use crate::frame;
-use crate::message::{self, Outgoing};
+use crate::message::{self, JsonString, Outgoing, TextTo};
 
 /// One room.
 #[derive(Debug)]
@@ -140,7 +140,7 @@ impl Hub {
         id: ClientId,
         from: &Arc<str>,
         name: &str,
-        text: &RawValue,
+        text: JsonString<'_>,
         ack: Option<&RawValue>,
     ) {
         let mut buf = [0u8; 64];
@@ -148,11 +148,7 @@ impl Hub {
         let Some(room) = self.rooms.get(&key).filter(|r| r.members.contains(&id)) else {
             return self.room_error(id, "not_in_room", name);
         };
-        let frame = frame::encode_json(&Outgoing::Room {
-            room: &room.name,
-            from,
-            text,
-        });
+        let frame = message::text_frame(from, TextTo::Room { room: &room.name }, text);
         let queued = self.room_fan_out(&key, frame.clone(), Some(id));
         self.routed(id, frame, queued, ack);
     }
