@@ -49,9 +49,11 @@ fn two_clients_talk_through_the_example_server() {
     assert_eq!(bob.line(), "<alice> hello all");
     assert_eq!(bob.line(), "* alice left (quit)");
 
-    // /who and an unknown nick, answered on stdout and stderr.
+    // An unknown nick and /who, answered on stderr and stdout. In this
+    // order: the server answers a client's frames in order, so once the
+    // /who answer is printed the error was read (and printed) before it.
     let mut bob_in = bob.take_stdin();
-    bob_in.write_all(b"/who\n/msg carol hey\n").unwrap();
+    bob_in.write_all(b"/msg carol hey\n/who\n").unwrap();
     assert_eq!(bob.line(), "* online: bob");
 
     // SIGTERM: the server tells bob it is going away and exits cleanly.
