@@ -305,6 +305,8 @@ fn flat_strings(payload: &str) -> Option<Fields<'_>> {
             "room" => &mut fields.room,
             "token" => &mut fields.token,
             "id" => return None,
+            // Unknown fields are ignored, even twice, as serde_json does:
+            // each goes to an empty slot of its own.
             _ => {
                 ignored = None;
                 &mut ignored
