@@ -19,15 +19,7 @@
 #include <unistd.h>
 
 #include "chat.h"
-
-static int checks = 0;
-static int failures = 0;
-
-static void fail(int line, const char *what, const char *why)
-{
-    failures++;
-    printf("FAIL line %d: %s: %s\n", line, what, why);
-}
+#include "check.h"
 
 /* Leaves a known last error from a function other than `fname`, so that a
  * check can tell that the call under test set its own. */
@@ -37,32 +29,6 @@ static void set_marker(const char *fname)
         chat_server_wakeup(NULL);
     } else {
         chat_server_port(NULL);
-    }
-}
-
-/* The call just made returned `got`; it should be `want`, and when `want`
- * is an error, the last error must be that code and a message from fname. */
-static void check(int line, const char *fname, const char *expr, long got, long want, int want_code)
-{
-    const char *msg = chat_last_error();
-    char why[512];
-    checks++;
-    if (got != want) {
-        snprintf(why, sizeof why, "returned %ld, want %ld (last error: %s)", got, want, msg ? msg : "NULL");
-        fail(line, expr, why);
-        return;
-    }
-    if (want_code == CHAT_OK) {
-        return;
-    }
-    if (chat_last_error_code() != want_code) {
-        snprintf(why, sizeof why, "chat_last_error_code() = %d, want %d", chat_last_error_code(), want_code);
-        fail(line, expr, why);
-    }
-    if (msg == NULL || strncmp(msg, fname, strlen(fname)) != 0 || msg[strlen(fname)] != ':') {
-        snprintf(why, sizeof why, "chat_last_error() = \"%s\", want a message from %s", msg ? msg : "NULL",
-                 fname);
-        fail(line, expr, why);
     }
 }
 
@@ -437,6 +403,5 @@ int main(void)
 
     error_texts();
 
-    printf("misuse: %d checks, %d failed\n", checks, failures);
-    return failures == 0 ? 0 : 1;
+    return summary("misuse");
 }

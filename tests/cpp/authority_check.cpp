@@ -4,6 +4,7 @@
 // "ok" and exits 0 when every check passes.
 
 #include "chat.hpp"
+#include "check.hpp"
 
 #include <cstdint>
 #include <cstdio>
@@ -14,37 +15,14 @@
 
 namespace {
 
-int failures = 0;
-
-void expect(bool ok, const char *what) {
-    if (!ok) {
-        std::fprintf(stderr, "FAILED: %s\n", what);
-        ++failures;
-    }
-}
+using check::expect;
+using check::failures;
+using check::loopback;
 
 // Runs f, which must throw chat::Error with `code` and a message naming the
 // C function that failed.
 template <class F> void expect_error(int code, const char *function, F f) {
-    try {
-        f();
-        std::fprintf(stderr, "FAILED: %s: no exception\n", function);
-        ++failures;
-    } catch (const chat::Error &e) {
-        if (e.code() != code) {
-            std::fprintf(stderr, "FAILED: %s: code %d, wanted %d (%s)\n", function, e.code(), code, e.what());
-            ++failures;
-        } else if (std::strncmp(e.what(), function, std::strlen(function)) != 0) {
-            std::fprintf(stderr, "FAILED: %s: message \"%s\" does not name it\n", function, e.what());
-            ++failures;
-        }
-    }
-}
-
-chat::Config loopback() {
-    chat::Config cfg;
-    cfg.listen_addr = "127.0.0.1:0";
-    return cfg;
+    check::expect_error(code, function, f, function);
 }
 
 } // namespace

@@ -3,6 +3,7 @@
 // run by tests/cpp_host.rs; prints "ok" and exits 0 when every check passes.
 
 #include "chat.hpp"
+#include "check.hpp"
 
 #include <cstdio>
 #include <cstdint>
@@ -21,37 +22,10 @@ static_assert(!std::is_convertible_v<chat::Config, chat::Server>, "the Server co
 
 namespace {
 
-int failures = 0;
-
-void expect(bool ok, const char *what) {
-    if (!ok) {
-        std::fprintf(stderr, "FAILED: %s\n", what);
-        ++failures;
-    }
-}
-
-// Runs f, which must throw chat::Error with `code` and a message.
-template <class F> void expect_error(int code, const char *what, F f) {
-    try {
-        f();
-        std::fprintf(stderr, "FAILED: %s: no exception\n", what);
-        ++failures;
-    } catch (const chat::Error &e) {
-        if (e.code() != code) {
-            std::fprintf(stderr, "FAILED: %s: code %d, wanted %d (%s)\n", what, e.code(), code, e.what());
-            ++failures;
-        } else if (std::string(e.what()).empty()) {
-            std::fprintf(stderr, "FAILED: %s: empty message\n", what);
-            ++failures;
-        }
-    }
-}
-
-chat::Config loopback() {
-    chat::Config cfg;
-    cfg.listen_addr = "127.0.0.1:0";
-    return cfg;
-}
+using check::expect;
+using check::failures;
+using check::loopback;
+using check::expect_error;
 
 } // namespace
 
