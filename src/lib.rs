@@ -14,6 +14,7 @@
 #![deny(missing_docs)]
 #![deny(unsafe_op_in_unsafe_fn)]
 
+pub mod codec;
 mod config;
 mod conn;
 mod error;
@@ -21,7 +22,6 @@ mod event;
 /// The C ABI (`include/chat.h`): `extern "C"` functions over [`Server`], for
 /// C, C++ and Python hosts.
 pub mod ffi;
-pub mod frame;
 mod idmap;
 pub mod message;
 mod protocol;
@@ -32,6 +32,8 @@ mod sys;
 #[doc(hidden)]
 pub mod testing;
 
+/// The length-prefix codec under its earlier name.
+pub use codec::length_prefix as frame;
 pub use config::{Config, FD_SETSIZE};
 pub use error::{Error, Result};
 pub use event::{ClientId, Event, EventKind, HeldMessage, Reason, RoutedMessage};

@@ -1,5 +1,6 @@
-//! The length-prefix codec: a 4-byte big-endian payload length, then the
-//! payload. No sockets here: bytes in, payloads out.
+//! The length-prefix codec of plain TCP connections: a 4-byte big-endian
+//! payload length, then the payload. No sockets here: bytes in, payloads
+//! out.
 
 use std::sync::Arc;
 
