@@ -1,0 +1,2 @@
+pub struct Pipe;
+pub struct PipeClient;
