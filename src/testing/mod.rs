@@ -18,7 +18,7 @@ use crate::transport::Transport;
 
 mod pipe;
 
-pub use pipe::{Pipe, PipeClient};
+pub use pipe::{Host, Pipe, PipeClient};
 
 /// Every session and the routing between them, driven by hand: bytes in
 /// with [`receive`](Core::receive), framed bytes out with
@@ -190,5 +190,10 @@ impl Core {
     /// The counters.
     pub fn stats(&self) -> Stats {
         self.core.stats()
+    }
+
+    /// The protocol core itself, for the pipe's host calls.
+    pub(crate) fn inner(&mut self) -> &mut protocol::Core {
+        &mut self.core
     }
 }
