@@ -221,7 +221,7 @@ impl PipeClient {
     pub fn send_raw(&mut self, bytes: &[u8]) {
         let mut inner = self.pipe.borrow_mut();
         let now = inner.now;
-        if !inner.inboxes.get(&self.id).is_some_and(|i| !i.closed) {
+        if inner.inboxes.get(&self.id).is_none_or(|i| i.closed) {
             // Like writing to a closed socket: the bytes go nowhere.
             return;
         }
