@@ -119,14 +119,15 @@ impl App {
         let tty = self.opts.tty;
         match commands::parse(line, &self.session) {
             Action::Nothing => {}
-            Action::Send(frame, echo) => {
+            Action::Send(mut frame, echo) => {
+                // A script's output stays what others said; a terminal
+                // shows our own lines too, as they read to others, once the
+                // server took them.
+                if let (true, Some(said)) = (tty, echo) {
+                    self.session.expect_ack(&mut frame, said);
+                }
                 if let Some(conn) = &mut self.conn {
                     conn.send(&frame);
-                }
-                // A script's output stays what others said; a terminal
-                // shows our own lines too, as they read to others.
-                if let (true, Some(said)) = (tty, echo) {
-                    self.show(Line::Said(said));
                 }
             }
             Action::Show(line) => self.show(line),

@@ -1,7 +1,7 @@
 //! What the client knows of its session (nick, who is online, rooms) and
 //! what each frame from the server means for it.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, VecDeque};
 
 use serde_json::{json, Value};
 
@@ -37,6 +37,10 @@ pub struct Session {
     /// Why the server is about to close the connection, if it said so: the
     /// one line printed when the socket then closes.
     pub closing: Option<String>,
+    /// Our own messages sent with an `id`, shown once the server acks them
+    /// (so a line that did not go through never shows as said).
+    pending: VecDeque<(u64, Said)>,
+    next_id: u64,
 }
 
 /// Error codes after which the server closes the connection: they are said
@@ -53,6 +57,13 @@ const CLOSING: &[&str] = &[
 ];
 
 impl Session {
+    /// Sends `frame` with an ack id; `echo` shows when the ack comes.
+    pub fn expect_ack(&mut self, frame: &mut Value, echo: Said) {
+        self.next_id += 1;
+        frame["id"] = json!(self.next_id);
+        self.pending.push_back((self.next_id, echo));
+    }
+
     /// The other nicks online, for completion.
     pub fn others(&self) -> Vec<String> {
         self.users
@@ -120,7 +131,20 @@ impl Session {
             "ping" => vec![Effect::Reply(
                 json!({"type": "pong", "id": v.get("id").cloned().unwrap_or(Value::Null)}),
             )],
-            "pong" | "ack" => Vec::new(),
+            "ack" => {
+                let id = v.get("id").and_then(Value::as_u64);
+                let mut shown = Vec::new();
+                // Acks come in the order sent: anything older was answered
+                // by an error already.
+                while let Some((pid, said)) = self.pending.pop_front() {
+                    if Some(pid) == id {
+                        shown.push(Effect::Show(Line::Said(said)));
+                        break;
+                    }
+                }
+                shown
+            }
+            "pong" => Vec::new(),
             "banner" => show(s("text")),
             "error" => self.error(&v),
             // Hook: host notices (`notice`), renames (`nick`), `members` and
@@ -168,8 +192,35 @@ impl Session {
             self.closing = Some(text);
             return Vec::new();
         }
+        if code == "rate_limited" {
+            // Nothing was dropped: the server reads us more slowly.
+            return vec![Effect::Show(Line::Status(text))];
+        }
+        self.drop_pending(code, v);
         self.failures += 1;
         vec![Effect::Show(Line::Error(text))]
+    }
+}
+
+impl Session {
+    /// The echo of the message this error answered goes unshown.
+    fn drop_pending(&mut self, code: &str, v: &Value) {
+        let field = |key: &str| v.get(key).and_then(Value::as_str).unwrap_or("");
+        let at = match code {
+            "no_such_user" => self.pending.iter().position(
+                |(_, s)| matches!(&s.to, Target::Private(to) if to.eq_ignore_ascii_case(field("to"))),
+            ),
+            "not_in_room" | "bad_room" => self
+                .pending
+                .iter()
+                .position(|(_, s)| matches!(&s.to, Target::Room(r) if r.eq_ignore_ascii_case(field("room")))),
+            // A host that drops a held message answers it in its place.
+            "moderated" => Some(0),
+            _ => None,
+        };
+        if let Some(at) = at {
+            self.pending.remove(at);
+        }
     }
 }
 
