@@ -194,6 +194,41 @@ fn a_silent_or_missing_server_exits_1_with_a_reason() {
     assert!(!err.contains("os error"), "no Rust words: {err}");
 }
 
+/// A listener whose accept queue is full: a further connect gets no answer
+/// at all (its SYN is dropped), as from a host that is down. Returns the
+/// listener, the connection filling its queue, and its address.
+fn unanswering_listener() -> (std::os::fd::OwnedFd, std::net::TcpStream, SocketAddr) {
+    use nix::sys::socket::{self, AddressFamily, Backlog, SockFlag, SockType, SockaddrIn};
+    use std::os::fd::AsRawFd;
+    let fd = socket::socket(
+        AddressFamily::Inet,
+        SockType::Stream,
+        SockFlag::SOCK_CLOEXEC,
+        None,
+    )
+    .unwrap();
+    socket::bind(fd.as_raw_fd(), &SockaddrIn::new(127, 0, 0, 1, 0)).unwrap();
+    socket::listen(&fd, Backlog::new(0).unwrap()).unwrap();
+    let bound: SockaddrIn = socket::getsockname(fd.as_raw_fd()).unwrap();
+    let addr = SocketAddr::from(([127, 0, 0, 1], bound.port()));
+    let filler = std::net::TcpStream::connect(addr).unwrap();
+    (fd, filler, addr)
+}
+
+#[test]
+fn a_connection_that_never_completes_is_not_answering() {
+    let (_listener, _filler, addr) = unanswering_listener();
+    let (status, out, err) = script(&addr.to_string(), "x", &["--timeout-ms", "300"]).finish();
+    assert_eq!(status.code(), Some(1), "{err}");
+    assert!(out.is_empty(), "{out:?}");
+    assert!(
+        err.contains(&format!(
+            "the server at {addr} is not answering (no connection in 0.3 s"
+        )),
+        "{err}"
+    );
+}
+
 #[test]
 fn a_script_must_name_its_nick() {
     let server = ServerThread::default();

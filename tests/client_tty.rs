@@ -384,3 +384,51 @@ fn a_line_that_did_not_go_through_never_shows_as_said() {
         "{screen}"
     );
 }
+
+#[test]
+fn ctrl_d_quits_while_the_connection_hangs() {
+    use nix::sys::socket::{self, AddressFamily, Backlog, SockFlag, SockType, SockaddrIn};
+    use std::os::fd::AsRawFd;
+    // An accept queue that is full: the client's SYN gets no answer.
+    let fd = socket::socket(
+        AddressFamily::Inet,
+        SockType::Stream,
+        SockFlag::SOCK_CLOEXEC,
+        None,
+    )
+    .unwrap();
+    socket::bind(fd.as_raw_fd(), &SockaddrIn::new(127, 0, 0, 1, 0)).unwrap();
+    socket::listen(&fd, Backlog::new(0).unwrap()).unwrap();
+    let bound: SockaddrIn = socket::getsockname(fd.as_raw_fd()).unwrap();
+    let addr = SocketAddr::from(([127, 0, 0, 1], bound.port()));
+    let _filler = std::net::TcpStream::connect(addr).unwrap();
+    // A minute to connect: only Ctrl-D can end it within the test's deadline.
+    let mut c = client(addr, &["--nick", "zed", "--timeout-ms", "60000"]);
+    c.wait_text("connecting to");
+    c.wait_input("zed>", 5);
+    c.send(b"typed meanwhile");
+    c.wait_input("zed> typed meanwhile", 20);
+    c.send(key::CTRL_U);
+    c.send(key::CTRL_D);
+    assert!(c.wait().success());
+    assert!(c.is_cooked(), "the terminal is restored");
+}
+
+#[test]
+fn sigterm_quits_cleanly_and_restores_the_terminal() {
+    let (server, _peers, mut alice) = alice_with(&[]);
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(alice.child.id() as i32),
+        nix::sys::signal::Signal::SIGTERM,
+    )
+    .unwrap();
+    assert!(alice.wait().success());
+    let ev = server.event_until(|e| matches!(e.kind, chat::EventKind::Disconnected { .. }));
+    assert!(matches!(
+        ev.kind,
+        chat::EventKind::Disconnected {
+            reason: chat::Reason::Quit
+        }
+    ));
+    assert!(alice.is_cooked(), "the terminal is restored");
+}
