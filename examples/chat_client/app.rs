@@ -1,7 +1,7 @@
 //! The client's one select() loop: the keyboard (or a script), the server
 //! socket, signals and timers, and the session state between them.
 
-use std::io::{self, IsTerminal, Read, Write};
+use std::io::{self, Read};
 use std::net::SocketAddr;
 use std::os::fd::AsFd;
 use std::os::unix::net::UnixStream;
@@ -16,6 +16,7 @@ use crate::conn::{Conn, Connector, Progress};
 use crate::editor::Editor;
 use crate::keys::KeyDecoder;
 use crate::session::{Effect, Session};
+use crate::signals::{drain, watch_signals};
 use crate::style::{Line, Style};
 use crate::term::{RawMode, Screen};
 
@@ -419,73 +420,6 @@ impl App {
         }
     }
 
-    /// Shows a transcript line where it belongs: above the input line on a
-    /// terminal; for a script, stdout (errors on stderr).
-    pub fn show(&mut self, line: Line) {
-        if self.opts.quiet && matches!(line, Line::Status(_)) {
-            return;
-        }
-        let text = self.style.render(&line, &self.session.nick);
-        match &mut self.ui {
-            Ui::Tty(t) => {
-                if t.screen.print(&text, &t.editor).is_err() {
-                    // The terminal is gone (hung up): leave.
-                    self.stdin_open = false;
-                    self.quit();
-                }
-            }
-            Ui::Script(s) => {
-                if matches!(line, Line::Error(_)) {
-                    eprintln!("{text}");
-                } else if s.stdout_open {
-                    let mut out = io::stdout().lock();
-                    if writeln!(out, "{text}").and_then(|()| out.flush()).is_err() {
-                        s.stdout_open = false;
-                    }
-                }
-            }
-        }
-    }
-
-    /// Waits for a nick typed at the prompt (terminal only).
-    pub fn ask_nick(&mut self, prefill: &str) {
-        self.asking_nick = true;
-        if let Ui::Tty(t) = &mut self.ui {
-            let chars: Vec<char> = prefill.chars().collect();
-            let n = chars.len();
-            t.editor.set(chars, n);
-        }
-        self.set_prompt();
-    }
-
-    pub fn set_prompt(&mut self) {
-        let Ui::Tty(t) = &mut self.ui else { return };
-        if self.asking_nick {
-            t.screen.set_prompt("nick> ".into(), "nick> ");
-        } else {
-            let nick = &self.session.nick;
-            let plain = format!("{nick}> ");
-            let shown = if self.style.color {
-                format!("\x1b[1m{nick}\x1b[0m> ")
-            } else {
-                plain.clone()
-            };
-            t.screen.set_prompt(shown, &plain);
-        }
-        self.redraw_input(false);
-    }
-
-    /// Draws the input line again (`all`: the whole screen, for Ctrl-L).
-    pub fn redraw_input(&mut self, all: bool) {
-        if let Ui::Tty(t) = &mut self.ui {
-            let _ = if all {
-                t.screen.redraw(&t.editor)
-            } else {
-                t.screen.draw(&t.editor)
-            };
-        }
-    }
-
     fn read_stdin(&mut self) {
         let mut buf = [0u8; 4096];
         let n = match io::stdin().lock().read(&mut buf) {
@@ -519,31 +453,4 @@ struct Ready {
     connected: bool,
     readable: bool,
     writable: bool,
-}
-
-/// SIGINT, SIGTERM and SIGHUP (quit as Ctrl-D does) and, on a terminal,
-/// SIGWINCH (redraw), each turned into a byte on a socket pair that
-/// select() watches.
-fn watch_signals(tty: bool) -> io::Result<(UnixStream, Option<UnixStream>)> {
-    use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM, SIGWINCH};
-    use signal_hook::low_level::pipe;
-    let (quit_r, quit_w) = UnixStream::pair()?;
-    quit_r.set_nonblocking(true)?;
-    for sig in [SIGINT, SIGTERM, SIGHUP] {
-        pipe::register(sig, quit_w.try_clone()?)?;
-    }
-    let resized = if tty && io::stdout().is_terminal() {
-        let (r, w) = UnixStream::pair()?;
-        r.set_nonblocking(true)?;
-        pipe::register(SIGWINCH, w)?;
-        Some(r)
-    } else {
-        None
-    };
-    Ok((quit_r, resized))
-}
-
-fn drain(mut s: &UnixStream) {
-    let mut buf = [0u8; 64];
-    while matches!(s.read(&mut buf), Ok(n) if n > 0) {}
 }

@@ -12,10 +12,12 @@ mod app;
 mod commands;
 mod complete;
 mod conn;
+mod display;
 mod editor;
 mod input;
 mod keys;
 mod session;
+mod signals;
 mod style;
 mod term;
 
