@@ -354,6 +354,9 @@ impl App {
         }
     }
 
+    /// The connection ended. Hook: resumable sessions (protocol 1.2) would
+    /// reconnect from here with the session token and the count of frames
+    /// read, instead of ending.
     fn lost(&mut self, why: String) {
         if self.quit_by.is_some() {
             self.finish(End::Quit);

@@ -157,7 +157,9 @@ pub fn plain(e: &io::Error) -> String {
 }
 
 impl Conn {
-    /// A non-blocking connect to `addr`, under way.
+    /// A non-blocking connect to `addr`, under way. Hook: a TLS transport
+    /// (`--tls`, `--ca`, `--insecure`) would wrap the stream here, and
+    /// `send`/`flush`/`read` would go through it.
     fn start(addr: SocketAddr) -> io::Result<Conn> {
         let family = match addr {
             SocketAddr::V4(_) => AddressFamily::Inet,
