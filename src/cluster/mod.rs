@@ -4,6 +4,7 @@
 //! Redis; the names of the keys and channels. `docs/cluster.md` describes
 //! the design.
 
+pub mod directory;
 pub mod link;
 pub mod link_config;
 pub mod link_event;
@@ -11,6 +12,7 @@ mod outbox;
 pub mod scripts;
 pub mod url;
 
+pub use directory::{DirEvent, Directory};
 pub use link::Link;
 pub use link_config::{LinkConfig, Probe, Role};
 pub use link_event::{DownReason, Failure, LinkEvent, LinkStats, Phase, PubMessage, SendError, Token};
