@@ -426,29 +426,37 @@ impl Link {
             resp::write_bulk(&mut tail, a);
         }
         let nargs = 3 + keys.len() + args.len();
-        let sha = self.shas[index].clone();
-        let source = self.cfg.scripts[index].source.as_bytes();
-        let head_len = resp::command_len(&[b"EVALSHA", &[0; 40]]) - 3;
-        let size = head_len + tail.len() + if sha.is_none() { source.len() } else { 0 };
-        self.check_room(Role::Commands, size)?;
-        let token = self.token();
-        match sha {
+        // Encoded first (evals are rare), so the bound is checked exactly.
+        let mut bytes = Vec::new();
+        let by_sha = match &self.shas[index] {
             Some(sha) => {
-                let write = |b: &mut Vec<u8>| write_eval(b, b"EVALSHA", &sha, &tail, nargs);
-                let mut bytes = Vec::new();
-                write(&mut bytes);
-                let what = Expect::Eval {
-                    token,
-                    script: index,
-                    tail,
-                    nargs,
-                };
-                self.outbox.push(what, true, now, |b| b.extend_from_slice(&bytes));
+                write_eval(&mut bytes, b"EVALSHA", sha, &tail, nargs);
+                true
             }
-            None => self.outbox.push(Expect::User(token), true, now, |b| {
-                write_eval(b, b"EVAL", source, &tail, nargs)
-            }),
-        }
+            None => {
+                write_eval(
+                    &mut bytes,
+                    b"EVAL",
+                    self.cfg.scripts[index].source.as_bytes(),
+                    &tail,
+                    nargs,
+                );
+                false
+            }
+        };
+        self.check_room(Role::Commands, bytes.len())?;
+        let token = self.token();
+        let what = if by_sha {
+            Expect::Eval {
+                token,
+                script: index,
+                tail,
+                nargs,
+            }
+        } else {
+            Expect::User(token)
+        };
+        self.outbox.push(what, true, now, |b| b.extend_from_slice(&bytes));
         Ok(token)
     }
 
@@ -809,3 +817,7 @@ fn write_eval(out: &mut Vec<u8>, verb: &[u8], script: &[u8], tail: &[u8], nargs:
     resp::write_bulk(out, script);
     out.extend_from_slice(tail);
 }
+
+#[cfg(test)]
+#[path = "link_tests.rs"]
+mod tests;
