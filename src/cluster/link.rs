@@ -22,10 +22,10 @@ use std::collections::{BTreeSet, VecDeque};
 use std::time::{Duration, Instant};
 
 use super::link_config::{LinkConfig, Role};
-use super::link_event::{DownReason, Failure, LinkEvent, LinkStats, Phase, PubMessage, SendError, Token};
+use super::link_event::{DownReason, Failure, LinkEvent, LinkStats, Phase, SendError, Token};
 use super::outbox::{Entry, Outbox};
 use super::scripts::Script;
-use crate::codec::resp::{self, Decoder, Reply};
+use crate::codec::resp::{self, Decoder};
 
 /// A step of the handshake.
 #[derive(Debug, Clone, Copy)]
@@ -140,28 +140,7 @@ impl Link {
             psubs: BTreeSet::new(),
             probe: ProbeState::Idle,
             probe_nonce: 0,
-            stats: LinkStats {
-                phase: Phase::Down,
-                since: now,
-                down_since: Some(now),
-                last_down: None,
-                connects: 0,
-                reconnects: 0,
-                readies: 0,
-                commands: 0,
-                replies: 0,
-                messages: 0,
-                refused: 0,
-                refused_bytes: 0,
-                expired: 0,
-                lost: 0,
-                noscript: 0,
-                pending_bytes: 0,
-                pending_commands: 0,
-                in_flight: 0,
-                bytes_in: 0,
-                bytes_out: 0,
-            },
+            stats: LinkStats::new(now),
         }
     }
 
@@ -225,59 +204,7 @@ impl Link {
         self.last_read = now;
         self.decoder = Decoder::new(self.cfg.limits);
         self.enter(Phase::Handshaking, now);
-        let mut hs = Outbox::new();
-        let url = &self.cfg.url;
-        if let Some(pass) = &url.password {
-            let mut args: Vec<&[u8]> = vec![b"AUTH"];
-            if let Some(user) = &url.user {
-                args.push(user.as_bytes());
-            }
-            args.push(pass.as_bytes());
-            hs.push(Expect::Handshake(Step::Auth), false, now, |b| {
-                resp::write_command(b, &args)
-            });
-        }
-        if url.db != 0 {
-            let db = url.db.to_string();
-            hs.push(Expect::Handshake(Step::Select), false, now, |b| {
-                resp::write_command(b, &[b"SELECT", db.as_bytes()])
-            });
-        }
-        if !self.cfg.client_name.is_empty() {
-            let name = self.cfg.client_name.as_bytes();
-            hs.push(Expect::Handshake(Step::SetName), false, now, |b| {
-                resp::write_command(b, &[b"CLIENT", b"SETNAME", name])
-            });
-        }
-        match self.cfg.role {
-            Role::Commands => {
-                for (i, s) in self.cfg.scripts.iter().enumerate() {
-                    hs.push(Expect::Handshake(Step::Load(i)), false, now, |b| {
-                        resp::write_command(b, &[b"SCRIPT", b"LOAD", s.source.as_bytes()])
-                    });
-                }
-            }
-            Role::Subscriber => {
-                for (kind, set) in [
-                    (SubKind::Subscribe, &self.subs),
-                    (SubKind::PSubscribe, &self.psubs),
-                ] {
-                    if !set.is_empty() {
-                        let expect = Expect::Sub {
-                            kind,
-                            left: set.len(),
-                            handshake: true,
-                        };
-                        hs.push(expect, false, now, |b| write_sub(b, kind, set.iter()));
-                    }
-                }
-            }
-        }
-        if hs.front().is_none() {
-            hs.push(Expect::Handshake(Step::Ping), false, now, |b| {
-                resp::write_command(b, &[b"PING"])
-            });
-        }
+        let hs = self.handshake(now);
         // Every command queued so far is one step of the handshake.
         self.handshake_left = hs.len();
         self.outbox.prepend(hs);
@@ -643,156 +570,12 @@ impl Link {
         let r = self.rng.wrapping_mul(0x2545_f491_4f6c_dd1d);
         Duration::from_micros(base / 2 + r % (base / 2 + 1))
     }
-
-    fn on_reply(&mut self, reply: Reply, now: Instant) {
-        if self.cfg.role == Role::Subscriber {
-            if let Some(msg) = as_message(&reply) {
-                return self.on_message(msg, now);
-            }
-        }
-        let Some((what, _)) = self.in_flight.pop_front() else {
-            return self.go_down(DownReason::Unexpected("a reply to no command"), now);
-        };
-        match what {
-            Expect::User(token) => self.reply(token, reply),
-            Expect::Eval {
-                token,
-                script,
-                tail,
-                nargs,
-            } if reply.is_error_code("NOSCRIPT") => {
-                // Someone flushed the scripts: EVAL loads it again.
-                self.stats.noscript += 1;
-                let source = self.cfg.scripts[script].source.as_bytes();
-                self.outbox.push(Expect::User(token), true, now, |b| {
-                    write_eval(b, b"EVAL", source, &tail, nargs)
-                });
-            }
-            Expect::Eval { token, .. } => self.reply(token, reply),
-            Expect::Handshake(step) => {
-                if let Some(e) = reply.as_error() {
-                    return self.go_down(DownReason::Refused(format!("{step:?}: {e}")), now);
-                }
-                if let Step::Load(i) = step {
-                    match reply.as_bytes() {
-                        Some(sha) if sha.len() == 40 => self.shas[i] = Some(sha.to_vec()),
-                        _ => return self.go_down(DownReason::Unexpected("SCRIPT LOAD answered no SHA"), now),
-                    }
-                }
-                self.handshake_step_done(now);
-            }
-            Expect::Ping => {
-                let pong = reply.as_bytes() == Some(b"PONG")
-                    || reply.as_array().and_then(|a| a.first()).and_then(Reply::as_bytes) == Some(b"pong");
-                if !pong {
-                    self.go_down(DownReason::Unexpected("PING answered no PONG"), now);
-                }
-            }
-            Expect::Sub {
-                kind,
-                left,
-                handshake,
-            } => {
-                if let Some(e) = reply.as_error() {
-                    return self.go_down(DownReason::Refused(format!("{kind:?}: {e}")), now);
-                }
-                let word = reply.as_array().and_then(|a| a.first()).and_then(Reply::as_bytes);
-                if word != Some(kind.word()) {
-                    return self.go_down(
-                        DownReason::Unexpected("a subscription confirmation of another kind"),
-                        now,
-                    );
-                }
-                if left > 1 {
-                    let rest = Expect::Sub {
-                        kind,
-                        left: left - 1,
-                        handshake,
-                    };
-                    let due = self.connected_at.max(now) + self.cfg.reply_timeout;
-                    self.in_flight.push_front((rest, due));
-                } else if handshake {
-                    self.handshake_step_done(now);
-                }
-            }
-        }
-    }
-
-    fn reply(&mut self, token: Token, reply: Reply) {
-        self.stats.replies += 1;
-        self.events.push_back(LinkEvent::Reply { token, reply });
-    }
-
-    fn handshake_step_done(&mut self, now: Instant) {
-        self.handshake_left = self.handshake_left.saturating_sub(1);
-        if self.handshake_left > 0 {
-            return;
-        }
-        match &self.cfg.probe {
-            Some(p) if self.cfg.role == Role::Subscriber => {
-                self.probe_nonce += 1;
-                let mut payload = p.prefix.clone();
-                payload.push(b' ');
-                payload.extend_from_slice(self.cfg.client_name.as_bytes());
-                payload.push(b' ');
-                payload.extend_from_slice(self.probe_nonce.to_string().as_bytes());
-                self.probe = ProbeState::Wanted(payload);
-            }
-            _ => self.become_ready(now),
-        }
-    }
-
-    fn become_ready(&mut self, now: Instant) {
-        self.attempt = 0;
-        self.enter(Phase::Ready, now);
-        self.stats.down_since = None;
-        self.stats.readies += 1;
-        self.events.push_back(LinkEvent::Ready);
-    }
-
-    fn on_message(&mut self, msg: PubMessage, now: Instant) {
-        if let Some(p) = &self.cfg.probe {
-            let ours = msg.channel == p.channel
-                && msg.payload.len() > p.prefix.len()
-                && msg.payload.starts_with(&p.prefix)
-                && msg.payload[p.prefix.len()] == b' ';
-            if ours {
-                // An older connection's probe is ignored.
-                if matches!(&self.probe, ProbeState::Sent(want, _) if *want == msg.payload) {
-                    self.probe = ProbeState::Idle;
-                    self.become_ready(now);
-                }
-                return;
-            }
-        }
-        self.stats.messages += 1;
-        self.events.push_back(LinkEvent::Message(msg));
-    }
 }
 
 /// The caller's token of a command, if it is the caller's.
 fn token_of(what: &Expect) -> Option<Token> {
     match what {
         Expect::User(t) | Expect::Eval { token: t, .. } => Some(*t),
-        _ => None,
-    }
-}
-
-/// `message`/`pmessage` pushes in RESP2's subscribed mode.
-fn as_message(reply: &Reply) -> Option<PubMessage> {
-    let items = reply.as_array()?;
-    let bytes = |i: usize| items.get(i).and_then(Reply::as_bytes).map(<[u8]>::to_vec);
-    match (items.first()?.as_bytes()?, items.len()) {
-        (b"message", 3) => Some(PubMessage {
-            channel: bytes(1)?,
-            pattern: None,
-            payload: bytes(2)?,
-        }),
-        (b"pmessage", 4) => Some(PubMessage {
-            pattern: Some(bytes(1)?),
-            channel: bytes(2)?,
-            payload: bytes(3)?,
-        }),
         _ => None,
     }
 }
@@ -818,6 +601,10 @@ fn write_eval(out: &mut Vec<u8>, verb: &[u8], script: &[u8], tail: &[u8], nargs:
     out.extend_from_slice(tail);
 }
 
+#[path = "link_handshake.rs"]
+mod handshake;
+#[path = "link_replies.rs"]
+mod replies;
 #[cfg(test)]
 #[path = "link_tests.rs"]
 mod tests;

@@ -161,3 +161,31 @@ pub struct LinkStats {
     /// Bytes written to Redis.
     pub bytes_out: u64,
 }
+
+impl LinkStats {
+    /// A link made at `now`, down and never connected.
+    pub(crate) fn new(now: Instant) -> LinkStats {
+        LinkStats {
+            phase: Phase::Down,
+            since: now,
+            down_since: Some(now),
+            last_down: None,
+            connects: 0,
+            reconnects: 0,
+            readies: 0,
+            commands: 0,
+            replies: 0,
+            messages: 0,
+            refused: 0,
+            refused_bytes: 0,
+            expired: 0,
+            lost: 0,
+            noscript: 0,
+            pending_bytes: 0,
+            pending_commands: 0,
+            in_flight: 0,
+            bytes_in: 0,
+            bytes_out: 0,
+        }
+    }
+}

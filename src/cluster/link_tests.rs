@@ -4,6 +4,8 @@ use std::time::{Duration, Instant};
 
 use super::*;
 use crate::cluster::link_config::Probe;
+use crate::cluster::link_event::PubMessage;
+use crate::codec::resp::Reply;
 
 fn cfg(role: Role) -> LinkConfig {
     let mut cfg = LinkConfig::new("redis://127.0.0.1:6379".parse().unwrap(), role, "n1");
