@@ -376,3 +376,54 @@ fn a_snapshot_plus_newer_buffered_events_is_the_directory() {
     }
     assert_eq!(dir, truth);
 }
+
+#[test]
+fn nodes_reaping_at_once_free_a_dead_node_exactly_once() {
+    let redis = RedisServer::start();
+    let mut c = redis.client();
+    eval(&mut c, &scripts::HEARTBEAT, &["dead", TTL_MS]);
+    for nick in ["x1", "x2", "x3"] {
+        eval(&mut c, &scripts::CLAIM, &["dead", nick]);
+    }
+    eval(&mut c, &scripts::HEARTBEAT, &["dead", "0"]);
+    let mut events = Events::subscribe(&redis);
+    const REAPERS: usize = 6;
+    let barrier = Arc::new(Barrier::new(REAPERS));
+    let addr = redis.addr();
+    let reapers: Vec<_> = (0..REAPERS)
+        .map(|i| {
+            let barrier = barrier.clone();
+            thread::spawn(move || {
+                let mut c = RespClient::connect(addr);
+                barrier.wait();
+                // Half reap alone, half through their heartbeat.
+                if i % 2 == 0 {
+                    strings(&eval(&mut c, &scripts::REAP, &[]))
+                } else {
+                    let hb = eval(&mut c, &scripts::HEARTBEAT, &[&format!("live{i}"), TTL_MS]);
+                    strings(&hb.as_array().unwrap()[2])
+                }
+            })
+        })
+        .collect();
+    let reaped: Vec<Vec<String>> = reapers.into_iter().map(|t| t.join().unwrap()).collect();
+    assert_eq!(reaped.iter().filter(|r| *r == &["dead"]).count(), 1, "{reaped:?}");
+    assert_eq!(
+        reaped.iter().filter(|r| r.is_empty()).count(),
+        REAPERS - 1,
+        "{reaped:?}"
+    );
+    let offline: Vec<String> = texts(&events.drain())
+        .into_iter()
+        .filter(|t| !t.starts_with("up "))
+        .collect();
+    assert_eq!(
+        offline,
+        [
+            "offline dead x1 disconnect",
+            "offline dead x2 disconnect",
+            "offline dead x3 disconnect",
+            "down dead disconnect"
+        ]
+    );
+}
