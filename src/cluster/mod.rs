@@ -1,5 +1,5 @@
 //! The cluster's backplane: Redis, reached over two RESP2 connections per
-//! node, each driven by a sans-IO [`Link`](link::Link); the Lua scripts
+//! node, each driven by a sans-IO [`Link`]; the Lua scripts
 //! that keep one nick namespace, rooms across nodes and node liveness in
 //! Redis; the names of the keys and channels. `docs/cluster.md` describes
 //! the design.
