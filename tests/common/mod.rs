@@ -501,3 +501,4 @@ pub fn start_listening(cmd: Command) -> (Spawned, SocketAddr) {
     let addr = p.listening_addr();
     (p, addr)
 }
+pub mod redis;
