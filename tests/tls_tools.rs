@@ -307,3 +307,184 @@ fn openssl_s_client_in_both_versions_gets_the_echo() {
         assert_eq!(server.outcome(), "quit: close_notify sent");
     }
 }
+
+// The example client's TLS module (examples/common/tls_client.rs).
+#[path = "../examples/common/tls_client.rs"]
+mod tls_client;
+
+use tls_client::{End, TlsConnector, TlsOptions};
+
+fn with_ca(pki: &Pki) -> TlsConnector {
+    TlsConnector::new(&TlsOptions {
+        ca_file: Some(pki.path("ca.pem")),
+        insecure: false,
+    })
+    .unwrap()
+}
+
+fn framed(v: &Value) -> Vec<u8> {
+    let payload = v.to_string().into_bytes();
+    let mut out = (payload.len() as u32).to_be_bytes().to_vec();
+    out.extend(payload);
+    out
+}
+
+/// Reads with `read_some` until `want` bytes or the end; returns the bytes
+/// and the end, if any.
+fn read_until(tls: &mut tls_client::TlsClient, want: usize) -> (Vec<u8>, Option<End>) {
+    let deadline = std::time::Instant::now() + DEADLINE;
+    let mut got = Vec::new();
+    while got.len() < want {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "nothing before the deadline"
+        );
+        let incoming = tls.read_some(&mut got).unwrap();
+        if incoming.end.is_some() {
+            return (got, incoming.end);
+        }
+    }
+    (got, None)
+}
+
+#[test]
+fn the_example_client_module_talks_blocking_with_a_ca_file_and_closes_cleanly() {
+    let pki = Pki::new();
+    let server = EchoServer::start(&pki, 1);
+    let sock = TcpStream::connect(server.addr).unwrap();
+    let mut tls = with_ca(&pki).connect(sock, "localhost").unwrap();
+    assert!(tls.describe().starts_with("TLSv1.3 TLS13_"), "{}", tls.describe());
+    let hello = framed(&json!({"type": "hello", "nick": "ex"}));
+    tls.write_all(&hello).unwrap();
+    assert_eq!(read_until(&mut tls, hello.len()), (hello, None));
+    tls.close().unwrap();
+    assert_eq!(read_until(&mut tls, usize::MAX), (vec![], Some(End::CloseNotify)));
+    assert_eq!(server.outcome(), "peer sent close_notify; answered");
+}
+
+#[test]
+fn the_example_client_module_runs_nonblocking_in_a_poll_loop() {
+    use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+    use std::os::fd::AsFd;
+    let pki = Pki::new();
+    let server = EchoServer::start(&pki, 1);
+    let sock = TcpStream::connect(server.addr).unwrap();
+    let mut tls = with_ca(&pki).connect(sock, "127.0.0.1").unwrap();
+    tls.socket().set_nonblocking(true).unwrap();
+    // Ten 100 KB frames queued at once: far more than one write takes.
+    let big = framed(&json!({"type": "echo", "text": "y".repeat(100_000)}));
+    for _ in 0..10 {
+        tls.queue(&big);
+    }
+    let mut got = Vec::new();
+    let deadline = std::time::Instant::now() + DEADLINE;
+    let mut rounds = 0;
+    while got.len() < 10 * big.len() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "echo incomplete: {} bytes",
+            got.len()
+        );
+        rounds += 1;
+        tls.flush().unwrap();
+        let mut flags = PollFlags::POLLIN;
+        if tls.wants_write() {
+            flags |= PollFlags::POLLOUT;
+        }
+        let mut fds = [PollFd::new(tls.socket().as_fd(), flags)];
+        poll(&mut fds, PollTimeout::from(1000u16)).unwrap();
+        if fds[0].revents().is_some_and(|r| r.contains(PollFlags::POLLIN)) {
+            let incoming = tls.read_some(&mut got).unwrap();
+            assert_eq!(incoming.end, None);
+        }
+    }
+    assert!(rounds > 1, "the loop really waited on the socket");
+    assert_eq!(got, big.repeat(10));
+    tls.queue(&framed(&json!({"type": "quit"})));
+    while !tls.flush().unwrap() {}
+    tls.socket().set_nonblocking(false).unwrap();
+    assert_eq!(read_until(&mut tls, usize::MAX).1, Some(End::CloseNotify));
+    assert_eq!(server.outcome(), "quit: close_notify sent");
+}
+
+#[test]
+fn the_example_client_module_refuses_what_it_cannot_verify_and_says_what_to_do() {
+    let pki = Pki::new();
+    let server = EchoServer::start(&pki, 4);
+    // The system's roots do not include the test CA.
+    common::tls::ensure_system_roots();
+    let system = TlsConnector::new(&TlsOptions::default()).unwrap();
+    let err = system
+        .connect(TcpStream::connect(server.addr).unwrap(), "localhost")
+        .err()
+        .unwrap();
+    assert!(
+        err.0.contains("not signed by the system's CA certificates")
+            && err.0.contains("--ca FILE")
+            && err.0.contains("--insecure"),
+        "{err}"
+    );
+    // A name the certificate does not list.
+    let err = with_ca(&pki)
+        .connect(TcpStream::connect(server.addr).unwrap(), "chat.example.com")
+        .err()
+        .unwrap();
+    assert!(
+        err.0.contains("is not valid for the name \"chat.example.com\""),
+        "{err}"
+    );
+    // --insecure connects anyway, and the session works.
+    let insecure = TlsConnector::new(&TlsOptions {
+        ca_file: None,
+        insecure: true,
+    })
+    .unwrap();
+    let mut tls = insecure
+        .connect(TcpStream::connect(server.addr).unwrap(), "localhost")
+        .unwrap();
+    let ping = framed(&json!({"type": "ping"}));
+    tls.write_all(&ping).unwrap();
+    assert_eq!(read_until(&mut tls, ping.len()).0, ping);
+    drop(tls);
+    let mut outcomes: Vec<String> = (0..3).map(|_| server.outcome()).collect();
+    outcomes.sort();
+    assert_eq!(outcomes[0], "eof", "{outcomes:?}");
+    assert!(
+        outcomes[1..].iter().all(|o| o.contains("received fatal alert")),
+        "{outcomes:?}"
+    );
+}
+
+#[test]
+fn the_example_client_module_names_a_plain_port_and_bad_ca_files() {
+    let pki = Pki::new();
+    // A plain chat port answers a ClientHello with an error frame.
+    let plain = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = plain.local_addr().unwrap();
+    std::thread::spawn(move || {
+        let (mut s, _) = plain.accept().unwrap();
+        let mut buf = [0u8; 512];
+        let _ = s.read(&mut buf);
+        let _ = s.write_all(&framed(&json!({"type": "error", "code": "frame_too_large"})));
+    });
+    let err = with_ca(&pki)
+        .connect(TcpStream::connect(addr).unwrap(), "localhost")
+        .err()
+        .unwrap();
+    assert!(err.0.contains("did not answer in TLS"), "{err}");
+    // CA files that hold no CA.
+    let missing = TlsConnector::new(&TlsOptions {
+        ca_file: Some(pki.path("no-such.pem")),
+        insecure: false,
+    })
+    .err()
+    .unwrap();
+    assert!(missing.0.starts_with("cannot read the CA file"), "{missing}");
+    let key_only = TlsConnector::new(&TlsOptions {
+        ca_file: Some(pki.path("server.key")),
+        insecure: false,
+    })
+    .err()
+    .unwrap();
+    assert!(key_only.0.contains("holds no certificate"), "{key_only}");
+}

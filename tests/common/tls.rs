@@ -262,3 +262,32 @@ pub fn s_client_command(addr: SocketAddr, pki: &Pki, version: &str) -> Command {
     });
     cmd
 }
+
+/// Makes sure the system has CA certificates (Debian's `ca-certificates`,
+/// installed with apt-get when missing), for tests of verification
+/// against the system's roots.
+pub fn ensure_system_roots() {
+    const BUNDLE: &str = "/etc/ssl/certs/ca-certificates.crt";
+    if Path::new(BUNDLE).exists() {
+        return;
+    }
+    let install = || {
+        Command::new("apt-get")
+            .args(["install", "-y", "--no-install-recommends", "ca-certificates"])
+            .env("DEBIAN_FRONTEND", "noninteractive")
+            .stdout(std::process::Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success())
+    };
+    if !install() {
+        let _ = Command::new("apt-get")
+            .arg("update")
+            .stdout(std::process::Stdio::null())
+            .status();
+        install();
+    }
+    assert!(
+        Path::new(BUNDLE).exists(),
+        "{BUNDLE} is missing and could not be installed: run `apt-get install ca-certificates`"
+    );
+}
