@@ -38,7 +38,11 @@ struct EchoServer {
 
 impl EchoServer {
     fn start(pki: &Pki, connections: usize) -> EchoServer {
-        let config = TlsConfig::from_pem(&pki.chain_pem, &pki.key_pem).unwrap();
+        EchoServer::serving(&pki.chain_pem, &pki.key_pem, connections)
+    }
+
+    fn serving(cert_pem: &[u8], key_pem: &[u8], connections: usize) -> EchoServer {
+        let config = TlsConfig::from_pem(cert_pem, key_pem).unwrap();
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = listener.local_addr().unwrap();
         let (tx, outcomes) = mpsc::channel();
@@ -431,6 +435,18 @@ fn the_example_client_module_refuses_what_it_cannot_verify_and_says_what_to_do()
         .unwrap();
     assert!(
         err.0.contains("is not valid for the name \"chat.example.com\""),
+        "{err}"
+    );
+    // A server presenting a CA certificate as its own (a self-signed
+    // certificate made without CA:FALSE).
+    let ca_key = std::fs::read(pki.path("ca.key")).unwrap();
+    let ca_as_leaf = EchoServer::serving(&pki.ca_pem, &ca_key, 1);
+    let err = with_ca(&pki)
+        .connect(TcpStream::connect(ca_as_leaf.addr).unwrap(), "localhost")
+        .err()
+        .unwrap();
+    assert!(
+        err.0.contains("is a CA certificate used as a server certificate"),
         "{err}"
     );
     // --insecure connects anyway, and the session works.

@@ -171,6 +171,12 @@ impl TlsConnector {
             CertificateError::NotValidYet | CertificateError::NotValidYetContext { .. } => {
                 format!("the certificate of {host} is not valid yet ({cert}); check this machine's clock")
             }
+            // webpki's reason, inside rustls' Other: a self-signed
+            // certificate made without basicConstraints CA:FALSE.
+            other if format!("{other:?}").contains("CaUsedAsEndEntity") => format!(
+                "the certificate of {host} is a CA certificate used as a server certificate; make it with \
+                 -addext basicConstraints=critical,CA:FALSE, or have a CA sign one, or --insecure"
+            ),
             other => format!("the certificate of {host} was refused: {other}; {advice}"),
         }
     }
