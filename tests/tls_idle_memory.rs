@@ -135,7 +135,7 @@ fn held_by(
     let mut sessions: Vec<TlsSession> = Vec::with_capacity(n);
     let before = live();
     for _ in 0..n {
-        let mut s = TlsSession::new(config, DEFAULT_WRITE_LIMIT);
+        let mut s = TlsSession::new(config, DEFAULT_WRITE_LIMIT).unwrap();
         use_once(&mut s, &clients, message);
         sessions.push(s);
     }

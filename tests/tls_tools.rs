@@ -97,7 +97,7 @@ fn send_frame(sock: &TcpStream, session: &mut TlsSession, payload: &[u8]) -> std
 /// One connection: returns what ended it.
 fn serve(mut sock: TcpStream, config: &TlsConfig) -> String {
     sock.set_read_timeout(Some(DEADLINE)).unwrap();
-    let mut session = TlsSession::new(config, DEFAULT_WRITE_LIMIT);
+    let mut session = TlsSession::new(config, DEFAULT_WRITE_LIMIT).unwrap();
     let mut plaintext = Vec::new();
     let mut buf = vec![0u8; 64 * 1024];
     loop {

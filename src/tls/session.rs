@@ -69,6 +69,8 @@ pub struct TlsSession {
     /// TLS bytes inside rustls waiting for the socket: rustls' own count,
     /// read back after every change, minus what was written since.
     pending_tls: usize,
+    /// What [`TlsSession::send`] fills up to (rustls applies it).
+    write_limit: usize,
     handshake_reported: bool,
     peer_closed: bool,
     /// close_notify (or a fatal alert) is queued: nothing more is sent.
@@ -78,22 +80,25 @@ pub struct TlsSession {
 
 impl TlsSession {
     /// A new connection waiting for a ClientHello. `write_limit` bounds the
-    /// TLS bytes buffered by [`TlsSession::send`] (see there).
-    pub fn new(config: &TlsConfig, write_limit: usize) -> TlsSession {
-        let mut conn = ServerConnection::new(config.rustls().clone())
-            .expect("a server config built by TlsConfig makes connections");
+    /// TLS bytes buffered by [`TlsSession::send`] (see there). rustls
+    /// checks the configuration again here; one built by [`TlsConfig`]
+    /// passes (an error would mean closing the connection).
+    pub fn new(config: &TlsConfig, write_limit: usize) -> Result<TlsSession, rustls::Error> {
+        let mut conn = ServerConnection::new(config.rustls().clone())?;
         // rustls applies the limit to the TLS bytes it holds, to the
         // plaintext written through its writer only (handshake messages
         // and alerts always go in); it then accepts less, like a socket.
-        conn.set_buffer_limit(Some(write_limit.max(1)));
-        TlsSession {
+        let write_limit = write_limit.max(1);
+        conn.set_buffer_limit(Some(write_limit));
+        Ok(TlsSession {
             conn,
             pending_tls: 0,
+            write_limit,
             handshake_reported: false,
             peer_closed: false,
             closing: false,
             failure: None,
-        }
+        })
     }
 
     /// Feeds `tls` (bytes just read from the socket, any amount, split
@@ -173,9 +178,9 @@ impl TlsSession {
 
     /// Plaintext bytes [`TlsSession::send`] would take now (0 when it takes
     /// none: handshaking, closing, failed, or full).
-    pub fn room(&self, write_limit: usize) -> usize {
+    pub fn room(&self) -> usize {
         if self.can_send() {
-            write_limit.saturating_sub(self.pending_tls)
+            self.write_limit.saturating_sub(self.pending_tls)
         } else {
             0
         }

@@ -54,7 +54,7 @@ impl Pair {
         let name = ServerName::try_from("localhost").unwrap();
         Pair {
             client: ClientConnection::new(client_config(&pki.ca_pem, version), name).unwrap(),
-            server: TlsSession::new(&server_config, DEFAULT_WRITE_LIMIT),
+            server: TlsSession::new(&server_config, DEFAULT_WRITE_LIMIT).unwrap(),
             server_got: Vec::new(),
             client_got: Vec::new(),
             reports: Vec::new(),
@@ -153,7 +153,7 @@ impl Pair {
             }
             let slices = remaining(header, payload, sent);
             let io: Vec<IoSlice<'_>> = slices.iter().map(|s| IoSlice::new(s)).collect();
-            let room = self.server.room(DEFAULT_WRITE_LIMIT);
+            let room = self.server.room();
             let n = self.server.send(&io);
             assert!(n <= room.max(1), "took {n} with room {room}");
             sent += n;
@@ -399,7 +399,7 @@ fn the_write_limit_bounds_what_send_takes_and_the_count_is_exact() {
     // 4 records of 16 KiB, each with a 5-byte header, a content-type byte
     // and a 16-byte tag.
     assert_eq!(held, DEFAULT_WRITE_LIMIT + 4 * 22);
-    assert_eq!(pair.server.room(DEFAULT_WRITE_LIMIT), 0);
+    assert_eq!(pair.server.room(), 0);
     assert_eq!(pair.server.send(&[IoSlice::new(&big[taken..])]), 0, "full");
     // A socket that blocks at once leaves everything counted.
     let n = pair
@@ -468,7 +468,7 @@ fn close_notify_from_the_client_is_reported_and_later_bytes_ignored() {
 fn refuse(bytes: &[u8]) -> (super::TlsFailure, Vec<u8>, TlsSession) {
     let pki = Pki::new();
     let config = TlsConfig::from_pem(&pki.cert_pem, &pki.key_pem).unwrap();
-    let mut server = TlsSession::new(&config, DEFAULT_WRITE_LIMIT);
+    let mut server = TlsSession::new(&config, DEFAULT_WRITE_LIMIT).unwrap();
     let mut got = Vec::new();
     let failure = server.receive(bytes, &mut got).expect_err("refused");
     assert!(got.is_empty(), "no plaintext from garbage");
