@@ -31,6 +31,7 @@ mod stats;
 mod sys;
 #[doc(hidden)]
 pub mod testing;
+mod tls;
 mod transport;
 
 pub use code::Code;

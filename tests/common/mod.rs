@@ -3,6 +3,8 @@
 //! here is on a condition with a deadline, never a sleep.
 #![allow(dead_code)]
 
+pub mod tls;
+
 use std::io::{self, BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::PathBuf;
