@@ -1,5 +1,6 @@
-//! Load generator for the chat protocol, and for Redis pub/sub as the peer
-//! it is compared with: `cargo run --release --example chat_bench -- --help`.
+//! Load generator for the chat protocol, and for Redis pub/sub and a bare
+//! relay of frames (`bench/relay.c`, the floor) as the peers it is compared
+//! with: `cargo run --release --example chat_bench -- --help`.
 //!
 //! One process, one thread, every client socket on one edge-triggered poll.
 //! Scenarios: `fanout` (senders broadcast, everyone else counts deliveries),
@@ -23,6 +24,8 @@ mod load;
 mod perfstat;
 #[path = "chat_bench/procfs.rs"]
 mod procfs;
+#[path = "chat_bench/relay.rs"]
+mod relay;
 #[path = "chat_bench/report.rs"]
 mod report;
 #[path = "chat_bench/stamp.rs"]
@@ -112,6 +115,11 @@ fn run(args: &Args) -> std::io::Result<()> {
         let bw = bandwidth::measure(args.size, args.messages, deadline)?;
         report::bandwidth(args, &bw, &load_avg);
         return Ok(());
+    }
+    if args.target == Target::Relay && matches!(args.scenario, Scenario::Unicast | Scenario::Rtt) {
+        return Err(std::io::Error::other(
+            "the relay copies every frame to everyone: only fanout and idle measure it",
+        ));
     }
     if !args.addr.ip().is_loopback() {
         return Err(std::io::Error::other("only loopback addresses are allowed"));

@@ -243,9 +243,10 @@ impl Load {
         };
         let recipients = match (plan.scenario, plan.target) {
             (Scenario::Unicast, _) => 1,
-            // The chat protocol sends a broadcast to every other client,
-            // other senders included; Redis only to subscribers.
-            (_, Target::Chat) => total.saturating_sub(1),
+            // The chat protocol (and the relay) sends a broadcast to every
+            // other client, other senders included; Redis only to
+            // subscribers.
+            (_, Target::Chat | Target::Relay) => total.saturating_sub(1),
             _ => plan.clients,
         };
         let hist = || Histogram::<u64>::new_with_bounds(1, 3_600_000_000_000, 3).map_err(io::Error::other);
@@ -336,7 +337,9 @@ impl Load {
                 conn.flush()?;
                 self.conns.push(conn);
                 self.state.ready_left.push(steps);
-                self.state.not_ready += 1;
+                if steps > 0 {
+                    self.state.not_ready += 1;
+                }
                 if let Some(to) = role.sends_to {
                     self.state.senders.push(Sender {
                         conn: i,
@@ -349,7 +352,16 @@ impl Load {
             }
             self.pump_while(|s| s.not_ready > 0, "registration")?;
         }
-        if self.plan.target == Target::Chat {
+        if self.plan.target == Target::Relay && total > 1 {
+            // No welcome to wait for: the last client's probe reaching every
+            // other client shows the relay accepted them all (it accepts in
+            // connection order, and reads a client only once accepted).
+            let name = self.state.last_nick.clone();
+            let conn = &mut self.conns[last];
+            crate::relay::probe(&mut conn.out, &name);
+            conn.flush()?;
+        }
+        if matches!(self.plan.target, Target::Chat | Target::Relay) {
             self.pump_while(|s| s.unsettled > 0, "presence to settle")?;
         }
         Ok(())
