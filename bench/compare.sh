@@ -6,7 +6,7 @@
 # run to run), medians of 3. Every figure is then also a ratio to Redis, to
 # the floor and, with BEFORE_BIN, to the build before a change.
 #
-#   bench/compare.sh                         # everything, about 20 minutes
+#   bench/compare.sh                         # everything: 10 to 30 minutes, by the load
 #   QUICK=1 bench/compare.sh                 # a smoke run: 1 run per case, 1/10 counts
 #   CASES="big16k1 big16k1w64" bench/compare.sh   # only these cases (see `list` below)
 #   BEFORE_BIN=/path/to/chat_server bench/compare.sh   # one more target: "before"
@@ -76,13 +76,13 @@ add_case big16k10 "$BIG --window 16 --clients 10 --messages 20000"
 add_case idle1000 "--scenario idle --clients 1000"
 # The window sweep: messages in flight per sender 1, 16, 64, 256. With one
 # in flight every message is a round trip through the server: fewer of them.
-add_case fanout100w1 "$FANOUT --window 1 --clients 100 --messages 20000"
-add_case fanout100w16 "$FANOUT --window 16 --clients 100 --messages 100000"
+add_case fanout100w1 "$FANOUT --window 1 --clients 100 --messages 2000"
+add_case fanout100w16 "$FANOUT --window 16 --clients 100 --messages 30000"
 add_case fanout100w256 "$FANOUT --window 256 --clients 100 --messages 100000"
-add_case big16k1w1 "$BIG --window 1 --clients 1 --messages 20000"
+add_case big16k1w1 "$BIG --window 1 --clients 1 --messages 10000"
 add_case big16k1w64 "$BIG --window 64 --clients 1 --messages 100000"
 add_case big16k1w256 "$BIG --window 256 --clients 1 --messages 100000"
-add_case big16k10w1 "$BIG --window 1 --clients 10 --messages 5000"
+add_case big16k10w1 "$BIG --window 1 --clients 10 --messages 2000"
 add_case big16k10w64 "$BIG --window 64 --clients 10 --messages 20000"
 add_case big16k10w256 "$BIG --window 256 --clients 10 --messages 20000"
 # Run once each, after the repeated cases: system calls counted, and the
