@@ -17,7 +17,8 @@
 # default all), TARGETS (default "chat redis relay", plus "before" when
 # BEFORE_BIN is set), BEFORE_BIN (another chat_server binary, measured as
 # the target "before"), CHAT_BIN (the chat_server measured as "chat";
-# default: built from this tree), RESULTS (default bench/results.jsonl),
+# default: built from this tree), CHAT_ARGS (more flags for it, e.g.
+# "--read-budget 65536"), RESULTS (default bench/results.jsonl),
 # CARGO_TARGET_DIR.
 #
 # It installs what it needs when missing: redis-server, gcc and linux-perf
@@ -27,8 +28,8 @@
 # output-buffer limit for pub/sub; the relay on port 0) and stops it after,
 # appends every JSON line to RESULTS (each labelled RUN_ID/case/target/run),
 # prints the table of medians and ratios (also saved as
-# bench/results/summary-RUN_ID.md) and, when the clients sweep ran, draws
-# docs/perf-clients.png. Loopback only; every run stops by itself.
+# bench/results/summary-RUN_ID.md, or beside another RESULTS file) and,
+# when the clients sweep ran, draws docs/perf-clients.png. Loopback only; every run stops by itself.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -193,7 +194,10 @@ start_listening() {
     wait_for 10 grep -q '^listening on ' "$WORK/server.out"
     SERVER_ADDR=$(sed -n 's/^listening on //p' "$WORK/server.out" | head -1)
 }
-start_chat() { start_listening "$CHAT_BIN" --listen 127.0.0.1:0 --max-queue-bytes "$QUEUE_BYTES"; }
+start_chat() {
+    # shellcheck disable=SC2086 # CHAT_ARGS is a list of flags
+    start_listening "$CHAT_BIN" --listen 127.0.0.1:0 --max-queue-bytes "$QUEUE_BYTES" ${CHAT_ARGS:-}
+}
 start_before() { start_listening "$BEFORE_BIN" --listen 127.0.0.1:0 --max-queue-bytes "$QUEUE_BYTES"; }
 start_relay() { start_listening "$RELAY_BIN" --listen 127.0.0.1:0; }
 
@@ -308,7 +312,10 @@ for case in "${CASE_ORDER[@]}"; do
 done
 
 uptime >&2
-python3 bench/summarize.py "$RESULTS" "$RUN_ID" | tee "bench/results/summary-$RUN_ID.md"
+# The table goes beside the results (bench/results/ for the default file).
+SUMMARY_DIR=bench/results
+[ "$RESULTS" = bench/results.jsonl ] || SUMMARY_DIR=$(dirname "$RESULTS")
+python3 bench/summarize.py "$RESULTS" "$RUN_ID" | tee "$SUMMARY_DIR/summary-$RUN_ID.md"
 if grep -q "\"$RUN_ID/sweep" "$RESULTS"; then
     python3 bench/plot.py "$RESULTS" "$RUN_ID" docs/perf-clients.png
 fi

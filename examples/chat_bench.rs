@@ -78,6 +78,11 @@ pub struct Args {
     /// Receivers that also ping, one ping in flight each (rtt).
     #[arg(long, default_value_t = 4)]
     pingers: usize,
+    /// Size of each client's reads (a slower reader, e.g. 16384, lets
+    /// output queue up in the server). 64 KiB reads take some hundred
+    /// small frames at once.
+    #[arg(long, default_value_t = 64 * 1024)]
+    read_bytes: usize,
     /// Bound on the whole run, set-up included.
     #[arg(long, default_value_t = 60)]
     duration_secs: u64,
@@ -138,6 +143,7 @@ fn run(args: &Args) -> std::io::Result<()> {
         size: args.size,
         window: args.window,
         pingers: args.pingers,
+        read_bytes: args.read_bytes,
         deadline,
     };
     let pid = args.server_pid.map(|p| p.to_string());

@@ -30,6 +30,10 @@ struct Args {
     /// Most bytes queued for one client before it is dropped as slow.
     #[arg(long)]
     max_queue_bytes: Option<usize>,
+    /// Most bytes read from one client per round (the library's
+    /// `read_budget`); also the size of each read.
+    #[arg(long)]
+    read_budget: Option<usize>,
     /// Drop clients silent for this long (they are pinged at half of it);
     /// 0 or absent: never.
     #[arg(long)]
@@ -86,6 +90,9 @@ fn config(args: &Args) -> Config {
     }
     if let Some(n) = args.max_queue_bytes {
         cfg.max_queue_bytes = n;
+    }
+    if let Some(n) = args.read_budget {
+        cfg.read_budget = n;
     }
     cfg.idle_timeout = args
         .idle_timeout_ms

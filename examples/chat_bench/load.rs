@@ -58,6 +58,8 @@ pub struct Plan {
     pub window: usize,
     /// Receivers that also ping (rtt).
     pub pingers: usize,
+    /// Size of each client's reads.
+    pub read_bytes: usize,
     /// The whole run stops by this time.
     pub deadline: Instant,
 }
@@ -327,7 +329,12 @@ impl Load {
         for batch in batches {
             for i in batch {
                 let role = Self::role_of(&self.plan, i, senders);
-                let mut conn = Conn::connect(self.plan.addr, Token(i), self.poll.registry())?;
+                let mut conn = Conn::connect(
+                    self.plan.addr,
+                    Token(i),
+                    self.poll.registry(),
+                    self.plan.read_bytes,
+                )?;
                 let steps = wire::handshake(
                     self.plan.target,
                     &mut conn.out,
