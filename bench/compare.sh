@@ -29,7 +29,8 @@
 # appends every JSON line to RESULTS (each labelled RUN_ID/case/target/run),
 # prints the table of medians and ratios (also saved as
 # bench/results/summary-RUN_ID.md, or beside another RESULTS file) and,
-# when the clients sweep ran, draws docs/perf-clients.png. Loopback only; every run stops by itself.
+# when the clients sweep ran, draws docs/perf-clients.png (a QUICK run's
+# plot goes beside its summary instead). Loopback only; every run stops by itself.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -316,6 +317,12 @@ uptime >&2
 SUMMARY_DIR=bench/results
 [ "$RESULTS" = bench/results.jsonl ] || SUMMARY_DIR=$(dirname "$RESULTS")
 python3 bench/summarize.py "$RESULTS" "$RUN_ID" | tee "$SUMMARY_DIR/summary-$RUN_ID.md"
+# The plot in docs/ only from a full run into the default results; a smoke
+# run's or another file's goes beside its summary.
+PLOT=docs/perf-clients.png
+if [ "$QUICK" = 1 ] || [ "$RESULTS" != bench/results.jsonl ]; then
+    PLOT=$SUMMARY_DIR/perf-clients-$RUN_ID.png
+fi
 if grep -q "\"$RUN_ID/sweep" "$RESULTS"; then
-    python3 bench/plot.py "$RESULTS" "$RUN_ID" docs/perf-clients.png
+    python3 bench/plot.py "$RESULTS" "$RUN_ID" "$PLOT"
 fi
