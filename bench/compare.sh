@@ -1,19 +1,36 @@
 #!/usr/bin/env bash
-# Our chat server against Redis pub/sub, side by side in one run (issue 5):
-# the same load generator (examples/chat_bench.rs), the same clients, sizes,
-# counts and windows, runs of the two servers interleaved, medians of 3.
+# Our chat server against Redis pub/sub and against the floor (bench/relay.c,
+# a bare select() relay of frames), side by side in one run: the same load
+# generator (examples/chat_bench.rs), the same clients, sizes, counts and
+# windows, the targets of each case interleaved (their order rotating from
+# run to run), medians of 3. Every figure is then also a ratio to Redis, to
+# the floor and, with BEFORE_BIN, to the build before a change.
 #
-#   bench/compare.sh            # the full comparison, about 10 minutes
-#   QUICK=1 bench/compare.sh    # a smoke run: 1 run per case, 1/10 counts
+#   bench/compare.sh                         # everything: 10 to 30 minutes, by the load
+#   QUICK=1 bench/compare.sh                 # a smoke run: 1 run per case, 1/10 counts
+#   CASES="big16k1 big16k1w64" bench/compare.sh   # only these cases (see `list` below)
+#   BEFORE_BIN=/path/to/chat_server bench/compare.sh   # one more target: "before"
+#   TARGETS="chat before" CASES=big16k1w64 RUNS=5 BEFORE_BIN=... bench/compare.sh
+#   CASES=list bench/compare.sh              # print the case names and stop
 #
-# It installs what it needs when missing: redis-server and linux-perf with
-# apt-get, matplotlib with pip. It builds the release examples, starts a
-# fresh server (ours: chat_server on port 0; Redis: a free loopback port, no
-# persistence, no output-buffer limit for pub/sub) for every measured run
-# and stops it after, appends every JSON line to bench/results.jsonl (each
-# labelled RUN_ID/case/target/run), prints the table of medians and ratios
-# (also saved as bench/results/summary-RUN_ID.md) and draws
-# docs/perf-clients.png. Loopback only; every run stops by itself.
+# Environment: RUNS (default 3), QUICK, CASES (space-separated case names;
+# default all), TARGETS (default "chat redis relay", plus "before" when
+# BEFORE_BIN is set), BEFORE_BIN (another chat_server binary, measured as
+# the target "before"), CHAT_BIN (the chat_server measured as "chat";
+# default: built from this tree), CHAT_ARGS (more flags for it, e.g.
+# "--read-budget 65536"), RESULTS (default bench/results.jsonl),
+# CARGO_TARGET_DIR.
+#
+# It installs what it needs when missing: redis-server, gcc and linux-perf
+# with apt-get, matplotlib with pip. It builds the release examples and the
+# relay (gcc -O2), starts a fresh server for every measured run (ours:
+# chat_server on port 0; Redis: a free loopback port, no persistence, no
+# output-buffer limit for pub/sub; the relay on port 0) and stops it after,
+# appends every JSON line to RESULTS (each labelled RUN_ID/case/target/run),
+# prints the table of medians and ratios (also saved as
+# bench/results/summary-RUN_ID.md, or beside another RESULTS file) and,
+# when the clients sweep ran, draws docs/perf-clients.png (a QUICK run's
+# plot goes beside its summary instead). Loopback only; every run stops by itself.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -25,18 +42,92 @@ if [ "$QUICK" = 1 ]; then
     SCALE=10
 fi
 RESULTS=${RESULTS:-bench/results.jsonl}
+BEFORE_BIN=${BEFORE_BIN:-}
+DEFAULT_TARGETS="chat redis relay${BEFORE_BIN:+ before}"
+TARGETS=${TARGETS:-$DEFAULT_TARGETS}
+CASES=${CASES:-}
 # No slow-consumer drops under a benchmark's bounded window: the same as
 # Redis with its pub/sub output-buffer limit off.
 QUEUE_BYTES=$((64 << 20))
 RUN_ID=$(date -u +%Y%m%dT%H%M%SZ)
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$PWD/target}
 BIN=$CARGO_TARGET_DIR/release/examples
+CHAT_BIN=${CHAT_BIN:-$BIN/chat_server}
+
+say() { printf '\n== %s\n' "$*" >&2; }
+
+# ----- the cases -----
+# name -> generator flags (message counts before QUICK's scaling). The order
+# of CASE_ORDER is the order of a run. Cases named FAMILYwN are the window
+# sweep: FAMILY's flags with --window N (FAMILY itself is one of the
+# windows: 64 for fanout100, 16 for big16k1 and big16k10).
+declare -A CASE_FLAGS
+CASE_ORDER=()
+add_case() { # name flags...
+    CASE_FLAGS[$1]="${*:2}"
+    CASE_ORDER+=("$1")
+}
+FANOUT="--scenario fanout --senders 1 --size 64"
+BIG="--scenario fanout --senders 1 --size 16384"
+add_case fanout100 "$FANOUT --window 64 --clients 100 --messages 100000"
+add_case fanout1000 "$FANOUT --window 64 --clients 1000 --messages 10000"
+add_case unicast100pairs "--scenario unicast --clients 200 --size 64 --window 64 --messages 10000"
+add_case rtt100 "--scenario rtt --clients 100 --senders 1 --pingers 4 --size 64 --window 64 --messages 50000"
+add_case big16k1 "$BIG --window 16 --clients 1 --messages 100000"
+add_case big16k10 "$BIG --window 16 --clients 10 --messages 20000"
+add_case idle1000 "--scenario idle --clients 1000"
+# The window sweep: messages in flight per sender 1, 16, 64, 256. With one
+# in flight every message is a round trip through the server: fewer of them.
+add_case fanout100w1 "$FANOUT --window 1 --clients 100 --messages 2000"
+add_case fanout100w16 "$FANOUT --window 16 --clients 100 --messages 30000"
+add_case fanout100w256 "$FANOUT --window 256 --clients 100 --messages 100000"
+add_case big16k1w1 "$BIG --window 1 --clients 1 --messages 10000"
+add_case big16k1w64 "$BIG --window 64 --clients 1 --messages 100000"
+add_case big16k1w256 "$BIG --window 256 --clients 1 --messages 100000"
+add_case big16k10w1 "$BIG --window 1 --clients 10 --messages 2000"
+add_case big16k10w64 "$BIG --window 64 --clients 10 --messages 20000"
+add_case big16k10w256 "$BIG --window 256 --clients 10 --messages 20000"
+# Run once each, after the repeated cases: system calls counted, and the
+# number of clients swept for the plot.
+add_case sys_fanout100 "$FANOUT --window 64 --clients 100 --messages 30000"
+add_case sys_fanout1000 "$FANOUT --window 64 --clients 1000 --messages 3000"
+for n in 10 30 100 300 1000; do
+    add_case "sweep$n" "$FANOUT --window 64 --clients $n --messages $((4000000 / n))"
+done
+# Several server processes behind one port (SO_REUSEPORT). This is where
+# they go once chat_server has --reuse-port: cases reuse1, reuse2, reuse4
+# (fan-out to 1000 clients spread over 1, 2 and 4 processes, one Redis as
+# the peer), a start_chat_procs N beside start_chat below that starts N
+# servers on one port, and the server CPU summed over their pids (the
+# generator's --server-pid takes one today). Not measured yet.
+REUSE_PORT_CASES=()
+# The loopback TCP stream (no server), the ceiling for payload bytes.
+add_case tcp "--scenario bandwidth --size 1048576 --messages 4096"
+
+if [ "$CASES" = list ]; then
+    for c in "${CASE_ORDER[@]}"; do printf '%-16s %s\n' "$c" "${CASE_FLAGS[$c]}"; done
+    exit 0
+fi
+for c in $CASES; do
+    [ -n "${CASE_FLAGS[$c]:-}" ] || { echo "unknown case $c (CASES=list shows them)" >&2; exit 2; }
+done
+wanted() { [ -z "$CASES" ] || [[ " $CASES " == *" $1 "* ]]; }
+for t in $TARGETS; do
+    case $t in
+        chat | redis | relay) ;;
+        before) [ -x "$BEFORE_BIN" ] || { echo "TARGETS has before: set BEFORE_BIN to a chat_server binary" >&2; exit 2; } ;;
+        *) echo "unknown target $t (chat, redis, relay, before)" >&2; exit 2 ;;
+    esac
+done
+if [ "${#REUSE_PORT_CASES[@]}" -gt 0 ]; then
+    echo "SO_REUSEPORT cases need chat_server --reuse-port" >&2
+    exit 2
+fi
+
 WORK=$(mktemp -d /tmp/chat-compare.XXXXXX)
 mkdir -p bench/results docs
 # 1000 clients and their sockets in one generator process.
 ulimit -n 8192 2>/dev/null || ulimit -n "$(ulimit -Hn)"
-
-say() { printf '\n== %s\n' "$*" >&2; }
 
 # ----- tools -----
 APT_UPDATED=0
@@ -49,6 +140,7 @@ apt_install() {
 }
 command -v redis-server >/dev/null || { say "installing redis-server"; apt_install redis-server; }
 command -v redis-cli >/dev/null || apt_install redis-tools
+command -v gcc >/dev/null || { say "installing gcc"; apt_install gcc libc6-dev; }
 command -v perf >/dev/null || { say "installing linux-perf"; apt_install linux-perf || true; }
 python3 -c 'import matplotlib' 2>/dev/null || {
     say "installing matplotlib"
@@ -60,8 +152,10 @@ if ! perf stat -e raw_syscalls:sys_enter -- true >/dev/null 2>&1; then
     SYSCALLS=strace
 fi
 
-say "building (release)"
+say "building (release) and the relay (gcc -O2)"
 cargo build --release --example chat_server --example chat_bench
+RELAY_BIN=$WORK/relay
+gcc -O2 -Wall -o "$RELAY_BIN" bench/relay.c
 
 # ----- servers -----
 SERVER_PID=
@@ -91,16 +185,22 @@ wait_for() { # seconds, command...: polls the command until it succeeds
     done
 }
 
-start_chat() {
+# start_listening BIN ARGS...: a server that prints `listening on ADDR`.
+start_listening() {
     # Removed first: the shell truncates it only once the server has
     # forked, and the wait below must not read the last server's line.
-    rm -f "$WORK/chat.out"
-    "$BIN/chat_server" --listen 127.0.0.1:0 --max-queue-bytes "$QUEUE_BYTES" \
-        >"$WORK/chat.out" 2>"$WORK/chat.err" &
+    rm -f "$WORK/server.out"
+    "$@" >"$WORK/server.out" 2>"$WORK/server.err" &
     SERVER_PID=$!
-    wait_for 10 grep -q '^listening on ' "$WORK/chat.out"
-    SERVER_ADDR=$(sed -n 's/^listening on //p' "$WORK/chat.out" | head -1)
+    wait_for 10 grep -q '^listening on ' "$WORK/server.out"
+    SERVER_ADDR=$(sed -n 's/^listening on //p' "$WORK/server.out" | head -1)
 }
+start_chat() {
+    # shellcheck disable=SC2086 # CHAT_ARGS is a list of flags
+    start_listening "$CHAT_BIN" --listen 127.0.0.1:0 --max-queue-bytes "$QUEUE_BYTES" ${CHAT_ARGS:-}
+}
+start_before() { start_listening "$BEFORE_BIN" --listen 127.0.0.1:0 --max-queue-bytes "$QUEUE_BYTES"; }
+start_relay() { start_listening "$RELAY_BIN" --listen 127.0.0.1:0; }
 
 free_port() {
     python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
@@ -118,24 +218,44 @@ start_redis() {
 }
 
 # ----- runs -----
-# bench CASE TARGET RUN [generator flags...]: one measured run against a
-# fresh server; its JSON line goes to the results.
+# bench CASE TARGET RUN: one measured run of CASE against a fresh server of
+# TARGET; its JSON line goes to the results.
 bench() {
     local case=$1 target=$2 run=$3
-    shift 3
+    local flags
+    read -r -a flags <<<"${CASE_FLAGS[$case]}"
+    # Scale the message count (QUICK).
+    local i
+    for i in "${!flags[@]}"; do
+        if [ "${flags[$i]}" = --messages ]; then
+            flags[i + 1]=$((flags[i + 1] / SCALE))
+        fi
+    done
+    if [ "$case" = tcp ]; then
+        "$BIN/chat_bench" "${flags[@]}" --json --label "$RUN_ID/tcp/tcp/$run" >"$WORK/out.txt" 2>&1 || true
+        grep -v '^{' "$WORK/out.txt" >&2
+        grep '^{' "$WORK/out.txt" >>"$RESULTS" || echo "FAILED: tcp run $run" >&2
+        return 0
+    fi
+    # The relay copies every frame to everyone: no unicast, no ping.
+    if [ "$target" = relay ] && [[ "${CASE_FLAGS[$case]}" == *"--scenario unicast"* || "${CASE_FLAGS[$case]}" == *"--scenario rtt"* ]]; then
+        return 0
+    fi
     "start_$target"
+    local speaks=$target
+    [ "$target" = before ] && speaks=chat
     local extra=()
-    if [ "${COUNT_SYSCALLS:-0}" = 1 ] && [ "$SYSCALLS" = perf ]; then
+    if [[ "$case" == sys_* ]] && [ "$SYSCALLS" = perf ]; then
         extra=(--syscalls)
     fi
     local strace_pid=
-    if [ "${COUNT_SYSCALLS:-0}" = 1 ] && [ "$SYSCALLS" = strace ]; then
+    if [[ "$case" == sys_* ]] && [ "$SYSCALLS" = strace ]; then
         strace -c -f -p "$SERVER_PID" -o "$WORK/strace.txt" 2>/dev/null &
         strace_pid=$!
     fi
     local ok=1
-    "$BIN/chat_bench" --target "$target" --addr "$SERVER_ADDR" --server-pid "$SERVER_PID" \
-        --json --label "$RUN_ID/$case/$target/$run" --duration-secs 120 "${extra[@]}" "$@" \
+    "$BIN/chat_bench" --target "$speaks" --addr "$SERVER_ADDR" --server-pid "$SERVER_PID" \
+        --json --label "$RUN_ID/$case/$target/$run" --duration-secs 120 "${extra[@]}" "${flags[@]}" \
         >"$WORK/out.txt" 2>&1 || ok=0
     if [ -n "$strace_pid" ]; then
         kill -INT "$strace_pid"
@@ -146,6 +266,7 @@ bench() {
         sed -i "\$s/\"syscalls\":null/\"syscalls\":$calls,\"syscalls_by\":\"strace\"/" "$WORK/out.txt"
     fi
     stop_server
+    echo "[$case $target run $run]" >&2
     grep -v '^{' "$WORK/out.txt" >&2
     if [ "$ok" = 0 ]; then
         echo "FAILED: $case $target run $run (left out of the results)" >&2
@@ -154,47 +275,54 @@ bench() {
     grep '^{' "$WORK/out.txt" | tee -a "$RESULTS" >"$WORK/last.json"
 }
 
-m() { echo $(($1 / SCALE)); }
+# The targets of run RUN, rotated by one per run so that none always goes
+# first (the machine's load drifts).
+rotated() {
+    local -a ts
+    read -r -a ts <<<"$TARGETS"
+    local n=${#ts[@]} k=$(($1 % ${#ts[@]})) i
+    for ((i = 0; i < n; i++)); do printf '%s ' "${ts[(i + k) % n]}"; done
+}
 
 say "run $RUN_ID on $(nproc) cores: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), kernel $(uname -r)"
+say "targets: $TARGETS${BEFORE_BIN:+ (before: $BEFORE_BIN)}; cases: ${CASES:-all}"
 uptime >&2
 
-FANOUT=(--scenario fanout --senders 1 --size 64 --window 64)
+# Once-only cases run after the repeated ones.
+once() { [[ "$1" == sys_* || "$1" == sweep* ]]; }
 for run in $(seq 1 "$RUNS"); do
-    for target in chat redis; do
-        say "run $run/$RUNS: $target"
-        bench fanout100 "$target" "$run" "${FANOUT[@]}" --clients 100 --messages "$(m 100000)"
-        bench fanout1000 "$target" "$run" "${FANOUT[@]}" --clients 1000 --messages "$(m 10000)"
-        bench unicast100pairs "$target" "$run" --scenario unicast --clients 200 --size 64 --window 64 \
-            --messages "$(m 10000)"
-        bench rtt100 "$target" "$run" --scenario rtt --clients 100 --senders 1 --pingers 4 --size 64 \
-            --window 64 --messages "$(m 50000)"
-        bench big16k1 "$target" "$run" --scenario fanout --clients 1 --senders 1 --size 16384 --window 16 \
-            --messages "$(m 100000)"
-        bench big16k10 "$target" "$run" --scenario fanout --clients 10 --senders 1 --size 16384 --window 16 \
-            --messages "$(m 20000)"
-        bench idle1000 "$target" "$run" --scenario idle --clients 1000
+    for case in "${CASE_ORDER[@]}"; do
+        if once "$case" || ! wanted "$case"; then continue; fi
+        if [ "$case" = tcp ]; then
+            say "run $run/$RUNS: loopback TCP baseline"
+            bench tcp tcp "$run"
+            continue
+        fi
+        say "run $run/$RUNS: $case"
+        for target in $(rotated "$run"); do
+            bench "$case" "$target" "$run"
+        done
     done
-    say "run $run/$RUNS: loopback TCP baseline"
-    "$BIN/chat_bench" --scenario bandwidth --size 1048576 --messages "$(m 4096)" --json \
-        --label "$RUN_ID/tcp/tcp/$run" | tee "$WORK/out.txt" >&2
-    grep '^{' "$WORK/out.txt" >>"$RESULTS"
 done
-
-say "system calls per delivery ($SYSCALLS, short runs)"
-for target in chat redis; do
-    COUNT_SYSCALLS=1 bench sys_fanout100 "$target" 1 "${FANOUT[@]}" --clients 100 --messages "$(m 30000)"
-    COUNT_SYSCALLS=1 bench sys_fanout1000 "$target" 1 "${FANOUT[@]}" --clients 1000 --messages "$(m 3000)"
-done
-
-say "clients sweep (for the plot)"
-for clients in 10 30 100 300 1000; do
-    for target in chat redis; do
-        bench "sweep$clients" "$target" 1 "${FANOUT[@]}" --clients "$clients" \
-            --messages "$(m $((4000000 / clients)))"
+for case in "${CASE_ORDER[@]}"; do
+    if ! once "$case" || ! wanted "$case"; then continue; fi
+    say "$case (once)"
+    for target in $(rotated 1); do
+        bench "$case" "$target" 1
     done
 done
 
 uptime >&2
-python3 bench/summarize.py "$RESULTS" "$RUN_ID" | tee "bench/results/summary-$RUN_ID.md"
-python3 bench/plot.py "$RESULTS" "$RUN_ID" docs/perf-clients.png
+# The table goes beside the results (bench/results/ for the default file).
+SUMMARY_DIR=bench/results
+[ "$RESULTS" = bench/results.jsonl ] || SUMMARY_DIR=$(dirname "$RESULTS")
+python3 bench/summarize.py "$RESULTS" "$RUN_ID" | tee "$SUMMARY_DIR/summary-$RUN_ID.md"
+# The plot in docs/ only from a full run into the default results; a smoke
+# run's or another file's goes beside its summary.
+PLOT=docs/perf-clients.png
+if [ "$QUICK" = 1 ] || [ "$RESULTS" != bench/results.jsonl ]; then
+    PLOT=$SUMMARY_DIR/perf-clients-$RUN_ID.png
+fi
+if grep -q "\"$RUN_ID/sweep" "$RESULTS"; then
+    python3 bench/plot.py "$RESULTS" "$RUN_ID" "$PLOT"
+fi

@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
-"""Deliveries/s and p99 delivery latency against the number of clients, ours
-and Redis', from one compare.sh run's `sweep<N>` fan-out lines.
+"""Deliveries/s and p99 delivery latency against the number of clients, ours,
+Redis', the floor's (bench/relay.c) and the build before's when measured,
+from one compare.sh run's `sweep<N>` fan-out lines.
 
     python3 bench/plot.py bench/results.jsonl [RUN_ID] [OUT.png]
 """
@@ -25,8 +26,14 @@ def main():
     rows = [r for r in rows if r["label"].split("/")[0] == run_id]
     series = {}
     for r in rows:
-        series.setdefault(r["target"], []).append(r)
-    names = {"chat": "chat (ours, select)", "redis": "Redis 7 pub/sub (epoll)"}
+        # The label's target: "before" speaks the chat protocol too.
+        series.setdefault(r["label"].split("/")[2], []).append(r)
+    names = {
+        "chat": "chat (ours, select)",
+        "redis": "Redis 7 pub/sub (epoll)",
+        "relay": "floor: bare frame relay (select)",
+        "before": "chat, the build before",
+    }
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 4.2))
     for target, rs in sorted(series.items()):
         rs.sort(key=lambda r: r["clients"])

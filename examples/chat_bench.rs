@@ -1,5 +1,6 @@
-//! Load generator for the chat protocol, and for Redis pub/sub as the peer
-//! it is compared with: `cargo run --release --example chat_bench -- --help`.
+//! Load generator for the chat protocol, and for Redis pub/sub and a bare
+//! relay of frames (`bench/relay.c`, the floor) as the peers it is compared
+//! with: `cargo run --release --example chat_bench -- --help`.
 //!
 //! One process, one thread, every client socket on one edge-triggered poll.
 //! Scenarios: `fanout` (senders broadcast, everyone else counts deliveries),
@@ -23,6 +24,8 @@ mod load;
 mod perfstat;
 #[path = "chat_bench/procfs.rs"]
 mod procfs;
+#[path = "chat_bench/relay.rs"]
+mod relay;
 #[path = "chat_bench/report.rs"]
 mod report;
 #[path = "chat_bench/stamp.rs"]
@@ -75,6 +78,11 @@ pub struct Args {
     /// Receivers that also ping, one ping in flight each (rtt).
     #[arg(long, default_value_t = 4)]
     pingers: usize,
+    /// Size of each client's reads (a slower reader, e.g. 16384, lets
+    /// output queue up in the server). 64 KiB reads take some hundred
+    /// small frames at once.
+    #[arg(long, default_value_t = 64 * 1024)]
+    read_bytes: usize,
     /// Bound on the whole run, set-up included.
     #[arg(long, default_value_t = 60)]
     duration_secs: u64,
@@ -113,6 +121,11 @@ fn run(args: &Args) -> std::io::Result<()> {
         report::bandwidth(args, &bw, &load_avg);
         return Ok(());
     }
+    if args.target == Target::Relay && matches!(args.scenario, Scenario::Unicast | Scenario::Rtt) {
+        return Err(std::io::Error::other(
+            "the relay copies every frame to everyone: only fanout and idle measure it",
+        ));
+    }
     if !args.addr.ip().is_loopback() {
         return Err(std::io::Error::other("only loopback addresses are allowed"));
     }
@@ -130,6 +143,7 @@ fn run(args: &Args) -> std::io::Result<()> {
         size: args.size,
         window: args.window,
         pingers: args.pingers,
+        read_bytes: args.read_bytes,
         deadline,
     };
     let pid = args.server_pid.map(|p| p.to_string());

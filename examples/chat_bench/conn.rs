@@ -11,9 +11,6 @@ use mio::{Interest, Registry, Token};
 
 use crate::wire::{self, Incoming, Target};
 
-/// Initial read buffer: large enough for some hundred small frames per read.
-const READ_BUF: usize = 64 * 1024;
-
 /// A connection and its buffers.
 pub struct Conn {
     stream: TcpStream,
@@ -28,8 +25,15 @@ pub struct Conn {
 }
 
 impl Conn {
-    /// Connects (blocking, to loopback: quick) and registers with `registry`.
-    pub fn connect(addr: SocketAddr, token: Token, registry: &Registry) -> io::Result<Conn> {
+    /// Connects (blocking, to loopback: quick) and registers with `registry`;
+    /// reads go through a buffer of `read_bytes` (grown only for a frame
+    /// larger than it).
+    pub fn connect(
+        addr: SocketAddr,
+        token: Token,
+        registry: &Registry,
+        read_bytes: usize,
+    ) -> io::Result<Conn> {
         let std_stream = std::net::TcpStream::connect(addr)?;
         std_stream.set_nodelay(true)?;
         std_stream.set_nonblocking(true)?;
@@ -37,7 +41,7 @@ impl Conn {
         registry.register(&mut stream, token, Interest::READABLE | Interest::WRITABLE)?;
         Ok(Conn {
             stream,
-            rbuf: vec![0; READ_BUF],
+            rbuf: vec![0; read_bytes.max(16)],
             rstart: 0,
             rend: 0,
             out: Vec::with_capacity(4096),

@@ -58,6 +58,8 @@ pub struct Plan {
     pub window: usize,
     /// Receivers that also ping (rtt).
     pub pingers: usize,
+    /// Size of each client's reads.
+    pub read_bytes: usize,
     /// The whole run stops by this time.
     pub deadline: Instant,
 }
@@ -243,9 +245,10 @@ impl Load {
         };
         let recipients = match (plan.scenario, plan.target) {
             (Scenario::Unicast, _) => 1,
-            // The chat protocol sends a broadcast to every other client,
-            // other senders included; Redis only to subscribers.
-            (_, Target::Chat) => total.saturating_sub(1),
+            // The chat protocol (and the relay) sends a broadcast to every
+            // other client, other senders included; Redis only to
+            // subscribers.
+            (_, Target::Chat | Target::Relay) => total.saturating_sub(1),
             _ => plan.clients,
         };
         let hist = || Histogram::<u64>::new_with_bounds(1, 3_600_000_000_000, 3).map_err(io::Error::other);
@@ -326,7 +329,12 @@ impl Load {
         for batch in batches {
             for i in batch {
                 let role = Self::role_of(&self.plan, i, senders);
-                let mut conn = Conn::connect(self.plan.addr, Token(i), self.poll.registry())?;
+                let mut conn = Conn::connect(
+                    self.plan.addr,
+                    Token(i),
+                    self.poll.registry(),
+                    self.plan.read_bytes,
+                )?;
                 let steps = wire::handshake(
                     self.plan.target,
                     &mut conn.out,
@@ -336,7 +344,9 @@ impl Load {
                 conn.flush()?;
                 self.conns.push(conn);
                 self.state.ready_left.push(steps);
-                self.state.not_ready += 1;
+                if steps > 0 {
+                    self.state.not_ready += 1;
+                }
                 if let Some(to) = role.sends_to {
                     self.state.senders.push(Sender {
                         conn: i,
@@ -349,7 +359,16 @@ impl Load {
             }
             self.pump_while(|s| s.not_ready > 0, "registration")?;
         }
-        if self.plan.target == Target::Chat {
+        if self.plan.target == Target::Relay && total > 1 {
+            // No welcome to wait for: the last client's probe reaching every
+            // other client shows the relay accepted them all (it accepts in
+            // connection order, and reads a client only once accepted).
+            let name = self.state.last_nick.clone();
+            let conn = &mut self.conns[last];
+            crate::relay::probe(&mut conn.out, &name);
+            conn.flush()?;
+        }
+        if matches!(self.plan.target, Target::Chat | Target::Relay) {
             self.pump_while(|s| s.unsettled > 0, "presence to settle")?;
         }
         Ok(())

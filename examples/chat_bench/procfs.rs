@@ -6,7 +6,8 @@ use std::fs;
 /// at 100 on Linux whatever the kernel's own tick rate).
 const USER_HZ: f64 = 100.0;
 
-/// CPU seconds a process (all its threads) has used so far.
+/// CPU seconds a process (all its threads) has used so far, with its
+/// page faults and context switches.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Cpu {
     /// In user mode (10 ms resolution).
@@ -17,6 +18,12 @@ pub struct Cpu {
     /// Both, from the scheduler's nanosecond accounting: the figure to
     /// use, as short runs make the tick counts above coarse.
     pub exact: f64,
+    /// Minor page faults (pages the kernel had to map in: a sign of memory
+    /// handed back and taken again).
+    pub minflt: f64,
+    /// Context switches, voluntary (it waited: a `select` that slept) and
+    /// not (preempted), summed over threads.
+    pub switches: (f64, f64),
 }
 
 impl Cpu {
@@ -27,12 +34,14 @@ impl Cpu {
         let after = &stat[stat.rfind(')')? + 1..];
         let fields: Vec<&str> = after.split_whitespace().collect();
         let ticks = |i: usize| fields.get(i).and_then(|f| f.parse::<f64>().ok());
-        // utime and stime are fields 14 and 15 of the line, 12th and 13th
-        // after the name.
+        // minflt is field 10 of the line, the 8th after the name; utime and
+        // stime are fields 14 and 15, the 12th and 13th.
         Some(Cpu {
             user: ticks(11)? / USER_HZ,
             sys: ticks(12)? / USER_HZ,
             exact: on_cpu_ns(pid)? as f64 / 1e9,
+            minflt: ticks(7)?,
+            switches: switches(pid).unwrap_or_default(),
         })
     }
 
@@ -42,6 +51,11 @@ impl Cpu {
             user: later.user - self.user,
             sys: later.sys - self.sys,
             exact: later.exact - self.exact,
+            minflt: later.minflt - self.minflt,
+            switches: (
+                later.switches.0 - self.switches.0,
+                later.switches.1 - self.switches.1,
+            ),
         }
     }
 
@@ -58,6 +72,23 @@ fn on_cpu_ns(pid: &str) -> Option<u64> {
     for task in fs::read_dir(format!("/proc/{pid}/task")).ok()? {
         let stat = fs::read_to_string(task.ok()?.path().join("schedstat")).ok()?;
         sum += stat.split_whitespace().next()?.parse::<u64>().ok()?;
+    }
+    Some(sum)
+}
+
+/// Voluntary and involuntary context switches, summed over every thread.
+fn switches(pid: &str) -> Option<(f64, f64)> {
+    let mut sum = (0.0, 0.0);
+    for task in fs::read_dir(format!("/proc/{pid}/task")).ok()? {
+        let status = fs::read_to_string(task.ok()?.path().join("status")).ok()?;
+        for line in status.lines() {
+            let count = |key: &str| line.strip_prefix(key)?.trim().parse::<f64>().ok();
+            if let Some(n) = count("voluntary_ctxt_switches:") {
+                sum.0 += n;
+            } else if let Some(n) = count("nonvoluntary_ctxt_switches:") {
+                sum.1 += n;
+            }
+        }
     }
     Some(sum)
 }

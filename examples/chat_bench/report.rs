@@ -62,7 +62,7 @@ pub fn load(args: &Args, plan: &Plan, f: &Figures) {
         (Some(a), Some(b)) if plan.clients > 0 => Some((b as f64 - a as f64) * 1024.0 / plan.clients as f64),
         _ => None,
     };
-    let v = json!({
+    let mut v = json!({
         "label": args.label,
         "target": format!("{:?}", plan.target).to_lowercase(),
         "scenario": format!("{:?}", plan.scenario).to_lowercase(),
@@ -111,6 +111,11 @@ pub fn load(args: &Args, plan: &Plan, f: &Figures) {
         "first_error": t.first_error,
         "timed_out": t.timed_out,
     });
+    // Set apart: one more json! entry would pass the macro's recursion limit.
+    v["server_minflt"] = json!(f.server_cpu.map(|c| c.minflt));
+    v["server_minflt_per_delivery"] = json!(f.server_cpu.and_then(|c| per(c.minflt, deliveries)));
+    v["server_voluntary_switches"] = json!(f.server_cpu.map(|c| c.switches.0));
+    v["server_involuntary_switches"] = json!(f.server_cpu.map(|c| c.switches.1));
     println!(
         "{} {} · {} clients, {} sender(s) × {} msgs of {} B, window {} · load {}",
         v["target"].as_str().unwrap_or(""),
@@ -182,6 +187,13 @@ fn print_traffic(v: &Value, f: &Figures, secs: f64) {
             c.sys,
             num("server_cpu_ns_per_delivery"),
             num("deliveries_per_server_cpu_s") / 1e6
+        );
+        println!(
+            "  server       {:.0} minor faults ({:.3} per delivery), {:.0} voluntary + {:.0} involuntary switches",
+            c.minflt,
+            num("server_minflt_per_delivery"),
+            c.switches.0,
+            c.switches.1
         );
     }
     if let Some(s) = &f.syscalls {

@@ -1,5 +1,6 @@
-//! The two protocols the generator speaks, behind one small interface: the
-//! chat protocol of PROTOCOL.md and Redis pub/sub over RESP3. Decoding takes
+//! The protocols the generator speaks, behind one small interface: the
+//! chat protocol of PROTOCOL.md, Redis pub/sub over RESP3, and the bare
+//! frames of the relay that is the benchmarks' floor (`crate::relay`). Decoding takes
 //! a fast path for message deliveries (the only frames that come in
 //! millions) and parses everything else fully.
 
@@ -12,6 +13,9 @@ pub enum Target {
     Chat,
     /// Redis pub/sub (SUBSCRIBE/PUBLISH over RESP3).
     Redis,
+    /// The floor, `bench/relay.c`: every frame copied, unparsed, to every
+    /// other client (no hello; `fanout` and `idle` only).
+    Relay,
     /// No server: raw loopback TCP (the `bandwidth` scenario only).
     Tcp,
 }
@@ -39,6 +43,7 @@ pub fn next(target: Target, buf: &[u8]) -> Option<(usize, Incoming)> {
     match target {
         Target::Chat => chat::next(buf),
         Target::Redis => redis::next(buf),
+        Target::Relay => crate::relay::next(buf),
         Target::Tcp => None,
     }
 }
@@ -65,7 +70,8 @@ pub fn handshake(target: Target, out: &mut Vec<u8>, name: &str, subscribe: Optio
                 None => 1,
             }
         }
-        Target::Tcp => 0,
+        // Nothing to say: the relay knows no hello.
+        Target::Relay | Target::Tcp => 0,
     }
 }
 
@@ -95,6 +101,9 @@ pub fn message(target: Target, out: &mut Vec<u8>, to: Option<&str>, stamp: Stamp
             stamp.write_text(out, size);
             out.extend_from_slice(b"\r\n");
         }
+        // The relay sends every frame to everyone: `to` cannot be honoured
+        // (the generator refuses unicast for it).
+        Target::Relay => crate::relay::message(out, stamp, size),
         Target::Tcp => {}
     }
 }
@@ -106,7 +115,8 @@ pub fn ping(target: Target, out: &mut Vec<u8>, id: u64) {
             p.extend_from_slice(format!(r#"{{"type":"ping","id":{id}}}"#).as_bytes())
         }),
         Target::Redis => redis::command(out, &[b"PING", id.to_string().as_bytes()]),
-        Target::Tcp => {}
+        // No pong from a relay (the generator refuses rtt for it).
+        Target::Relay | Target::Tcp => {}
     }
 }
 

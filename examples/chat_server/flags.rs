@@ -43,6 +43,10 @@ pub struct Args {
     /// reader (at least --max-frame-bytes + 4).
     #[arg(long, value_name = "BYTES", default_value_t = Config::default().max_queue_bytes, value_parser = number::<usize>)]
     pub max_queue_bytes: usize,
+    /// Most bytes read from one client per round, so one busy client cannot
+    /// starve the others; also the size of each read (up to 1 MiB).
+    #[arg(long, value_name = "BYTES", default_value_t = Config::default().read_budget, value_parser = number::<usize>)]
+    pub read_budget: usize,
     /// Drop clients silent for this long (they are pinged at half of it);
     /// 0: never.
     #[arg(long, value_name = "MS", default_value_t = 0, value_parser = number::<u64>)]
@@ -108,6 +112,9 @@ impl Args {
                 self.max_frame_bytes + 4
             ));
         }
+        if self.read_budget == 0 {
+            return Err("--read-budget must be at least 1".into());
+        }
         if self.log_lines_per_client == 0 {
             return Err("--log-lines-per-client must be at least 1".into());
         }
@@ -117,6 +124,7 @@ impl Args {
             max_clients: self.max_clients,
             max_frame_bytes: self.max_frame_bytes,
             max_queue_bytes: self.max_queue_bytes,
+            read_budget: self.read_budget,
             idle_timeout: ms(self.idle_timeout_ms),
             handshake_timeout: ms(self.handshake_timeout_ms),
             rate_limit_frames: Some(self.rate_limit_frames).filter(|&n| n > 0),
