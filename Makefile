@@ -68,11 +68,12 @@ lib:
 	$(call LIB_BUILD)
 	@# Once more, now fresh: cargo replays rustc's note, and we keep the
 	@# list it names (the build above printed it to the terminal).
-	@$(call LIB_BUILD,--color never) 2>&1 \
-		| sed -n 's/^note: native-static-libs: *//p' | tail -n 1 > $(DIST_DIR)/native-static-libs.tmp
-	@test -s $(DIST_DIR)/native-static-libs.tmp \
-		|| { echo "make: rustc printed no native-static-libs note" >&2; exit 1; }
-	@mv $(DIST_DIR)/native-static-libs.tmp $(DIST_DIR)/native-static-libs
+	@# (A file of this shell's own first: two makes may run at once.)
+	@tmp=$(DIST_DIR)/native-static-libs.$$$$; \
+	$(call LIB_BUILD,--color never) 2>&1 \
+		| sed -n 's/^note: native-static-libs: *//p' | tail -n 1 > $$tmp; \
+	if test -s $$tmp; then mv $$tmp $(DIST_DIR)/native-static-libs; \
+	else rm -f $$tmp; echo "make: rustc printed no native-static-libs note" >&2; exit 1; fi
 
 programs:
 	$(CARGO) build --release -p chat-cli --bins --target-dir $(CARGO_TARGET_DIR)

@@ -320,3 +320,25 @@ fn uninstall_removes_what_install_wrote() {
     make("uninstall", &[("PREFIX", prefix.path())]);
     assert_eq!(files_under(prefix.path()), ["lib/pkgconfig/other.pc"]);
 }
+
+#[test]
+fn cargo_install_installs_both_programs() {
+    let root = temp_dir("cargo-install");
+    // --locked: the versions of Cargo.lock, so the build `make` left in
+    // the target dir is reused.
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    run(Command::new(cargo)
+        .args(["install", "--locked", "--quiet", "--path"])
+        .arg(crate_dir().join("cli"))
+        .arg("--root")
+        .arg(root.path())
+        .arg("--target-dir")
+        .arg(packaging::target_dir()));
+    for program in ["chat_server", "chat_client"] {
+        let out = run(Command::new(root.path().join("bin").join(program)).arg("--help"));
+        assert!(
+            out.contains("--nick") || out.contains("--listen"),
+            "{program} --help:\n{out}"
+        );
+    }
+}

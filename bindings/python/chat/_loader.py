@@ -87,10 +87,11 @@ def _repository_build(tried):
         folder = parent
 
 
-def find_library():
+def find_library(tried=None):
     """(where, how): the path of libchat, or the name to hand the system's
     loader, and which of the four places (see the module) gave it:
-    "CHAT_LIB", "bundled", "repository" or "system"."""
+    "CHAT_LIB", "bundled", "repository" or "system". The repository paths
+    looked at are appended to `tried`."""
     explicit = os.environ.get("CHAT_LIB")
     if explicit:
         path = explicit
@@ -102,8 +103,7 @@ def find_library():
     bundled = bundled_library()
     if bundled:
         return bundled, "bundled"
-    tried = []
-    found = _repository_build(tried)
+    found = _repository_build([] if tried is None else tried)
     if found:
         return found, "repository"
     return system_library_name(_cargo.package_version()), "system"
@@ -145,16 +145,18 @@ def load():
     """(the loaded ctypes.CDLL, its path or name); raises
     LibraryNotFoundError, or LibraryVersionError for a library of another
     version."""
-    where, how = find_library()
+    tried = []
+    where, how = find_library(tried)
     try:
         cdll = ctypes.CDLL(where)
     except OSError as e:
         if how == "system":
             raise LibraryNotFoundError(
-                "cannot find libchat: not bundled in this package, CHAT_LIB unset, no build in "
-                "a target/ folder above it, and the system's loader has no %s (%s). "
-                "Install the package with pip install ./bindings/python, build the library "
-                "with cargo build, or set CHAT_LIB to its path" % (where, e)
+                "cannot find libchat: CHAT_LIB is unset, none is bundled in this package, "
+                "none of these repository builds exists:\n  %s\nand the system's loader has "
+                "no %s (%s). Install the package with pip install ./bindings/python, build "
+                "the library with cargo build, or set CHAT_LIB to its path"
+                % ("\n  ".join(tried), where, e)
             ) from None
         raise LibraryNotFoundError("cannot load %s (%s): %s" % (where, how, e)) from None
     _check_version(cdll, where, how)
