@@ -1,10 +1,48 @@
-//! Writes `include/chat.h` from `src/ffi/` with cbindgen.
+//! Writes the C header `chat.h` from `src/ffi/` with cbindgen: always to
+//! `$OUT_DIR/include/chat.h`, and to the committed `include/chat.h` too when
+//! this is the crate's own source tree (see [`is_source_tree`]). A copy of
+//! the crate that cargo unpacked to build it as someone's dependency (from
+//! crates.io, a git source or `cargo vendor`) is never written to.
 //!
 //! The header is committed and `tests/header.rs` fails when it differs from
 //! what [`generate_header`] makes, so a failure here is only a warning: a
 //! syntax error in a file being edited must not stop the crate from building.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
+
+/// `CHAT_WRITE_HEADER=1` makes the build refresh `include/chat.h` wherever
+/// the crate is, `=0` never; unset, [`is_source_tree`] decides.
+const WRITE_HEADER_VAR: &str = "CHAT_WRITE_HEADER";
+
+/// Files that cargo puts into the copies of a crate it makes itself:
+/// `cargo package` (so crates.io downloads too) keeps the original manifest
+/// as `Cargo.toml.orig`, `cargo vendor` adds `.cargo-checksum.json`, and
+/// the registry and git sources mark an unpacked crate with `.cargo-ok`.
+const COPY_MARKERS: [&str; 3] = ["Cargo.toml.orig", ".cargo-checksum.json", ".cargo-ok"];
+
+/// Whether `crate_dir` is the crate's own source tree, being developed,
+/// rather than a copy cargo made to build it for someone: it holds none of
+/// [`COPY_MARKERS`] and is not under `cargo_home` (where the registry and
+/// git sources unpack crates). A path dependency on a checkout is the
+/// checkout: it is written to, as a build inside it would.
+pub(crate) fn is_source_tree(crate_dir: &Path, cargo_home: Option<&Path>) -> bool {
+    if COPY_MARKERS.iter().any(|m| crate_dir.join(m).exists()) {
+        return false;
+    }
+    let canonical = |p: &Path| p.canonicalize().unwrap_or_else(|_| p.to_path_buf());
+    match cargo_home {
+        Some(home) => !canonical(crate_dir).starts_with(canonical(home)),
+        None => true,
+    }
+}
+
+/// Where cargo keeps downloaded crates: `$CARGO_HOME`, else `~/.cargo`.
+fn cargo_home() -> Option<PathBuf> {
+    match std::env::var_os("CARGO_HOME") {
+        Some(home) if !home.is_empty() => Some(PathBuf::from(home)),
+        _ => std::env::var_os("HOME").map(|home| Path::new(&home).join(".cargo")),
+    }
+}
 
 /// The header text for the crate in `crate_dir`, at package `version`
 /// (`MAJOR.MINOR.PATCH`, maybe with a `-pre` suffix). Shared with
@@ -79,15 +117,32 @@ fn main() {
     println!("cargo:rerun-if-changed=cbindgen.toml");
     println!("cargo:rerun-if-changed=Cargo.toml");
     println!("cargo:rerun-if-changed=build.rs");
+    println!("cargo:rerun-if-env-changed={WRITE_HEADER_VAR}");
     let crate_dir = std::env::var("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR");
     let crate_dir = Path::new(&crate_dir);
+    let out_dir = PathBuf::from(std::env::var_os("OUT_DIR").expect("cargo sets OUT_DIR"));
     let version = std::env::var("CARGO_PKG_VERSION").expect("cargo sets CARGO_PKG_VERSION");
-    match generate_header(crate_dir, &version) {
-        Ok(text) => {
-            if let Err(e) = write_if_changed(&crate_dir.join("include").join("chat.h"), &text) {
-                println!("cargo:warning=cannot write include/chat.h: {e}");
-            }
+    let in_source = match std::env::var(WRITE_HEADER_VAR).as_deref() {
+        Ok("1") => true,
+        Ok("0") => false,
+        _ => is_source_tree(crate_dir, cargo_home().as_deref()),
+    };
+    let text = match generate_header(crate_dir, &version) {
+        Ok(text) => text,
+        Err(e) => {
+            println!("cargo:warning=chat.h not regenerated (cbindgen: {e})");
+            return;
         }
-        Err(e) => println!("cargo:warning=include/chat.h not regenerated (cbindgen: {e})"),
+    };
+    let mut targets = vec![out_dir.join("include")];
+    if in_source {
+        targets.push(crate_dir.join("include"));
+    }
+    for dir in targets {
+        let written =
+            std::fs::create_dir_all(&dir).and_then(|()| write_if_changed(&dir.join("chat.h"), &text));
+        if let Err(e) = written {
+            println!("cargo:warning=cannot write {}: {e}", dir.join("chat.h").display());
+        }
     }
 }

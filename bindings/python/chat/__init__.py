@@ -8,11 +8,13 @@
                 if isinstance(event, chat.Registered):
                     server.send(event.client, {"type": "banner", "text": "hi " + event.nick})
 
-The library is found from $CHAT_LIB, else $CARGO_TARGET_DIR, else the
-nearest target/{release,debug} above this package.
+The library is $CHAT_LIB if set, else the one bundled by `pip install
+./bindings/python`, else a build in $CARGO_TARGET_DIR or the nearest
+target/{release,debug} above this package, else the system's libchat.so.MAJOR
+(`make install`); it must be this package's version (see chat/_loader.py).
 """
 
-from . import _lib
+from . import _cargo, _lib
 from .errors import (
     ERR_ADDR,
     ERR_BIND,
@@ -34,6 +36,7 @@ from .errors import (
     OK,
     ChatError,
     LibraryNotFoundError,
+    LibraryVersionError,
 )
 from .events import (
     REASONS,
@@ -49,6 +52,10 @@ from .events import (
     Stats,
 )
 from .server import Server
+
+#: This package's version, which is the crate's (Cargo.toml); the library
+#: loaded must report the same from chat_version().
+__version__ = _cargo.package_version()
 
 
 def version():
@@ -94,6 +101,7 @@ __all__ = [
     "Intercepted",
     "Joined",
     "LibraryNotFoundError",
+    "LibraryVersionError",
     "Message",
     "Parted",
     "Registered",

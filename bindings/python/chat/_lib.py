@@ -1,14 +1,13 @@
-"""The only module that touches ctypes: finds libchat, declares every
-function's argtypes and restype, mirrors the header's structs, and wraps each
-call so that callers get Python values and ChatError, never raw pointers.
+"""The only module that calls into libchat through ctypes (_loader finds
+and loads it): declares every function's argtypes and restype, mirrors the
+header's structs, and wraps each call so that callers get Python values and
+ChatError, never raw pointers.
 
 Strings in a ChatEvent are only valid until the next call on the same server,
 so next_event copies every one of them out before returning.
 """
 
 import ctypes
-import os
-import sys
 import threading
 from ctypes import (
     POINTER,
@@ -24,6 +23,8 @@ from ctypes import (
     c_void_p,
 )
 
+from . import _loader
+from ._loader import find_library, library_filename  # noqa: F401 (the tests use them from here)
 from .errors import ERR_NULL, ChatError, LibraryNotFoundError
 
 POLL_READ = 1
@@ -149,62 +150,6 @@ _PROTOTYPES = [
 ]
 
 
-def library_filename():
-    """libchat's file name as cargo writes it on this platform."""
-    if sys.platform == "darwin":
-        return "libchat.dylib"
-    if sys.platform == "win32":
-        return "chat.dll"
-    return "libchat.so"
-
-
-def _newest(paths):
-    found = [p for p in paths if os.path.isfile(p)]
-    return max(found, key=os.path.getmtime) if found else None
-
-
-def _in_target(target, tried):
-    """The newest of <target>/release and <target>/debug, so that whichever
-    profile was built last wins."""
-    candidates = [os.path.join(target, profile, library_filename()) for profile in ("release", "debug")]
-    tried.extend(candidates)
-    return _newest(candidates)
-
-
-def find_library():
-    """Where libchat is: $CHAT_LIB (a file, or a folder holding it), else
-    $CARGO_TARGET_DIR/{release,debug}, else target/{release,debug} in the
-    nearest folder above this package that has one."""
-    tried = []
-    explicit = os.environ.get("CHAT_LIB")
-    if explicit:
-        path = explicit
-        if os.path.isdir(path):
-            path = os.path.join(path, library_filename())
-        if os.path.isfile(path):
-            return os.path.abspath(path)
-        # A wrong CHAT_LIB is a mistake to report, not to work around.
-        raise LibraryNotFoundError("CHAT_LIB=%r: no such file %s" % (explicit, path))
-    target_dir = os.environ.get("CARGO_TARGET_DIR")
-    if target_dir:
-        found = _in_target(os.path.abspath(target_dir), tried)
-        if found:
-            return found
-    folder = os.path.dirname(os.path.abspath(__file__))
-    while True:
-        found = _in_target(os.path.join(folder, "target"), tried)
-        if found:
-            return found
-        parent = os.path.dirname(folder)
-        if parent == folder:
-            break
-        folder = parent
-    raise LibraryNotFoundError(
-        "cannot find %s (build it with `cargo build`, or set CHAT_LIB to its path); tried:\n  %s"
-        % (library_filename(), "\n  ".join(tried))
-    )
-
-
 _loaded = None
 _load_lock = threading.Lock()
 
@@ -215,8 +160,7 @@ def lib():
     if _loaded is None:
         with _load_lock:
             if _loaded is None:
-                path = find_library()
-                cdll = ctypes.CDLL(path)
+                cdll, path = _loader.load()
                 for name, argtypes, restype in _PROTOTYPES:
                     try:
                         fn = getattr(cdll, name)

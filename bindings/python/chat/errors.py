@@ -50,3 +50,8 @@ class ChatError(Exception):
 
 class LibraryNotFoundError(OSError):
     """libchat could not be found; the message lists every place tried."""
+
+
+class LibraryVersionError(LibraryNotFoundError):
+    """The libchat found is not the version of this package; the message
+    says which library, both versions, and how to get a matching one."""
