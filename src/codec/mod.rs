@@ -2,3 +2,4 @@
 //! sockets. Each connection kind frames the same JSON payloads its own way.
 
 pub mod length_prefix;
+pub mod ws;
