@@ -224,6 +224,9 @@ fn answer(req: &httparse::Request<'_, '_>, cfg: &HandshakeConfig) -> Answer {
         }
         return upgrade(req, &headers, cfg);
     }
+    if wants_upgrade {
+        return Answer::Error(404, "no WebSocket on this path", &[]);
+    }
     if path == "/" {
         return match method {
             "GET" => Answer::Page { head_only: false },

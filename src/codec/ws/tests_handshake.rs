@@ -244,6 +244,8 @@ fn other_requests_get_short_errors() {
         assert!(text.contains("\r\nConnection: close\r\n"), "{text}");
         assert!(text.ends_with('\n') && reply.body.len() < 100, "{text}");
     }
+    // An upgrade on another path (the page's, say) is not served the page.
+    assert_eq!(status(&run(&cfg, &upgrade_request("/", &[]))), 404);
     let post = run(&cfg, &request(&["POST / HTTP/1.1", "Host: h"]));
     assert!(head_text(&post).contains("\r\nAllow: GET, HEAD\r\n"));
 }
