@@ -83,13 +83,13 @@ fn encode(c: &mut Criterion) {
         let Ok(message::Incoming::All { text: t, .. }) = message::parse(&sent) else {
             unreachable!("an all payload")
         };
-        let sample = message::text_frame("s0", message::TextTo::All, t);
+        let sample = message::text_payload("s0", message::TextTo::All, t);
         g.throughput(Throughput::ElementsAndBytes {
             elements: 1,
             bytes: sample.len() as u64,
         });
         g.bench_function(format!("all_json_{size}B_text"), |b| {
-            b.iter(|| black_box(message::text_frame("s0", message::TextTo::All, black_box(t))))
+            b.iter(|| black_box(message::text_payload("s0", message::TextTo::All, black_box(t))))
         });
         let payload = all_payload(size);
         g.bench_function(format!("raw_{size}B_text"), |b| {

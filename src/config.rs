@@ -9,9 +9,10 @@ use crate::error::{Error, Result};
 /// above it.
 pub const FD_SETSIZE: usize = libc::FD_SETSIZE;
 
-/// Descriptors kept free below `FD_SETSIZE` for the listener, the wakeup
-/// pipe, stdio and whatever else the host holds.
-const FD_MARGIN: usize = 16;
+/// Descriptors kept free below `FD_SETSIZE` for the listeners, the wakeup
+/// pipe, stdio and whatever else the host holds: the default `max_clients`
+/// is `FD_SETSIZE - FD_MARGIN`, the most a select() loop can serve.
+pub const FD_MARGIN: usize = 16;
 
 /// The settings of a [`Server`](crate::Server). Start from `Config::default()`
 /// and change what you need.
@@ -139,19 +140,19 @@ impl Config {
             return bad("read_budget must be at least 1");
         }
         if self.idle_timeout == Some(Duration::ZERO) {
-            return bad("idle_timeout must be positive (None turns it off)");
+            return bad("idle_timeout must be positive; leave it unset for no idle timeout");
         }
         if self.rate_limit_frames == Some(0) || self.rate_limit_bytes == Some(0) {
-            return bad("rate limits must be positive (None turns them off)");
+            return bad("rate limits must be positive; leave them unset for no limit");
         }
         if self.approval_timeout.is_zero() {
             return bad("approval_timeout must be positive: zero would reject every hello");
         }
         if self.max_per_ip == Some(0) {
-            return bad("max_per_ip must be at least 1 (None turns it off)");
+            return bad("max_per_ip must be at least 1; leave it unset for no limit");
         }
         if self.handshake_timeout == Some(Duration::ZERO) {
-            return bad("handshake_timeout must be positive (None turns it off)");
+            return bad("handshake_timeout must be positive; leave it unset for no handshake timeout");
         }
         Ok(())
     }

@@ -4,7 +4,7 @@ use std::fmt;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use crate::frame::{WireFrame, HEADER_LEN};
+use crate::message::Payload;
 
 /// A connection's id: never 0, never reused within one server.
 pub type ClientId = u64;
@@ -125,22 +125,22 @@ pub enum EventKind {
 }
 
 /// A message as its recipients received it (with `from` set by the server).
-/// It shares the frame that was queued, so it costs no copy.
+/// It shares the payload that was queued, so it costs no copy.
 #[derive(Clone)]
 pub struct RoutedMessage {
-    frame: WireFrame,
+    payload: Payload,
     /// How many output queues it was put in.
     pub recipients: usize,
 }
 
 impl RoutedMessage {
-    pub(crate) fn new(frame: WireFrame, recipients: usize) -> Self {
-        RoutedMessage { frame, recipients }
+    pub(crate) fn new(payload: Payload, recipients: usize) -> Self {
+        RoutedMessage { payload, recipients }
     }
 
     /// The JSON object, as bytes.
     pub fn payload(&self) -> &[u8] {
-        &self.frame[HEADER_LEN..]
+        &self.payload
     }
 
     /// The JSON object, as text (the server wrote it, so it is UTF-8).

@@ -14,9 +14,10 @@
 #![deny(missing_docs)]
 #![deny(unsafe_op_in_unsafe_fn)]
 
+pub mod cluster;
+pub mod code;
 pub mod codec;
 mod config;
-mod conn;
 mod error;
 mod event;
 /// The C ABI (`include/chat.h`): `extern "C"` functions over [`Server`], for
@@ -25,16 +26,18 @@ pub mod ffi;
 mod idmap;
 pub mod message;
 mod protocol;
-mod ratelimit;
 mod server;
 mod stats;
 mod sys;
 #[doc(hidden)]
 pub mod testing;
+mod tls;
+mod transport;
 
+pub use code::Code;
 /// The length-prefix codec under its earlier name.
 pub use codec::length_prefix as frame;
-pub use config::{Config, FD_SETSIZE};
+pub use config::{Config, FD_MARGIN, FD_SETSIZE};
 pub use error::{Error, Result};
 pub use event::{ClientId, Event, EventKind, HeldMessage, Reason, RoutedMessage};
 pub use server::{Server, Waker, WatchFd};

@@ -35,13 +35,4 @@ impl Stats {
     pub fn disconnects_for(&self, reason: Reason) -> u64 {
         self.disconnects[reason.index()]
     }
-
-    pub(crate) fn queued(&mut self, bytes: usize) {
-        self.queued_bytes += bytes as u64;
-        self.peak_queued_bytes = self.peak_queued_bytes.max(self.queued_bytes);
-    }
-
-    pub(crate) fn unqueued(&mut self, bytes: usize) {
-        self.queued_bytes -= bytes as u64;
-    }
 }

@@ -1,10 +1,12 @@
 //! Host authority: approval of registrations, interception of messages,
-//! user data in events.
+//! user data in events, through the core's in-memory pipe (deadlines on
+//! its virtual clock).
 
 mod common;
 
 use std::time::Duration;
 
+use chat::testing::Pipe;
 use chat::{Config, EventKind};
 use common::*;
 use serde_json::json;
@@ -18,8 +20,8 @@ fn approval_config() -> Config {
 
 #[test]
 fn approval_lets_in_only_who_the_host_approves() {
-    let server = ServerThread::start(approval_config());
-    let mut alice = TestClient::connect(server.addr);
+    let server = Pipe::start(approval_config());
+    let mut alice = server.connect();
     alice.send(&json!({"type": "hello", "nick": "alice", "token": "secret-1"}));
     let ev = server.event_until(|e| matches!(e.kind, EventKind::ApprovalRequested { .. }));
     assert_eq!(ev.nick.as_deref(), Some("alice"));
@@ -31,7 +33,7 @@ fn approval_lets_in_only_who_the_host_approves() {
     // While waiting: registered to nobody, nick reserved, frames refused.
     alice.send(&json!({"type": "who"}));
     assert_eq!(alice.recv()["code"], "not_registered");
-    let mut other = TestClient::connect(server.addr);
+    let mut other = server.connect();
     other.send(&json!({"type": "hello", "nick": "ALICE"}));
     assert_eq!(other.recv()["code"], "nick_taken");
 
@@ -56,7 +58,7 @@ fn approval_lets_in_only_who_the_host_approves() {
     ));
 
     // Rejected: told why, free to try again.
-    let mut mallory = TestClient::connect(server.addr);
+    let mut mallory = server.connect();
     mallory.send(&json!({"type": "hello", "nick": "mallory", "token": "forged"}));
     let ev = server.event_until(|e| matches!(e.kind, EventKind::ApprovalRequested { .. }));
     let mid = ev.client;
@@ -77,27 +79,30 @@ fn an_unanswered_hello_is_rejected_at_the_deadline() {
         approval_timeout: Duration::from_millis(200),
         ..approval_config()
     };
-    let server = ServerThread::start(cfg);
-    let mut c = TestClient::connect(server.addr);
+    let server = Pipe::start(cfg);
+    let mut c = server.connect();
     c.send(&json!({"type": "hello", "nick": "waiter"}));
+    server.advance(Duration::from_millis(199));
+    assert!(!c.has_pending(), "rejected before the deadline");
+    server.advance(Duration::from_millis(1));
     let v = c.recv();
     assert_eq!(v["code"], "rejected");
     assert_eq!(v["message"], "the host did not answer in time");
     // The nick is free again.
-    let mut d = TestClient::connect(server.addr);
+    let mut d = server.connect();
     d.send(&json!({"type": "hello", "nick": "waiter"}));
     server.event_until(|e| matches!(e.kind, EventKind::ApprovalRequested { .. }) && e.client != 1);
 }
 
 #[test]
 fn a_client_leaving_while_waiting_frees_its_nick() {
-    let server = ServerThread::start(approval_config());
-    let mut c = TestClient::connect(server.addr);
+    let server = Pipe::start(approval_config());
+    let mut c = server.connect();
     c.send(&json!({"type": "hello", "nick": "ghost"}));
     let ev = server.event_until(|e| matches!(e.kind, EventKind::ApprovalRequested { .. }));
     drop(c);
     server.event_until(|e| matches!(e.kind, EventKind::Disconnected { .. }) && e.client == ev.client);
-    let mut d = TestClient::connect(server.addr);
+    let mut d = server.connect();
     d.send(&json!({"type": "hello", "nick": "ghost"}));
     let again = server.event_until(|e| matches!(e.kind, EventKind::ApprovalRequested { .. }));
     assert_ne!(again.client, ev.client);
@@ -109,9 +114,9 @@ fn intercepted_messages_wait_for_release_or_drop() {
         intercept_messages: true,
         ..loopback_config()
     };
-    let server = ServerThread::start(cfg);
-    let mut alice = TestClient::hello(server.addr, "alice");
-    let mut bob = TestClient::hello(server.addr, "bob");
+    let server = Pipe::start(cfg);
+    let mut alice = server.hello("alice");
+    let mut bob = server.hello("bob");
     alice.recv(); // bob online
 
     alice.send(&json!({"type": "all", "text": "nice words", "id": 1}));
@@ -168,8 +173,8 @@ fn intercepted_messages_wait_for_release_or_drop() {
 
 #[test]
 fn user_data_travels_in_every_later_event() {
-    let server = ServerThread::default();
-    let mut alice = TestClient::connect(server.addr);
+    let server = Pipe::default();
+    let mut alice = server.connect();
     let ev = server.event_until(|e| matches!(e.kind, EventKind::Connected));
     assert_eq!(ev.user_data, 0);
     let id = ev.client;

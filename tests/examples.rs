@@ -75,7 +75,12 @@ fn two_clients_talk_through_the_example_server() {
     drop(bob_in);
 
     let log = srv.stderr();
-    for needle in ["join #", " alice", "leave #", "(quit)", "(shutdown)", "stats:"] {
+    for needle in [
+        "registered as alice",
+        "alice left (quit)",
+        "bob left (shutdown)",
+        "stats:",
+    ] {
         assert!(log.contains(needle), "server log lacks {needle:?}:\n{log}");
     }
 }
@@ -143,7 +148,7 @@ fn server_prints_help_and_rejects_bad_flags() {
         .unwrap();
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("max_frame_bytes"), "{err}");
+    assert!(err.contains("--max-frame-bytes"), "{err}");
 }
 
 #[test]
@@ -180,7 +185,8 @@ fn three_users_and_a_room() {
     drop((alice_in, bob_in, carol_in));
     assert!(alice.wait().success());
     assert!(bob.wait().success());
-    assert!(carol.wait().success());
+    // Her room line did not go through: a script learns it from the status.
+    assert_eq!(carol.wait().code(), Some(3));
     assert!(carol.stderr().contains("you are not in #rust"));
 }
 
@@ -197,7 +203,7 @@ fn server_prints_stats_on_sigusr1_and_at_exit() {
     nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM).unwrap();
     assert!(srv.wait().success());
     let log = srv.stderr();
-    let stats: Vec<&str> = log.lines().filter(|l| l.starts_with("stats:")).collect();
+    let stats: Vec<&str> = log.lines().filter(|l| l.contains(" stats: ")).collect();
     assert_eq!(stats.len(), 2, "one on SIGUSR1, one at exit:\n{log}");
     assert!(stats[0].contains("clients 1 registered 1"), "{}", stats[0]);
     assert!(stats[1].contains("shutdown=1"), "{}", stats[1]);

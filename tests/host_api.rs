@@ -1,21 +1,22 @@
-//! The host's side of the server over real sockets: `send`, `broadcast`,
-//! their errors, and the events a client's life produces, in order.
+//! The host's side of the server through the core's in-memory pipe:
+//! `send`, `broadcast`, their errors, and the events a client's life
+//! produces, in order.
 
 mod common;
 mod support_a;
 
 use std::collections::HashSet;
 
+use chat::testing::Pipe;
 use chat::{ClientId, Error, Event, EventKind, Reason};
-use common::*;
 use serde_json::{json, Value};
 use support_a::*;
 
 #[test]
 fn send_reaches_one_client_exactly_as_given() {
-    let server = ServerThread::default();
-    let mut alice = TestClient::hello(server.addr, "alice");
-    let mut bob = TestClient::hello(server.addr, "bob");
+    let server = Pipe::default();
+    let mut alice = server.hello("alice");
+    let mut bob = server.hello("bob");
     alice.recv();
     let alice_id = registered_id(&server, "alice");
     let payload: &[u8] = "{ \"type\" : \"note\",\n \"z\":1, \"a\":[1, 2.50] ,\"u\":\"é\\n\"}".as_bytes();
@@ -26,8 +27,8 @@ fn send_reaches_one_client_exactly_as_given() {
 
 #[test]
 fn send_reaches_a_connection_that_has_not_registered() {
-    let server = ServerThread::default();
-    let mut c = TestClient::connect(server.addr);
+    let server = Pipe::default();
+    let mut c = server.connect();
     let id = server
         .event_until(|e| matches!(e.kind, EventKind::Connected))
         .client;
@@ -39,11 +40,11 @@ fn send_reaches_a_connection_that_has_not_registered() {
 
 #[test]
 fn broadcast_reaches_every_registered_client_exactly_as_given() {
-    let server = ServerThread::default();
-    let mut alice = TestClient::hello(server.addr, "alice");
-    let mut bob = TestClient::hello(server.addr, "bob");
+    let server = Pipe::default();
+    let mut alice = server.hello("alice");
+    let mut bob = server.hello("bob");
     alice.recv();
-    let mut lurker = TestClient::connect(server.addr);
+    let mut lurker = server.connect();
     wait_until("the lurker to be accepted", || {
         server.with(|s| s.stats().accepted) == 3
     });
@@ -58,15 +59,15 @@ fn broadcast_reaches_every_registered_client_exactly_as_given() {
 
 #[test]
 fn broadcast_with_nobody_registered_reaches_nobody() {
-    let server = ServerThread::default();
+    let server = Pipe::default();
     assert_eq!(server.with(|s| s.broadcast(br#"{"type":"x"}"#)).unwrap(), 0);
 }
 
 #[test]
 fn host_frames_and_client_messages_keep_their_order() {
-    let server = ServerThread::default();
-    let mut alice = TestClient::hello(server.addr, "alice");
-    let mut bob = TestClient::hello(server.addr, "bob");
+    let server = Pipe::default();
+    let mut alice = server.hello("alice");
+    let mut bob = server.hello("bob");
     alice.recv();
     let bob_id = {
         registered_id(&server, "alice");
@@ -85,9 +86,9 @@ fn host_frames_and_client_messages_keep_their_order() {
 
 #[test]
 fn send_and_kick_to_a_gone_or_unknown_client_are_unknown_client() {
-    let server = ServerThread::default();
-    let mut alice = TestClient::hello(server.addr, "alice");
-    let bob = TestClient::hello(server.addr, "bob");
+    let server = Pipe::default();
+    let mut alice = server.hello("alice");
+    let bob = server.hello("bob");
     alice.recv();
     registered_id(&server, "alice");
     let bob_id = registered_id(&server, "bob");
@@ -109,8 +110,8 @@ fn send_and_kick_to_a_gone_or_unknown_client_are_unknown_client() {
 
 #[test]
 fn payloads_that_are_not_one_json_object_are_refused_and_not_sent() {
-    let server = ServerThread::default();
-    let mut alice = TestClient::hello(server.addr, "alice");
+    let server = Pipe::default();
+    let mut alice = server.hello("alice");
     let id = registered_id(&server, "alice");
     let bad: [&'static [u8]; 10] = [
         b"[1]",
@@ -141,8 +142,8 @@ fn payloads_that_are_not_one_json_object_are_refused_and_not_sent() {
 
 #[test]
 fn a_payload_over_max_frame_bytes_is_payload_too_large() {
-    let server = ServerThread::default();
-    let mut alice = TestClient::hello(server.addr, "alice");
+    let server = Pipe::default();
+    let mut alice = server.hello("alice");
     let id = registered_id(&server, "alice");
     let object = |len: usize| {
         let pad = len - br#"{"type":"big","p":""}"#.len();
@@ -185,13 +186,13 @@ fn events_of(events: &[Event], id: ClientId) -> Vec<&Event> {
 
 #[test]
 fn a_clients_events_come_in_order_with_nick_payload_and_reason() {
-    let server = ServerThread::default();
-    let mut alice = TestClient::connect(server.addr);
-    let alice_addr = alice.stream.local_addr().unwrap();
+    let server = Pipe::default();
+    let mut alice = server.connect();
+    let alice_addr = alice.local_addr();
     alice.send(&json!({"type": "hello", "nick": "alice"}));
     alice.recv();
-    let mut bob = TestClient::hello(server.addr, "bob");
-    let mut carol = TestClient::hello(server.addr, "carol");
+    let mut bob = server.hello("bob");
+    let mut carol = server.hello("carol");
     alice.send(&json!({"type": "msg", "to": "bob", "text": "private", "from": "mallory"}));
     alice.send(&json!({"type": "all", "text": "public"}));
     bob.recv_until(|v| v["text"] == "public");
@@ -238,9 +239,9 @@ fn a_clients_events_come_in_order_with_nick_payload_and_reason() {
 
 #[test]
 fn nick_and_peer_addr_follow_the_client() {
-    let server = ServerThread::default();
-    let mut alice = TestClient::connect(server.addr);
-    let addr = alice.stream.local_addr().unwrap();
+    let server = Pipe::default();
+    let mut alice = server.connect();
+    let addr = alice.local_addr();
     let id = server
         .event_until(|e| matches!(e.kind, EventKind::Connected))
         .client;
@@ -259,13 +260,13 @@ fn nick_and_peer_addr_follow_the_client() {
 
 #[test]
 fn client_ids_are_never_zero_and_never_reused() {
-    let server = ServerThread::default();
+    let server = Pipe::default();
     let mut seen = HashSet::new();
     for round in 0..40 {
         let c = if round % 2 == 0 {
-            TestClient::hello(server.addr, "same-nick")
+            server.hello("same-nick")
         } else {
-            TestClient::connect(server.addr)
+            server.connect()
         };
         let id = server
             .event_until(|e| matches!(e.kind, EventKind::Connected))

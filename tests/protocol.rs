@@ -1,18 +1,19 @@
 //! PROTOCOL.md "Messages from a registered client" (every row of the
 //! table, acks, ordering, text) and "Errors" (bad_request, unknown_type),
-//! over real sockets.
+//! through the core's in-memory pipe (`tests/loopback.rs` checks the same
+//! over real sockets, in fewer cases).
 
 mod common;
 mod support_a;
 
-use common::*;
+use chat::testing::{Pipe, PipeClient};
 use serde_json::{json, Value};
 use support_a::*;
 
 /// alice and bob, registered, with alice's presence notice about bob read.
-fn alice_and_bob(server: &ServerThread) -> (TestClient, TestClient) {
-    let mut alice = TestClient::hello(server.addr, "alice");
-    let bob = TestClient::hello(server.addr, "bob");
+fn alice_and_bob(server: &Pipe) -> (PipeClient, PipeClient) {
+    let mut alice = server.hello("alice");
+    let bob = server.hello("bob");
     assert_eq!(alice.recv(), online("bob"));
     (alice, bob)
 }
@@ -21,9 +22,9 @@ fn alice_and_bob(server: &ServerThread) -> (TestClient, TestClient) {
 
 #[test]
 fn msg_reaches_only_its_recipient() {
-    let server = ServerThread::default();
+    let server = Pipe::default();
     let (mut alice, mut bob) = alice_and_bob(&server);
-    let mut carol = TestClient::hello(server.addr, "carol");
+    let mut carol = server.hello("carol");
     alice.recv();
     bob.recv();
     alice.send(&json!({"type": "msg", "to": "bob", "text": "hi"}));
@@ -37,7 +38,7 @@ fn msg_reaches_only_its_recipient() {
 
 #[test]
 fn msg_to_an_unknown_nick_gets_no_such_user_with_to() {
-    let server = ServerThread::default();
+    let server = Pipe::default();
     let (mut alice, mut bob) = alice_and_bob(&server);
     alice.send(&json!({"type": "msg", "to": "nobody", "text": "hi"}));
     assert_eq!(
@@ -56,7 +57,7 @@ fn msg_to_an_unknown_nick_gets_no_such_user_with_to() {
 
 #[test]
 fn msg_to_someone_who_left_gets_no_such_user() {
-    let server = ServerThread::default();
+    let server = Pipe::default();
     let (mut alice, mut bob) = alice_and_bob(&server);
     bob.send(&json!({"type": "quit"}));
     bob.expect_closed();
@@ -72,7 +73,7 @@ fn msg_to_someone_who_left_gets_no_such_user() {
 /// the recipient registered it.
 #[test]
 fn msg_finds_its_recipient_case_insensitively() {
-    let server = ServerThread::default();
+    let server = Pipe::default();
     let (mut alice, mut bob) = alice_and_bob(&server);
     alice.send(&json!({"type": "msg", "to": "BOB", "text": "hi"}));
     assert_eq!(
@@ -85,12 +86,12 @@ fn msg_finds_its_recipient_case_insensitively() {
 
 #[test]
 fn all_reaches_every_other_registered_client_without_echo() {
-    let server = ServerThread::default();
+    let server = Pipe::default();
     let (mut alice, mut bob) = alice_and_bob(&server);
-    let mut carol = TestClient::hello(server.addr, "carol");
+    let mut carol = server.hello("carol");
     alice.recv();
     bob.recv();
-    let mut lurker = TestClient::connect(server.addr);
+    let mut lurker = server.connect();
     alice.send(&json!({"type": "all", "text": "hello all"}));
     let expected = json!({"type": "all", "from": "alice", "text": "hello all"});
     assert_eq!(bob.recv(), expected);
@@ -105,10 +106,10 @@ fn all_reaches_every_other_registered_client_without_echo() {
 
 #[test]
 fn who_lists_every_registered_nick_sorted() {
-    let server = ServerThread::default();
+    let server = Pipe::default();
     let mut names = vec!["mike", "delta", "zulu", "alpha", "kilo"];
-    let mut clients: Vec<TestClient> = names.iter().map(|n| TestClient::hello(server.addr, n)).collect();
-    let _lurker = TestClient::connect(server.addr);
+    let mut clients: Vec<PipeClient> = names.iter().map(|n| server.hello(n)).collect();
+    let _lurker = server.connect();
     names.sort_unstable();
     let last = clients.last_mut().unwrap();
     last.send(&json!({"type": "who"}));
@@ -119,8 +120,8 @@ fn who_lists_every_registered_nick_sorted() {
 
 #[test]
 fn ping_echoes_any_json_value_exactly() {
-    let server = ServerThread::default();
-    let mut c = TestClient::hello(server.addr, "alice");
+    let server = Pipe::default();
+    let mut c = server.hello("alice");
     let ids = [
         r#"{"a":[1,{"b":null}],"c":"d"}"#,
         r#""a string""#,
@@ -152,8 +153,8 @@ fn ping_echoes_any_json_value_exactly() {
 
 #[test]
 fn ping_without_id_is_a_bad_request() {
-    let server = ServerThread::default();
-    let mut c = TestClient::hello(server.addr, "alice");
+    let server = Pipe::default();
+    let mut c = server.hello("alice");
     c.send(&json!({"type": "ping"}));
     expect_error(&mut c, "bad_request");
     assert_nothing_pending(&mut c);
@@ -163,7 +164,7 @@ fn ping_without_id_is_a_bad_request() {
 
 #[test]
 fn quit_flushes_what_is_queued_then_closes_and_others_see_quit() {
-    let server = ServerThread::default();
+    let server = Pipe::default();
     let (mut alice, mut bob) = alice_and_bob(&server);
     // About 600 KB of answers queued ahead of the quit, more than a socket
     // buffer is likely to take at once, all sent without reading.
@@ -186,7 +187,7 @@ fn quit_flushes_what_is_queued_then_closes_and_others_see_quit() {
 
 #[test]
 fn frames_after_quit_in_the_same_write_are_ignored() {
-    let server = ServerThread::default();
+    let server = Pipe::default();
     let (mut alice, mut bob) = alice_and_bob(&server);
     let mut batch = json_frame(&json!({"type": "quit"}));
     batch.extend(json_frame(
@@ -202,7 +203,7 @@ fn frames_after_quit_in_the_same_write_are_ignored() {
 
 #[test]
 fn msg_with_id_is_acked_with_one_queue() {
-    let server = ServerThread::default();
+    let server = Pipe::default();
     let (mut alice, mut bob) = alice_and_bob(&server);
     alice.send_payload(br#"{"type":"msg","to":"bob","text":"hi","id":{"n":1.50}}"#);
     let ack = recv_raw(&mut alice).unwrap();
@@ -219,12 +220,12 @@ fn msg_with_id_is_acked_with_one_queue() {
 
 #[test]
 fn all_with_id_is_acked_with_the_number_of_recipients() {
-    let server = ServerThread::default();
+    let server = Pipe::default();
     let (mut alice, mut bob) = alice_and_bob(&server);
-    let mut carol = TestClient::hello(server.addr, "carol");
+    let mut carol = server.hello("carol");
     alice.recv();
     bob.recv();
-    let _lurker = TestClient::connect(server.addr);
+    let _lurker = server.connect();
     alice.send(&json!({"type": "all", "text": "hi", "id": "a-1"}));
     assert_eq!(alice.recv(), json!({"type": "ack", "id": "a-1", "queued": 2}));
     assert_eq!(bob.recv(), json!({"type": "all", "from": "alice", "text": "hi"}));
@@ -236,8 +237,8 @@ fn all_with_id_is_acked_with_the_number_of_recipients() {
 
 #[test]
 fn all_with_id_alone_is_acked_with_zero() {
-    let server = ServerThread::default();
-    let mut alice = TestClient::hello(server.addr, "alice");
+    let server = Pipe::default();
+    let mut alice = server.hello("alice");
     alice.send(&json!({"type": "all", "text": "anyone?", "id": 9}));
     assert_eq!(alice.recv(), json!({"type": "ack", "id": 9, "queued": 0}));
     assert_nothing_pending(&mut alice);
@@ -245,7 +246,7 @@ fn all_with_id_alone_is_acked_with_zero() {
 
 #[test]
 fn without_id_there_is_no_ack() {
-    let server = ServerThread::default();
+    let server = Pipe::default();
     let (mut alice, mut bob) = alice_and_bob(&server);
     alice.send(&json!({"type": "msg", "to": "bob", "text": "1"}));
     alice.send(&json!({"type": "all", "text": "2"}));
@@ -256,7 +257,7 @@ fn without_id_there_is_no_ack() {
 
 #[test]
 fn an_id_of_null_still_asks_for_an_ack() {
-    let server = ServerThread::default();
+    let server = Pipe::default();
     let (mut alice, _bob) = alice_and_bob(&server);
     alice.send(&json!({"type": "msg", "to": "bob", "text": "1", "id": null}));
     assert_eq!(alice.recv(), json!({"type": "ack", "id": null, "queued": 1}));
@@ -266,9 +267,9 @@ fn an_id_of_null_still_asks_for_an_ack() {
 
 #[test]
 fn order_from_one_sender_is_preserved_to_each_recipient() {
-    let server = ServerThread::default();
+    let server = Pipe::default();
     let (mut alice, mut bob) = alice_and_bob(&server);
-    let mut carol = TestClient::hello(server.addr, "carol");
+    let mut carol = server.hello("carol");
     alice.recv();
     bob.recv();
     const N: usize = 1000;
@@ -296,7 +297,7 @@ fn order_from_one_sender_is_preserved_to_each_recipient() {
 
 #[test]
 fn text_round_trips_any_unicode_and_escapes() {
-    let server = ServerThread::default();
+    let server = Pipe::default();
     let (mut alice, mut bob) = alice_and_bob(&server);
     let texts = [
         "",
@@ -323,7 +324,7 @@ fn text_round_trips_any_unicode_and_escapes() {
 
 #[test]
 fn text_as_large_as_the_frame_allows_is_delivered() {
-    let server = ServerThread::default();
+    let server = Pipe::default();
     let (mut alice, mut bob) = alice_and_bob(&server);
     let overhead = json!({"type": "msg", "to": "bob", "text": ""}).to_string().len();
     let text = "é".repeat((65536 - overhead) / 2);
@@ -333,7 +334,7 @@ fn text_as_large_as_the_frame_allows_is_delivered() {
 
 #[test]
 fn a_client_cannot_set_from() {
-    let server = ServerThread::default();
+    let server = Pipe::default();
     let (mut alice, mut bob) = alice_and_bob(&server);
     alice.send(&json!({"type": "msg", "from": "bob", "to": "bob", "text": "x"}));
     assert_eq!(
@@ -352,10 +353,10 @@ fn a_client_cannot_set_from() {
 /// Sends each payload and expects `code`, then proves the connection is
 /// still open and registered.
 fn assert_answered_and_open(payloads: &[&[u8]], code: &str) {
-    assert_answered_and_open_with(ServerThread::default(), payloads, code);
+    assert_answered_and_open_with(Pipe::default(), payloads, code);
 }
 
-fn assert_answered_and_open_with(server: ServerThread, payloads: &[&[u8]], code: &str) {
+fn assert_answered_and_open_with(server: Pipe, payloads: &[&[u8]], code: &str) {
     let (mut alice, mut bob) = alice_and_bob(&server);
     for p in payloads {
         alice.send_payload(p);
@@ -468,8 +469,8 @@ fn deep_objects() -> String {
 }
 
 /// Room for 100,000 levels of nesting in one frame.
-fn big_frames() -> ServerThread {
-    ServerThread::start(config_with(|c| {
+fn big_frames() -> Pipe {
+    Pipe::start(config_with(|c| {
         c.max_frame_bytes = 1 << 20;
         c.max_queue_bytes = 4 << 20;
     }))
@@ -498,8 +499,8 @@ fn deeply_nested_json_is_a_bad_request_and_does_not_crash() {
 /// 127 levels, the outer object included).
 #[test]
 fn an_id_nested_as_deep_as_a_client_can_read_is_echoed_and_deeper_is_refused() {
-    let server = ServerThread::default();
-    let mut c = TestClient::hello(server.addr, "alice");
+    let server = Pipe::default();
+    let mut c = server.hello("alice");
     let ok = format!("{}{}", "[".repeat(126), "]".repeat(126));
     c.send_payload(format!(r#"{{"type":"ping","id":{ok}}}"#).as_bytes());
     let pong = c.recv();

@@ -1,23 +1,24 @@
-//! Rooms (protocol 1.1) over real sockets: every row of the table, the
-//! limits, and the host's room calls.
+//! Rooms (protocol 1.1) through the core's in-memory pipe: every row of the
+//! table, the limits, and the host's room calls.
 
 mod common;
 
+use chat::testing::{Pipe, PipeClient};
 use chat::{Config, EventKind};
 use common::*;
 use serde_json::json;
 
-fn joined(c: &mut TestClient, room: &str) -> serde_json::Value {
+fn joined(c: &mut PipeClient, room: &str) -> serde_json::Value {
     c.send(&json!({"type": "join", "room": room}));
     c.recv_until(|v| v["type"] == "joined")
 }
 
 #[test]
 fn join_part_and_talk_in_a_room() {
-    let server = ServerThread::default();
-    let mut alice = TestClient::hello(server.addr, "alice");
-    let mut bob = TestClient::hello(server.addr, "bob");
-    let mut carol = TestClient::hello(server.addr, "carol");
+    let server = Pipe::default();
+    let mut alice = server.hello("alice");
+    let mut bob = server.hello("bob");
+    let mut carol = server.hello("carol");
     alice.recv(); // bob online
     alice.recv(); // carol online
     bob.recv(); // carol online
@@ -85,9 +86,9 @@ fn join_part_and_talk_in_a_room() {
 
 #[test]
 fn leaving_the_server_parts_every_room_and_empty_rooms_vanish() {
-    let server = ServerThread::default();
-    let mut alice = TestClient::hello(server.addr, "alice");
-    let mut bob = TestClient::hello(server.addr, "bob");
+    let server = Pipe::default();
+    let mut alice = server.hello("alice");
+    let mut bob = server.hello("bob");
     alice.recv(); // bob online
     joined(&mut alice, "#a");
     joined(&mut bob, "#a");
@@ -112,8 +113,8 @@ fn leaving_the_server_parts_every_room_and_empty_rooms_vanish() {
 
 #[test]
 fn bad_room_names() {
-    let server = ServerThread::default();
-    let mut alice = TestClient::hello(server.addr, "alice");
+    let server = Pipe::default();
+    let mut alice = server.hello("alice");
     for bad in ["rust", "#", "#has space", &format!("#{}", "x".repeat(33)), "#é"] {
         alice.send(&json!({"type": "join", "room": bad}));
         let v = alice.recv();
@@ -133,10 +134,10 @@ fn room_limits_each_have_their_code() {
         max_rooms: 3,
         ..loopback_config()
     };
-    let server = ServerThread::start(cfg);
-    let mut a = TestClient::hello(server.addr, "a");
-    let mut b = TestClient::hello(server.addr, "b");
-    let mut c = TestClient::hello(server.addr, "c");
+    let server = Pipe::start(cfg);
+    let mut a = server.hello("a");
+    let mut b = server.hello("b");
+    let mut c = server.hello("c");
     joined(&mut a, "#1");
     joined(&mut a, "#2");
     a.send(&json!({"type": "join", "room": "#3"}));
@@ -154,9 +155,9 @@ fn room_limits_each_have_their_code() {
 
 #[test]
 fn host_sends_to_lists_and_removes_from_rooms() {
-    let server = ServerThread::default();
-    let mut alice = TestClient::hello(server.addr, "alice");
-    let mut bob = TestClient::hello(server.addr, "bob");
+    let server = Pipe::default();
+    let mut alice = server.hello("alice");
+    let mut bob = server.hello("bob");
     alice.recv();
     joined(&mut alice, "#ops");
     joined(&mut bob, "#ops");
@@ -201,10 +202,8 @@ fn host_sends_to_lists_and_removes_from_rooms() {
 #[test]
 fn room_messages_share_one_frame_and_respect_the_queue_cap() {
     // 50 members, one message: every member but the sender gets it once.
-    let server = ServerThread::default();
-    let mut members: Vec<TestClient> = (0..50)
-        .map(|i| TestClient::hello(server.addr, &format!("m{i}")))
-        .collect();
+    let server = Pipe::default();
+    let mut members: Vec<PipeClient> = (0..50).map(|i| server.hello(&format!("m{i}"))).collect();
     for m in members.iter_mut() {
         joined(m, "#big");
     }

@@ -1,20 +1,20 @@
 //! PROTOCOL.md "Session": `hello`, nick rules, and what happens before a
-//! successful `hello`.
+//! successful `hello`, through the core's in-memory pipe.
 
 mod common;
 mod support_a;
 
-use common::*;
+use chat::testing::Pipe;
 use serde_json::json;
 use support_a::*;
 
 #[test]
 fn hello_gets_welcome_with_sorted_users_and_others_see_online() {
-    let server = ServerThread::default();
-    let mut carol = TestClient::hello(server.addr, "carol");
-    let mut alice = TestClient::hello(server.addr, "alice");
+    let server = Pipe::default();
+    let mut carol = server.hello("carol");
+    let mut alice = server.hello("alice");
     assert_eq!(carol.recv(), online("alice"));
-    let mut bob = TestClient::connect(server.addr);
+    let mut bob = server.connect();
     bob.send(&json!({"type": "hello", "nick": "bob"}));
     assert_eq!(
         bob.recv(),
@@ -29,10 +29,10 @@ fn hello_gets_welcome_with_sorted_users_and_others_see_online() {
 /// docs/protocol.md: nicks keep their case and sort by byte order.
 #[test]
 fn welcome_keeps_the_registered_case_and_sorts_by_byte_order() {
-    let server = ServerThread::default();
-    let _a = TestClient::hello(server.addr, "zed");
-    let _b = TestClient::hello(server.addr, "Amy");
-    let mut c = TestClient::connect(server.addr);
+    let server = Pipe::default();
+    let _a = server.hello("zed");
+    let _b = server.hello("Amy");
+    let mut c = server.connect();
     c.send(&json!({"type": "hello", "nick": "Bob-_9"}));
     assert_eq!(
         c.recv(),
@@ -42,9 +42,9 @@ fn welcome_keeps_the_registered_case_and_sorts_by_byte_order() {
 
 #[test]
 fn an_unregistered_connection_gets_no_presence() {
-    let server = ServerThread::default();
-    let mut lurker = TestClient::connect(server.addr);
-    let _alice = TestClient::hello(server.addr, "alice");
+    let server = Pipe::default();
+    let mut lurker = server.connect();
+    let _alice = server.hello("alice");
     lurker.send(&json!({"type": "who"}));
     // The first thing the lurker hears is the answer to its own frame.
     expect_error(&mut lurker, "not_registered");
@@ -52,9 +52,9 @@ fn an_unregistered_connection_gets_no_presence() {
 
 #[test]
 fn bad_nicks_keep_the_connection_open_and_a_later_good_hello_works() {
-    let server = ServerThread::default();
-    let mut watcher = TestClient::hello(server.addr, "watcher");
-    let mut c = TestClient::connect(server.addr);
+    let server = Pipe::default();
+    let mut watcher = server.hello("watcher");
+    let mut c = server.connect();
     let long = "x".repeat(33);
     let bad = [
         "",
@@ -87,24 +87,24 @@ fn bad_nicks_keep_the_connection_open_and_a_later_good_hello_works() {
 
 #[test]
 fn every_allowed_character_makes_a_valid_nick() {
-    let server = ServerThread::default();
+    let server = Pipe::default();
     let all: String = ('A'..='Z')
         .chain('a'..='z')
         .chain('0'..='9')
         .chain(['_', '-'])
         .collect();
     let (first, second) = all.split_at(32);
-    let _a = TestClient::hello(server.addr, first);
-    let _b = TestClient::hello(server.addr, second);
-    let _c = TestClient::hello(server.addr, "-");
-    let _d = TestClient::hello(server.addr, "_");
+    let _a = server.hello(first);
+    let _b = server.hello(second);
+    let _c = server.hello("-");
+    let _d = server.hello("_");
 }
 
 #[test]
 fn nick_taken_is_case_insensitive_and_keeps_the_connection_open() {
-    let server = ServerThread::default();
-    let mut alice = TestClient::hello(server.addr, "alice");
-    let mut c = TestClient::connect(server.addr);
+    let server = Pipe::default();
+    let mut alice = server.hello("alice");
+    let mut c = server.connect();
     for nick in ["alice", "ALICE", "Alice", "aLiCe"] {
         c.send(&json!({"type": "hello", "nick": nick}));
         expect_error(&mut c, "nick_taken");
@@ -116,22 +116,22 @@ fn nick_taken_is_case_insensitive_and_keeps_the_connection_open() {
 
 #[test]
 fn a_nick_is_free_again_once_its_owner_left() {
-    let server = ServerThread::default();
-    let mut watcher = TestClient::hello(server.addr, "watcher");
-    let mut alice = TestClient::hello(server.addr, "alice");
+    let server = Pipe::default();
+    let mut watcher = server.hello("watcher");
+    let mut alice = server.hello("alice");
     assert_eq!(watcher.recv(), online("alice"));
     alice.send(&json!({"type": "quit"}));
     assert!(alice.expect_closed().is_empty());
     assert_eq!(watcher.recv(), offline("alice", "quit"));
-    let _again = TestClient::hello(server.addr, "ALICE");
+    let _again = server.hello("ALICE");
     assert_eq!(watcher.recv(), online("ALICE"));
 }
 
 #[test]
 fn frames_before_hello_get_not_registered_and_the_connection_stays_open() {
-    let server = ServerThread::default();
-    let mut bob = TestClient::hello(server.addr, "bob");
-    let mut c = TestClient::connect(server.addr);
+    let server = Pipe::default();
+    let mut bob = server.hello("bob");
+    let mut c = server.connect();
     for v in [
         json!({"type": "msg", "to": "bob", "text": "hi"}),
         json!({"type": "all", "text": "hi"}),
@@ -158,8 +158,8 @@ fn frames_before_hello_get_not_registered_and_the_connection_stays_open() {
 /// docs/protocol.md: a second `hello` is a bad request and changes nothing.
 #[test]
 fn a_second_hello_is_refused_and_the_nick_is_unchanged() {
-    let server = ServerThread::default();
-    let mut alice = TestClient::hello(server.addr, "alice");
+    let server = Pipe::default();
+    let mut alice = server.hello("alice");
     alice.send(&json!({"type": "hello", "nick": "other"}));
     expect_error(&mut alice, "bad_request");
     alice.send(&json!({"type": "who"}));

@@ -63,91 +63,28 @@ inline std::string_view view(const char *s) noexcept {
 
 } // namespace detail
 
-/// Server settings; the constructor takes the library's defaults
-/// (chat_config_default), so change only what you need.
-struct Config {
+/// Server settings: every field of ChatConfig (see chat.h for each one),
+/// with the library's defaults (chat_config_default) already in, so change
+/// only what you need. The text fields are std::strings; the numbers and
+/// switches are ChatConfig's own, so a field the library adds is here
+/// without any change to this wrapper.
+struct Config : ChatConfig {
     /// "IP:port"; port 0 picks a free port (see Server::port()).
     std::string listen_addr;
-    /// Most clients connected at once.
-    std::uint32_t max_clients = 0;
-    /// Largest frame payload, from a client or the host.
-    std::uint32_t max_frame_bytes = 0;
-    /// Most bytes queued for one client before it is dropped as slow_consumer.
-    std::uint64_t max_queue_bytes = 0;
-    /// A silent client is dropped after this long; 0: never.
-    std::uint32_t idle_timeout_ms = 0;
-    /// Most events waiting for the host (backpressure past it, no loss).
-    std::uint32_t max_events = 0;
-    /// A connection without a completed hello is dropped after this; 0: never.
-    std::uint32_t handshake_timeout_ms = 0;
-    /// Most connections from one IP address; 0: no limit.
-    std::uint32_t max_per_ip = 0;
-    /// Flood control: frames per second per client; 0: no limit.
-    std::uint32_t rate_limit_frames = 0;
-    /// A client over a rate limit longer than this is dropped.
-    std::uint32_t rate_limit_grace_ms = 0;
-    /// Flood control: bytes per second per client; 0: no limit.
-    std::uint64_t rate_limit_bytes = 0;
-    /// Most rooms one client may be in.
-    std::uint32_t max_rooms_per_client = 0;
-    /// Most members in one room.
-    std::uint32_t max_members_per_room = 0;
-    /// Most rooms on the server.
-    std::uint32_t max_rooms = 0;
-    /// Each valid hello waits for Server::approve or Server::reject
-    /// (Event::Kind::approval).
-    bool approve_registrations = false;
-    /// A hello the host has not answered this long is rejected (not 0).
-    std::uint32_t approval_timeout_ms = 0;
-    /// msg, all and room frames wait for Server::release or Server::drop
-    /// (Event::Kind::intercepted).
-    bool intercept_messages = false;
 
-    Config() {
-        ChatConfig c{};
-        c.struct_size = sizeof c;
+    Config() : ChatConfig{} {
+        ChatConfig &c = *this;
+        c.struct_size = sizeof(ChatConfig);
         chat_config_default(&c);
         listen_addr = detail::view(c.listen_addr);
-        max_clients = c.max_clients;
-        max_frame_bytes = c.max_frame_bytes;
-        max_queue_bytes = c.max_queue_bytes;
-        idle_timeout_ms = c.idle_timeout_ms;
-        max_events = c.max_events;
-        handshake_timeout_ms = c.handshake_timeout_ms;
-        max_per_ip = c.max_per_ip;
-        rate_limit_frames = c.rate_limit_frames;
-        rate_limit_grace_ms = c.rate_limit_grace_ms;
-        rate_limit_bytes = c.rate_limit_bytes;
-        max_rooms_per_client = c.max_rooms_per_client;
-        max_members_per_room = c.max_members_per_room;
-        max_rooms = c.max_rooms;
-        approve_registrations = c.approve_registrations != 0;
-        approval_timeout_ms = c.approval_timeout_ms;
-        intercept_messages = c.intercept_messages != 0;
     }
 
-    /// The C struct; its listen_addr points into *this, so keep *this alive
-    /// and unchanged while the result is in use.
+    /// The C struct; its pointers point into *this, so keep *this alive and
+    /// unchanged while the result is in use.
     ChatConfig native() const noexcept {
-        ChatConfig c{};
+        ChatConfig c = *this;
         c.struct_size = sizeof c;
         c.listen_addr = listen_addr.c_str();
-        c.max_clients = max_clients;
-        c.max_frame_bytes = max_frame_bytes;
-        c.max_queue_bytes = max_queue_bytes;
-        c.idle_timeout_ms = idle_timeout_ms;
-        c.max_events = max_events;
-        c.handshake_timeout_ms = handshake_timeout_ms;
-        c.max_per_ip = max_per_ip;
-        c.rate_limit_frames = rate_limit_frames;
-        c.rate_limit_grace_ms = rate_limit_grace_ms;
-        c.rate_limit_bytes = rate_limit_bytes;
-        c.max_rooms_per_client = max_rooms_per_client;
-        c.max_members_per_room = max_members_per_room;
-        c.max_rooms = max_rooms;
-        c.approve_registrations = approve_registrations ? 1u : 0u;
-        c.approval_timeout_ms = approval_timeout_ms;
-        c.intercept_messages = intercept_messages ? 1u : 0u;
         return c;
     }
 };

@@ -7,21 +7,22 @@
 //! read back, with the id and text unchanged. And its fast path must read
 //! every payload exactly as serde_json does (`parse_slow`).
 
-use chat::frame::{encode_json, HEADER_LEN};
-use chat::message::{parse, parse_slow, text_frame, Incoming, JsonString, Outgoing, ParseError, TextTo};
+use chat::message::{
+    encode_json, parse, parse_slow, text_payload, Incoming, JsonString, Outgoing, ParseError, TextTo,
+};
 use serde_json::value::RawValue;
 use serde_json::Value;
 
-/// Parses a frame the server built, as a client would.
-fn client_reads(frame: &[u8]) -> Value {
-    serde_json::from_slice(&frame[HEADER_LEN..])
+/// Parses a payload the server built, as a client would.
+fn client_reads(payload: &[u8]) -> Value {
+    serde_json::from_slice(payload)
         .unwrap_or_else(|e| panic!("a client cannot read the server's answer ({e})"))
 }
 
 /// The echoed id is byte for byte the client's, and reads back as the same
 /// JSON value.
-fn check_echo(id: &RawValue, frame: &[u8]) {
-    let text = std::str::from_utf8(&frame[HEADER_LEN..]).expect("the server writes UTF-8");
+fn check_echo(id: &RawValue, payload: &[u8]) {
+    let text = std::str::from_utf8(payload).expect("the server writes UTF-8");
     assert!(text.contains(id.get()), "the id was not echoed as is");
     // Finding F1 (docs/reliability.md): an id with a number beyond f64's
     // range (`1e400`) is valid JSON that the parser accepts and echoes as
@@ -30,7 +31,7 @@ fn check_echo(id: &RawValue, frame: &[u8]) {
     let Ok(original) = serde_json::from_str::<Value>(id.get()) else {
         return;
     };
-    let echoed = &client_reads(frame)["id"];
+    let echoed = &client_reads(payload)["id"];
     assert_eq!(echoed, &original, "the id did not come back unchanged");
 }
 
@@ -39,8 +40,8 @@ fn check_echo(id: &RawValue, frame: &[u8]) {
 fn check_text(text: JsonString<'_>) {
     let meant: String =
         serde_json::from_str(text.literal()).expect("an accepted text is a readable JSON string");
-    let frame = text_frame("a", TextTo::One { to: "b" }, text);
-    assert_eq!(client_reads(&frame)["text"], Value::from(meant));
+    let payload = text_payload("a", TextTo::One { to: "b" }, text);
+    assert_eq!(client_reads(&payload)["text"], Value::from(meant));
 }
 
 /// Checks one payload; panics on any violation.

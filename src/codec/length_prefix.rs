@@ -2,15 +2,10 @@
 //! payload length, then the payload. No sockets here: bytes in, payloads
 //! out.
 
-use std::sync::Arc;
+use crate::code::Code;
 
 /// Bytes of the length prefix.
 pub const HEADER_LEN: usize = 4;
-
-/// A frame ready for the wire (length prefix included), shared between every
-/// output queue it is sent to: a broadcast is encoded once and each
-/// recipient holds a reference, never a copy.
-pub type WireFrame = Arc<[u8]>;
 
 /// Why a byte stream cannot be decoded any further. Both end the connection:
 /// after a bad length the framing is lost.
@@ -24,10 +19,10 @@ pub enum FrameError {
 
 impl FrameError {
     /// The protocol's error code for this failure.
-    pub fn code(self) -> &'static str {
+    pub fn code(self) -> Code {
         match self {
-            FrameError::Empty => "empty_frame",
-            FrameError::TooLarge(_) => "frame_too_large",
+            FrameError::Empty => Code::EmptyFrame,
+            FrameError::TooLarge(_) => Code::FrameTooLarge,
         }
     }
 }
@@ -135,47 +130,21 @@ pub fn split_frame(bytes: &[u8], max_payload: usize) -> Result<Option<(&[u8], us
     Ok(bytes.get(HEADER_LEN..end).map(|payload| (payload, end)))
 }
 
-/// Encodes `payload` as one frame. The caller has checked its length.
-pub fn encode(payload: &[u8]) -> WireFrame {
+/// The length prefix of a payload of `len` bytes (at most `u32::MAX`: the
+/// callers' `max_frame_bytes` is validated to fit).
+pub fn header(len: usize) -> [u8; HEADER_LEN] {
+    debug_assert!(u32::try_from(len).is_ok());
+    (len as u32).to_be_bytes()
+}
+
+/// `payload` framed: its length prefix, then the payload. For clients and
+/// tests; the server gathers the header and the shared payload into one
+/// write instead of copying.
+pub fn encode(payload: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(HEADER_LEN + payload.len());
-    out.extend_from_slice(&(payload.len() as u32).to_be_bytes());
+    out.extend_from_slice(&header(payload.len()));
     out.extend_from_slice(payload);
-    out.into()
-}
-
-thread_local! {
-    /// Where frames are serialised before they are copied into their shared
-    /// allocation: reused, so a frame costs one allocation of its exact size
-    /// and no regrowth of a fresh buffer.
-    static SCRATCH: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
-}
-
-/// Serialises `value` as JSON after a length prefix.
-pub fn encode_json<T: serde::Serialize + ?Sized>(value: &T) -> WireFrame {
-    encode_with(|out| {
-        // Serialising our own message types into a Vec cannot fail: they
-        // hold only strings, numbers and raw JSON that was already validated.
-        serde_json::to_writer(out, value).expect("serialising a server message");
-    })
-}
-
-/// A frame whose payload `write` appends to the buffer it is given: built
-/// in a reused buffer, then copied once into its shared allocation.
-pub fn encode_with(write: impl FnOnce(&mut Vec<u8>)) -> WireFrame {
-    SCRATCH.with(|scratch| {
-        let mut out = scratch.borrow_mut();
-        out.clear();
-        out.extend_from_slice(&[0; HEADER_LEN]);
-        write(&mut out);
-        let len = (out.len() - HEADER_LEN) as u32;
-        out[..HEADER_LEN].copy_from_slice(&len.to_be_bytes());
-        let frame = WireFrame::from(&out[..]);
-        // One huge frame should not pin its buffer forever.
-        if out.capacity() > 256 * 1024 {
-            *out = Vec::new();
-        }
-        frame
-    })
+    out
 }
 
 #[cfg(test)]
@@ -226,8 +195,8 @@ mod tests {
     }
 
     #[test]
-    fn encode_json_prefixes_the_length() {
-        let f = encode_json(&serde_json::json!({"type": "who"}));
+    fn encode_prefixes_the_length() {
+        let f = encode(br#"{"type":"who"}"#);
         assert_eq!(&f[..4], &[0, 0, 0, 14]);
         assert_eq!(&f[4..], br#"{"type":"who"}"#);
     }
@@ -240,7 +209,7 @@ mod tests {
             payloads in prop::collection::vec(prop::collection::vec(any::<u8>(), 1..300), 0..20),
             cuts in prop::collection::vec(any::<prop::sample::Index>(), 0..30),
         ) {
-            let stream: Vec<u8> = payloads.iter().flat_map(|p| encode(p).to_vec()).collect();
+            let stream: Vec<u8> = payloads.iter().flat_map(|p| encode(p)).collect();
             let mut points: Vec<usize> = cuts.iter().map(|c| c.index(stream.len() + 1)).collect();
             points.push(0);
             points.push(stream.len());

@@ -1,4 +1,5 @@
-//! What each client frame does: registration, then routing.
+//! What each client payload does: registration, then routing, rooms and
+//! the small commands.
 
 use std::borrow::Cow;
 use std::sync::Arc;
@@ -6,18 +7,21 @@ use std::time::Instant;
 
 use serde_json::value::RawValue;
 
-use super::Hub;
-use crate::conn::Phase;
+use super::conn::Phase;
+use super::delivery::Kind;
+use super::Core;
+use crate::code::Code;
 use crate::event::{ClientId, EventKind, Reason, RoutedMessage};
-use crate::frame::{self, WireFrame};
-use crate::message::{self, Incoming, Outgoing, TextTo};
+use crate::message::{
+    self, encode_json, error_payload, text_payload, Incoming, JsonString, Outgoing, Payload, TextTo,
+};
 
-impl Hub {
-    /// Handles one complete frame from a client.
+impl Core {
+    /// Handles one complete payload from a client.
     pub(super) fn dispatch(&mut self, id: ClientId, payload: &[u8], now: Instant) {
         let msg = match message::parse(payload) {
             Ok(msg) => msg,
-            Err(err) => return self.reply_error(id, err.code(), None, None),
+            Err(err) => return self.reply_error(id, err.code(), None),
         };
         let Some(conn) = self.conns.get(&id) else { return };
         let from = match (&conn.phase, &conn.nick) {
@@ -25,20 +29,15 @@ impl Hub {
             (Phase::AwaitingApproval { .. }, _) => {
                 return match msg {
                     Incoming::Hello { .. } => {
-                        self.reply_error(id, "bad_request", None, Some("hello pending approval"))
+                        self.reply_error(id, Code::BadRequest, Some("hello pending approval"))
                     }
-                    _ => self.reply_error(
-                        id,
-                        "not_registered",
-                        None,
-                        Some("waiting for the host to approve"),
-                    ),
+                    _ => self.reply_error(id, Code::NotRegistered, Some("waiting for the host to approve")),
                 };
             }
             _ => {
                 return match msg {
                     Incoming::Hello { nick, token } => self.hello(id, &nick, token.map(Cow::into_owned), now),
-                    _ => self.reply_error(id, "not_registered", None, Some("send hello first")),
+                    _ => self.reply_error(id, Code::NotRegistered, Some("send hello first")),
                 };
             }
         };
@@ -46,8 +45,9 @@ impl Hub {
             msg,
             Incoming::Msg { .. } | Incoming::All { .. } | Incoming::Room { .. }
         );
-        if self.intercept_messages && routable {
-            return self.hold(id, payload);
+        if routable && self.authority.intercepts() {
+            let held = self.authority.hold(id, payload.into());
+            return self.push_event(id, EventKind::Intercepted(held));
         }
         self.route(id, &from, msg, now);
     }
@@ -55,30 +55,35 @@ impl Hub {
     /// Everything a registered client may send, once past interception.
     pub(super) fn route(&mut self, id: ClientId, from: &Arc<str>, msg: Incoming<'_>, now: Instant) {
         match msg {
-            Incoming::Hello { .. } => self.reply_error(id, "bad_request", None, Some("already registered")),
+            Incoming::Hello { .. } => self.reply_error(id, Code::BadRequest, Some("already registered")),
             Incoming::Msg { to, text, id: ack } => {
-                let mut key = [0u8; 64];
-                let Some(&to_id) = self.nicks.get(&*message::fold_in(&to, &mut key)) else {
-                    return self.reply_error(id, "no_such_user", Some(&to), None);
+                let Some(to_id) = self.registry.find(&to) else {
+                    let reply = error_payload(Code::NoSuchUser.as_str(), Some(&to), None, None);
+                    return self.reply(id, &reply);
                 };
                 let to_nick = self.conns[&to_id].nick.clone().unwrap_or_default();
-                let frame = message::text_frame(from, TextTo::One { to: &to_nick }, text);
-                let queued = usize::from(self.enqueue(to_id, frame.clone()));
-                self.routed(id, frame, queued, ack);
+                let payload = text_payload(from, TextTo::One { to: &to_nick }, text);
+                let queued =
+                    usize::from(
+                        self.delivery
+                            .deliver(&mut self.conns, to_id, &payload, Kind::Normal),
+                    );
+                self.routed(id, payload, queued, ack);
             }
             Incoming::All { text, id: ack } => {
-                let frame = message::text_frame(from, TextTo::All, text);
-                let queued = self.fan_out(frame.clone(), Some(id));
-                self.routed(id, frame, queued, ack);
+                let payload = text_payload(from, TextTo::All, text);
+                let queued = self
+                    .delivery
+                    .fan_out(&mut self.conns, self.registry.ids(), &payload, Some(id));
+                self.routed(id, payload, queued, ack);
             }
             Incoming::Who => {
-                let users: Vec<&str> = self.roster.iter().map(|n| &**n).collect();
-                let frame = frame::encode_json(&Outgoing::Users { users: &users });
-                self.enqueue(id, frame);
+                let users = encode_json(&Outgoing::Users {
+                    users: &self.registry.roster(),
+                });
+                self.reply(id, &users);
             }
-            Incoming::Ping { id: ping } => {
-                self.enqueue(id, frame::encode_json(&Outgoing::Pong { id: ping }));
-            }
+            Incoming::Ping { id: ping } => self.reply(id, &encode_json(&Outgoing::Pong { id: ping })),
             Incoming::Pong => {}
             Incoming::Quit => self.leave(id, Reason::Quit, now, None),
             Incoming::Join { room } => self.join(id, from, &room),
@@ -90,55 +95,138 @@ impl Hub {
     /// A `hello` from a client not yet registered.
     fn hello(&mut self, id: ClientId, nick: &str, token: Option<String>, now: Instant) {
         if !message::valid_nick(nick) {
-            let why = "a nick is 1 to 32 of A-Z a-z 0-9 _ -";
-            return self.reply_error(id, "bad_nick", None, Some(why));
+            return self.reply_error(id, Code::BadNick, Some("a nick is 1 to 32 of A-Z a-z 0-9 _ -"));
         }
         let key = message::fold(nick);
-        if self.nicks.contains_key(&key) || self.reserved.contains_key(&key) {
-            return self.reply_error(id, "nick_taken", None, None);
+        if self.registry.is_taken(&key) {
+            return self.reply_error(id, Code::NickTaken, None);
         }
-        if self.approve_registrations {
-            self.await_approval(id, key, nick.into(), token, now);
-        } else {
-            self.register(id, nick.into());
+        match self.authority.approval_timeout() {
+            Some(timeout) => self.await_approval(id, key, nick.into(), token, now + timeout),
+            None => self.register(id, nick.into()),
         }
-    }
-
-    /// Completes registration: welcome, presence, event.
-    pub(super) fn register(&mut self, id: ClientId, nick: Arc<str>) {
-        self.nicks.insert(message::fold(&nick), id);
-        self.roster.insert(nick.clone());
-        self.stats.registered += 1;
-        if let Some(conn) = self.conns.get_mut(&id) {
-            conn.nick = Some(nick.clone());
-            conn.phase = Phase::Registered;
-            if let Some(idle) = self.idle_timeout {
-                let probe_at = conn.last_heard + idle / 2;
-                self.wake_at(probe_at);
-            }
-        }
-        let users: Vec<&str> = self.roster.iter().map(|n| &**n).collect();
-        let welcome = frame::encode_json(&Outgoing::Welcome {
-            nick: &nick,
-            users: &users,
-        });
-        self.enqueue(id, welcome);
-        let online = Outgoing::Presence {
-            nick: &nick,
-            room: None,
-            state: "online",
-            reason: None,
-        };
-        self.fan_out(frame::encode_json(&online), Some(id));
-        self.push_event(id, EventKind::Registered);
     }
 
     /// After a `msg`, `all` or `room`: the ack the sender asked for and the
     /// event.
-    pub(super) fn routed(&mut self, id: ClientId, frame: WireFrame, queued: usize, ack: Option<&RawValue>) {
+    fn routed(&mut self, id: ClientId, payload: Payload, queued: usize, ack: Option<&RawValue>) {
         if let Some(ack) = ack {
-            self.enqueue(id, frame::encode_json(&Outgoing::Ack { id: ack, queued }));
+            self.reply(id, &encode_json(&Outgoing::Ack { id: ack, queued }));
         }
-        self.push_event(id, EventKind::Message(RoutedMessage::new(frame, queued)));
+        self.push_event(id, EventKind::Message(RoutedMessage::new(payload, queued)));
+    }
+
+    /// `join`: limits first, then membership, reply, presence and event.
+    fn join(&mut self, id: ClientId, nick: &Arc<str>, name: &str) {
+        let joined = match self.rooms.join(id, name) {
+            Ok(joined) => joined,
+            Err(Code::BadRoom) => {
+                let why = Some("a room name is # then 1 to 32 of A-Z a-z 0-9 _ -");
+                let reply = error_payload(Code::BadRoom.as_str(), None, None, why);
+                return self.reply(id, &reply);
+            }
+            Err(code) => return self.room_error(id, code, name),
+        };
+        if joined.new_member {
+            let presence = encode_json(&Outgoing::Presence {
+                nick,
+                room: Some(&joined.name),
+                state: "joined",
+                reason: None,
+            });
+            let members = &self.rooms.get(&joined.key).expect("just joined").members;
+            self.delivery
+                .fan_out(&mut self.conns, members.iter().copied(), &presence, Some(id));
+            self.push_event(
+                id,
+                EventKind::Joined {
+                    room: joined.name.clone(),
+                },
+            );
+        }
+        // Joining a room one is in only repeats the member list.
+        let members = &self.rooms.get(&joined.key).expect("just joined").members;
+        let mut nicks: Vec<&str> = members
+            .iter()
+            .filter_map(|m| self.conns.get(m)?.nick.as_deref())
+            .collect();
+        nicks.sort_unstable();
+        let reply = encode_json(&Outgoing::Joined {
+            room: &joined.name,
+            members: &nicks,
+        });
+        self.reply(id, &reply);
+    }
+
+    /// `part` from the client itself.
+    fn part_by_client(&mut self, id: ClientId, name: &str) {
+        let key = message::fold(name);
+        if !self.rooms.is_member(id, &key) {
+            return self.room_error(id, Code::NotInRoom, name);
+        }
+        self.part(id, &key, true);
+    }
+
+    /// Takes a client out of a room: it is told (`parted`) when
+    /// `tell_client`, the other members see `presence parted`, the host gets
+    /// an event.
+    pub(super) fn part(&mut self, id: ClientId, key: &str, tell_client: bool) {
+        let Some(parted) = self.rooms.part(id, key) else {
+            return;
+        };
+        if tell_client {
+            self.reply(id, &encode_json(&Outgoing::Parted { room: &parted.name }));
+        }
+        if !parted.vanished && !self.quiet {
+            let nick = self
+                .conns
+                .get(&id)
+                .and_then(|c| c.nick.clone())
+                .unwrap_or_default();
+            let presence = encode_json(&Outgoing::Presence {
+                nick: &nick,
+                room: Some(&parted.name),
+                state: "parted",
+                reason: None,
+            });
+            let members = &self.rooms.get(key).expect("not vanished").members;
+            self.delivery
+                .fan_out(&mut self.conns, members.iter().copied(), &presence, None);
+        }
+        self.push_event(id, EventKind::Parted { room: parted.name });
+    }
+
+    /// `room`: a message to every other member.
+    fn room_message(
+        &mut self,
+        id: ClientId,
+        from: &Arc<str>,
+        name: &str,
+        text: JsonString<'_>,
+        ack: Option<&RawValue>,
+    ) {
+        let Some((_, room)) = self.rooms.joined_by(name, id) else {
+            return self.room_error(id, Code::NotInRoom, name);
+        };
+        let payload = text_payload(from, TextTo::Room { room: &room.name }, text);
+        let queued = self
+            .delivery
+            .fan_out(&mut self.conns, room.members.iter().copied(), &payload, Some(id));
+        self.routed(id, payload, queued, ack);
+    }
+
+    /// A payload the client asked for (an answer, an error): queued under
+    /// the cap like any other.
+    pub(super) fn reply(&mut self, id: ClientId, payload: &Payload) {
+        self.delivery.deliver(&mut self.conns, id, payload, Kind::Normal);
+    }
+
+    /// `{"type":"error","code":C,"message":M}` to `id`.
+    pub(super) fn reply_error(&mut self, id: ClientId, code: Code, message: Option<&str>) {
+        self.reply(id, &error_payload(code.as_str(), None, None, message));
+    }
+
+    fn room_error(&mut self, id: ClientId, code: Code, room: &str) {
+        self.reply(id, &error_payload(code.as_str(), None, Some(room), None));
     }
 }

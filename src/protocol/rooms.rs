@@ -1,17 +1,16 @@
-//! Rooms (protocol 1.1): named groups a client joins; a room message is
-//! encoded once and shared by every member's queue, like a broadcast.
+//! Rooms (protocol 1.1): named groups a client joins. This holds who is in
+//! which room and the limits on them; what members are told is up to the
+//! core, which sends each room message once, shared by every member's
+//! queue like a broadcast.
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::Instant;
 
-use serde_json::value::RawValue;
-
-use super::Hub;
-use crate::error::{Error, Result};
-use crate::event::{ClientId, EventKind};
-use crate::frame;
-use crate::message::{self, JsonString, Outgoing, TextTo};
+use crate::code::Code;
+use crate::config::Config;
+use crate::event::ClientId;
+use crate::idmap::IdMap;
+use crate::message;
 
 /// One room.
 #[derive(Debug)]
@@ -22,209 +21,177 @@ pub(super) struct Room {
     pub members: Vec<ClientId>,
 }
 
-/// Every room, by case-folded name. A room exists while it has members.
-#[derive(Debug, Default)]
+/// What a successful `join` did.
+#[derive(Debug)]
+pub(super) struct Joined {
+    /// The room's case-folded name.
+    pub key: String,
+    /// The room's name as it was first written.
+    pub name: Arc<str>,
+    /// Whether the client was not a member before (else the join only
+    /// repeats the member list).
+    pub new_member: bool,
+}
+
+/// What taking a client out of a room did.
+#[derive(Debug)]
+pub(super) struct Parted {
+    /// The room's name.
+    pub name: Arc<str>,
+    /// Whether it is gone (it had no other member).
+    pub vanished: bool,
+}
+
+/// Every room, by case-folded name (a room exists while it has members),
+/// and every client's rooms.
+#[derive(Debug)]
 pub(super) struct Rooms {
     by_key: HashMap<String, Room>,
+    /// Each member's rooms, by case-folded name, in joining order.
+    of_member: IdMap<Vec<String>>,
+    max_rooms_per_client: usize,
+    max_members_per_room: usize,
+    max_rooms: usize,
 }
 
 impl Rooms {
+    pub fn new(cfg: &Config) -> Self {
+        Rooms {
+            by_key: HashMap::new(),
+            of_member: IdMap::default(),
+            max_rooms_per_client: cfg.max_rooms_per_client,
+            max_members_per_room: cfg.max_members_per_room,
+            max_rooms: cfg.max_rooms,
+        }
+    }
+
+    /// The room with this case-folded name.
     pub fn get(&self, key: &str) -> Option<&Room> {
         self.by_key.get(key)
     }
 
-    pub fn len(&self) -> usize {
-        self.by_key.len()
-    }
-}
-
-impl Hub {
-    /// `join`: limits first, then membership, reply, presence and event.
-    pub(super) fn join(&mut self, id: ClientId, nick: &Arc<str>, name: &str) {
-        if !message::valid_room(name) {
-            let why = "a room name is # then 1 to 32 of A-Z a-z 0-9 _ -";
-            return self.reply_error(id, "bad_room", None, Some(why));
-        }
-        let key = message::fold(name);
-        let mine = &self.conns[&id].rooms;
-        if !mine.contains(&key) {
-            let refusal = match self.rooms.get(&key) {
-                _ if mine.len() >= self.max_rooms_per_client => Some("too_many_rooms"),
-                Some(room) if room.members.len() >= self.max_members_per_room => Some("room_full"),
-                None if self.rooms.len() >= self.max_rooms => Some("server_room_limit"),
-                _ => None,
-            };
-            if let Some(code) = refusal {
-                return self.room_error(id, code, name);
-            }
-            let room = self.rooms.by_key.entry(key.clone()).or_insert_with(|| Room {
-                name: name.into(),
-                members: Vec::new(),
-            });
-            room.members.push(id);
-            let room_name = room.name.clone();
-            if let Some(conn) = self.conns.get_mut(&id) {
-                conn.rooms.push(key.clone());
-            }
-            let joined = Outgoing::Presence {
-                nick,
-                room: Some(&room_name),
-                state: "joined",
-                reason: None,
-            };
-            self.room_fan_out(&key, frame::encode_json(&joined), Some(id));
-            self.push_event(id, EventKind::Joined { room: room_name });
-        }
-        // Joining a room one is in only repeats the member list.
-        let Some(room) = self.rooms.get(&key) else { return };
-        let mut members: Vec<&str> = room
-            .members
-            .iter()
-            .filter_map(|m| self.conns.get(m)?.nick.as_deref())
-            .collect();
-        members.sort_unstable();
-        let reply = frame::encode_json(&Outgoing::Joined {
-            room: &room.name,
-            members: &members,
-        });
-        self.enqueue(id, reply);
-    }
-
-    /// `part` from the client itself.
-    pub(super) fn part_by_client(&mut self, id: ClientId, name: &str) {
-        let key = message::fold(name);
-        if !self.conns[&id].rooms.contains(&key) {
-            return self.room_error(id, "not_in_room", name);
-        }
-        self.part(id, &key, true);
-    }
-
-    /// Takes a client out of a room: it is told (`parted`) when
-    /// `tell_client`, the other members see `presence parted`, the host gets
-    /// an event, and an empty room disappears.
-    pub(super) fn part(&mut self, id: ClientId, key: &str, tell_client: bool) {
-        let Some(room) = self.rooms.by_key.get_mut(key) else {
-            return;
-        };
-        room.members.retain(|&m| m != id);
-        let name = room.name.clone();
-        let empty = room.members.is_empty();
-        if let Some(conn) = self.conns.get_mut(&id) {
-            conn.rooms.retain(|k| k != key);
-        }
-        if tell_client {
-            self.enqueue(id, frame::encode_json(&Outgoing::Parted { room: &name }));
-        }
-        if empty {
-            self.rooms.by_key.remove(key);
-        } else if !self.quiet {
-            let nick = self
-                .conns
-                .get(&id)
-                .and_then(|c| c.nick.clone())
-                .unwrap_or_default();
-            let parted = Outgoing::Presence {
-                nick: &nick,
-                room: Some(&name),
-                state: "parted",
-                reason: None,
-            };
-            self.room_fan_out(key, frame::encode_json(&parted), None);
-        }
-        self.push_event(id, EventKind::Parted { room: name });
-    }
-
-    /// `room`: a message to every other member.
-    pub(super) fn room_message(
-        &mut self,
-        id: ClientId,
-        from: &Arc<str>,
-        name: &str,
-        text: JsonString<'_>,
-        ack: Option<&RawValue>,
-    ) {
+    /// The room named `name` (any case) if `id` is one of its members. On
+    /// the hot path of every room message: the lookup folds on the stack.
+    pub fn joined_by(&self, name: &str, id: ClientId) -> Option<(&str, &Room)> {
         let mut buf = [0u8; 64];
         let key = message::fold_in(name, &mut buf);
-        let Some(room) = self.rooms.get(&key).filter(|r| r.members.contains(&id)) else {
-            return self.room_error(id, "not_in_room", name);
-        };
-        let frame = message::text_frame(from, TextTo::Room { room: &room.name }, text);
-        let queued = self.room_fan_out(&key, frame.clone(), Some(id));
-        self.routed(id, frame, queued, ack);
+        let (key, room) = self.by_key.get_key_value(&*key)?;
+        room.members.contains(&id).then_some((key.as_str(), room))
     }
 
-    fn room_error(&mut self, id: ClientId, code: &str, room: &str) {
-        let frame = frame::encode_json(&Outgoing::Error {
-            code,
-            to: None,
-            room: Some(room),
-            message: None,
-        });
-        self.enqueue(id, frame);
-    }
-
-    /// Queues `frame` to every member of a room but `except`; returns how
-    /// many took it.
-    fn room_fan_out(&mut self, key: &str, frame: frame::WireFrame, except: Option<ClientId>) -> usize {
-        let mut recipients = std::mem::take(&mut self.scratch);
-        recipients.clear();
-        if let Some(room) = self.rooms.get(key) {
-            recipients.extend(room.members.iter().copied().filter(|&m| Some(m) != except));
+    /// Adds `id` to the room `name`, within the limits: the error is the
+    /// code to answer with.
+    pub fn join(&mut self, id: ClientId, name: &str) -> Result<Joined, Code> {
+        if !message::valid_room(name) {
+            return Err(Code::BadRoom);
         }
-        let mut queued = 0;
-        for &r in &recipients {
-            queued += usize::from(self.enqueue(r, frame.clone()));
-        }
-        self.scratch = recipients;
-        queued
-    }
-
-    // ----- what the host calls -----
-
-    /// Queues one JSON object, as given, to every member of a room; returns
-    /// how many queues took it.
-    pub fn room_send(&mut self, name: &str, payload: &[u8], now: Instant) -> Result<usize> {
-        self.check_payload(payload)?;
         let key = message::fold(name);
-        if self.rooms.get(&key).is_none() {
-            return Err(Error::UnknownRoom(name.to_string()));
+        let mine = self.of_member.get(&id).map_or(&[][..], Vec::as_slice);
+        if mine.contains(&key) {
+            let name = self.by_key[&key].name.clone();
+            return Ok(Joined {
+                key,
+                name,
+                new_member: false,
+            });
         }
-        let queued = self.room_fan_out(&key, frame::encode(payload), None);
-        self.drop_doomed(now);
-        Ok(queued)
+        match self.by_key.get(&key) {
+            _ if mine.len() >= self.max_rooms_per_client => return Err(Code::TooManyRooms),
+            Some(room) if room.members.len() >= self.max_members_per_room => return Err(Code::RoomFull),
+            None if self.by_key.len() >= self.max_rooms => return Err(Code::ServerRoomLimit),
+            _ => {}
+        }
+        let room = self.by_key.entry(key.clone()).or_insert_with(|| Room {
+            name: name.into(),
+            members: Vec::new(),
+        });
+        room.members.push(id);
+        let name = room.name.clone();
+        self.of_member.entry(id).or_default().push(key.clone());
+        Ok(Joined {
+            key,
+            name,
+            new_member: true,
+        })
     }
 
-    /// A room's members, in joining order; `None` if there is no such room.
-    pub fn room_members(&self, name: &str) -> Option<Vec<ClientId>> {
-        self.rooms.get(&message::fold(name)).map(|r| r.members.clone())
+    /// Takes `id` out of the room `key`; `None` if it was not a member.
+    pub fn part(&mut self, id: ClientId, key: &str) -> Option<Parted> {
+        let room = self.by_key.get_mut(key)?;
+        let at = room.members.iter().position(|&m| m == id)?;
+        room.members.remove(at);
+        let name = room.name.clone();
+        let vanished = room.members.is_empty();
+        if vanished {
+            self.by_key.remove(key);
+        }
+        if let Some(mine) = self.of_member.get_mut(&id) {
+            mine.retain(|k| k != key);
+            if mine.is_empty() {
+                self.of_member.remove(&id);
+            }
+        }
+        Some(Parted { name, vanished })
     }
 
-    /// Every room's name.
-    pub fn room_names(&self) -> Vec<Arc<str>> {
-        let mut names: Vec<Arc<str>> = self.rooms.by_key.values().map(|r| r.name.clone()).collect();
+    /// The rooms `id` is in, by case-folded name, in joining order.
+    pub fn of(&self, id: ClientId) -> &[String] {
+        self.of_member.get(&id).map_or(&[], Vec::as_slice)
+    }
+
+    /// Whether `id` is in the room `key`.
+    pub fn is_member(&self, id: ClientId, key: &str) -> bool {
+        self.of(id).iter().any(|k| k == key)
+    }
+
+    /// Every room's name, sorted.
+    pub fn names(&self) -> Vec<Arc<str>> {
+        let mut names: Vec<Arc<str>> = self.by_key.values().map(|r| r.name.clone()).collect();
         names.sort_unstable();
         names
     }
+}
 
-    /// Takes a client out of a room on the host's behalf; the client gets
-    /// `{"type":"parted","room":R}`.
-    pub fn room_remove(&mut self, id: ClientId, name: &str, now: Instant) -> Result<()> {
-        if self.conns.get(&id).is_none_or(|c| c.is_closing()) {
-            return Err(Error::UnknownClient(id));
-        }
-        let key = message::fold(name);
-        if self.rooms.get(&key).is_none() {
-            return Err(Error::UnknownRoom(name.to_string()));
-        }
-        let member = self.rooms.get(&key).is_some_and(|r| r.members.contains(&id));
-        if !member {
-            return Err(Error::NotInRoom {
-                client: id,
-                room: name.to_string(),
-            });
-        }
-        self.part(id, &key, true);
-        self.drop_doomed(now);
-        Ok(())
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rooms() -> Rooms {
+        Rooms::new(&Config {
+            max_rooms_per_client: 2,
+            max_members_per_room: 2,
+            max_rooms: 3,
+            ..Config::default()
+        })
+    }
+
+    #[test]
+    fn join_and_part_keep_both_indexes_in_step() {
+        let mut r = rooms();
+        let j = r.join(1, "#Rust").unwrap();
+        assert!(j.new_member && j.key == "#rust" && &*j.name == "#Rust");
+        assert!(!r.join(1, "#RUST").unwrap().new_member);
+        r.join(2, "#rust").unwrap();
+        assert_eq!(r.get("#rust").unwrap().members, [1, 2]);
+        assert_eq!(r.of(1), ["#rust"]);
+        let p = r.part(1, "#rust").unwrap();
+        assert!(!p.vanished);
+        assert!(r.of(1).is_empty());
+        assert!(r.part(1, "#rust").is_none());
+        assert!(r.part(2, "#rust").unwrap().vanished);
+        assert!(r.get("#rust").is_none());
+    }
+
+    #[test]
+    fn limits_have_their_own_codes() {
+        let mut r = rooms();
+        assert_eq!(r.join(1, "rust").unwrap_err(), Code::BadRoom);
+        r.join(1, "#a").unwrap();
+        r.join(1, "#b").unwrap();
+        assert_eq!(r.join(1, "#c").unwrap_err(), Code::TooManyRooms);
+        r.join(2, "#a").unwrap();
+        assert_eq!(r.join(3, "#a").unwrap_err(), Code::RoomFull);
+        r.join(3, "#c").unwrap();
+        assert_eq!(r.join(3, "#d").unwrap_err(), Code::ServerRoomLimit);
     }
 }

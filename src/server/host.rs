@@ -13,76 +13,76 @@ use crate::stats::Stats;
 impl Server {
     /// Queues one JSON object, exactly as given, to one client.
     pub fn send(&mut self, client: ClientId, json: &[u8]) -> Result<()> {
-        self.hub.send(client, json, self.live()?)
+        self.core.send(client, json, self.live()?)
     }
 
     /// Queues one JSON object to every registered client (encoded once,
     /// shared by every queue). Returns how many clients it was queued to.
     pub fn broadcast(&mut self, json: &[u8]) -> Result<usize> {
-        self.hub.broadcast(json, self.live()?)
+        self.core.broadcast(json, self.live()?)
     }
 
     /// Disconnects a client: it gets `{"type":"error","code":"kicked"}`
     /// (with `message`, if given) and others see it leave with reason
     /// `kicked`.
     pub fn kick(&mut self, client: ClientId, message: Option<&str>) -> Result<()> {
-        self.hub.kick(client, message, self.live()?)
+        self.core.kick(client, message, self.live()?)
     }
 
     /// Queues one JSON object, exactly as given, to every member of a
     /// room; returns how many members it was queued to.
     pub fn room_send(&mut self, room: &str, json: &[u8]) -> Result<usize> {
-        self.hub.room_send(room, json, self.live()?)
+        self.core.room_send(room, json, self.live()?)
     }
 
     /// A room's members, in joining order; `None` if no such room exists.
     pub fn room_members(&self, room: &str) -> Option<Vec<ClientId>> {
-        self.hub.room_members(room)
+        self.core.room_members(room)
     }
 
     /// Every room's name, sorted.
     pub fn rooms(&self) -> Vec<Arc<str>> {
-        self.hub.room_names()
+        self.core.room_names()
     }
 
     /// Takes a client out of a room: it gets `{"type":"parted","room":R}`
     /// and the other members see it part.
     pub fn room_remove(&mut self, client: ClientId, room: &str) -> Result<()> {
-        self.hub.room_remove(client, room, self.live()?)
+        self.core.room_remove(client, room, self.live()?)
     }
 
     /// With [`Config::approve_registrations`](crate::Config::approve_registrations): lets a client whose
     /// `ApprovalRequested` event arrived register.
     pub fn approve(&mut self, client: ClientId) -> Result<()> {
-        self.hub.approve(client, self.live()?)
+        self.core.approve(client, self.live()?)
     }
 
     /// With [`Config::approve_registrations`](crate::Config::approve_registrations): refuses a client's `hello`;
     /// it gets `{"type":"error","code":"rejected","message":message}`.
     pub fn reject(&mut self, client: ClientId, message: Option<&str>) -> Result<()> {
-        self.hub.reject(client, message, self.live()?)
+        self.core.reject(client, message, self.live()?)
     }
 
     /// With [`Config::intercept_messages`](crate::Config::intercept_messages): routes a held message as it is.
     /// A message whose sender left is forgotten with it (`UnknownTicket`).
     pub fn release(&mut self, ticket: u64) -> Result<()> {
-        self.hub.release(ticket, self.live()?)
+        self.core.release(ticket, self.live()?)
     }
 
     /// With [`Config::intercept_messages`](crate::Config::intercept_messages): discards a held message; its
     /// sender gets `{"type":"error","code":code,"message":message}`.
     pub fn drop_held(&mut self, ticket: u64, code: &str, message: Option<&str>) -> Result<()> {
-        self.hub.drop_held(ticket, code, message, self.live()?)
+        self.core.drop_held(ticket, code, message, self.live()?)
     }
 
     /// Attaches a value to a client; every later event of it carries it.
     pub fn set_user_data(&mut self, client: ClientId, data: u64) -> Result<()> {
-        self.hub.set_user_data(client, data)
+        self.core.set_user_data(client, data)
     }
 
     /// A client's user data (0 until set).
     pub fn user_data(&self, client: ClientId) -> Option<u64> {
-        self.hub.user_data(client)
+        self.core.user_data(client)
     }
 
     /// The time, for a call that gives the server new work; refused once
@@ -96,7 +96,7 @@ impl Server {
 
     /// The counters.
     pub fn stats(&self) -> Stats {
-        self.hub.stats()
+        self.core.stats()
     }
 
     /// A handle that makes a blocked `poll_once` return, from any thread.
@@ -106,11 +106,11 @@ impl Server {
 
     /// A connected client's nick, once registered.
     pub fn nick(&self, client: ClientId) -> Option<&str> {
-        self.hub.conn(client).and_then(|c| c.nick.as_deref())
+        self.core.nick(client)
     }
 
     /// A connected client's address.
     pub fn peer_addr(&self, client: ClientId) -> Option<SocketAddr> {
-        self.hub.conn(client).map(|c| c.peer)
+        self.core.peer(client)
     }
 }

@@ -1,28 +1,28 @@
-//! The event core: one `select()` over the listener, the wake pipe and every
-//! client, moving bytes between sockets and the sans-IO [`Hub`].
+//! The event core: one `select()` over a table of slots (the wake pipe,
+//! listeners, clients of every transport, connections being drained),
+//! moving bytes between sockets, transports and the sans-IO protocol
+//! [`Core`].
 
 use std::collections::HashMap;
 use std::io;
-use std::net::{IpAddr, SocketAddr, TcpListener, TcpStream};
+use std::net::{IpAddr, SocketAddr, TcpListener};
 use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::config::{Config, FD_SETSIZE};
 use crate::error::{Error, Result};
-use crate::event::{ClientId, Event};
-use crate::idmap::IdMap;
-use crate::protocol::Hub;
+use crate::event::{ClientId, Event, Reason};
+use crate::protocol::Core;
 use crate::sys::{self, Interest, Ready};
 
+mod accept;
+mod client;
 mod host;
-mod sockets;
+mod slots;
 
-/// Most connections accepted in one round, so a connection storm cannot
-/// starve the clients already there.
-const ACCEPTS_PER_ROUND: usize = 64;
-/// Slices gathered into one `sendmsg`.
-const SLICES_PER_WRITE: usize = 128;
+use slots::{Listener, ListenerKind, Slot, Slots};
+
 /// Largest buffer every read goes through. The buffer is `read_budget`
 /// bytes up to this, so that a round takes a client's whole budget in one
 /// `recv`: a 16 KiB-message stream to one client moved 28% more bytes per
@@ -30,12 +30,6 @@ const SLICES_PER_WRITE: usize = 128;
 /// buffer, and the default budget of 128 KiB in one read does better still.
 /// Pages never read into are never touched.
 const MAX_READ_CHUNK: usize = 1024 * 1024;
-/// How long accepting pauses after `EMFILE`/`ENFILE`, so that a listener
-/// that stays readable does not spin the loop.
-const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
-/// Longest a closed connection is drained of unread input before the
-/// socket is released.
-const DRAIN_LINGER: Duration = Duration::from_secs(2);
 
 /// What the server wants watched for one descriptor, for hosts that run
 /// their own `poll`/`epoll` loop (see [`Server::fds`]).
@@ -69,14 +63,6 @@ impl Waker {
     }
 }
 
-/// A connection the server is finished with: it said all it had to say and
-/// sent FIN; unread input is drained so that closing does not turn into a
-/// reset that could destroy that last data in flight.
-struct Draining {
-    socket: TcpStream,
-    until: Instant,
-}
-
 /// An embeddable chat server: the host creates it, then calls
 /// [`poll_once`](Server::poll_once) from its own loop and takes
 /// [`events`](Server::next_event).
@@ -101,16 +87,14 @@ struct Draining {
 /// `server_full` and closed, never watched.
 pub struct Server {
     cfg: Config,
-    listener: Option<TcpListener>,
     local_addr: SocketAddr,
-    hub: Hub,
-    sockets: IdMap<TcpStream>,
-    /// Client id by descriptor: every watched descriptor is below
-    /// `FD_SETSIZE`, so a flat table is enough.
-    by_fd: Vec<Option<ClientId>>,
+    core: Core,
+    slots: Slots,
     /// Open connections per source address, for `max_per_ip`.
     per_ip: HashMap<IpAddr, usize>,
-    draining: Vec<Draining>,
+    /// Clients whose transport holds decoded input the core did not take
+    /// yet (a rate limit): offered again every round.
+    pending_input: Vec<ClientId>,
     wake_rx: OwnedFd,
     waker: Waker,
     read_buf: Box<[u8]>,
@@ -120,6 +104,7 @@ pub struct Server {
     interest: Interest,
     ready: Ready,
     ids: Vec<ClientId>,
+    done: Vec<(ClientId, Reason)>,
 }
 
 impl Server {
@@ -141,16 +126,23 @@ impl Server {
                 });
             }
         }
+        let mut slots = Slots::new();
+        slots.insert(wake_rx.as_raw_fd(), Slot::Wake);
+        slots.insert(
+            listener.as_raw_fd(),
+            Slot::Listener(Listener {
+                socket: listener,
+                kind: ListenerKind::Plain,
+            }),
+        );
         let read_buf = vec![0; cfg.read_budget.min(MAX_READ_CHUNK)].into_boxed_slice();
         Ok(Server {
-            hub: Hub::new(&cfg),
+            core: Core::new(&cfg),
             cfg,
-            listener: Some(listener),
             local_addr,
-            sockets: IdMap::default(),
-            by_fd: vec![None; FD_SETSIZE],
+            slots,
             per_ip: HashMap::new(),
-            draining: Vec::new(),
+            pending_input: Vec::new(),
             wake_rx,
             waker: Waker {
                 fd: Arc::new(wake_tx),
@@ -161,6 +153,7 @@ impl Server {
             interest: Interest::default(),
             ready: Ready::default(),
             ids: Vec::new(),
+            done: Vec::new(),
         })
     }
 
@@ -191,51 +184,55 @@ impl Server {
             return Err(e.into());
         }
         for &fd in &ready.read {
-            if fd == self.wake_rx.as_raw_fd() {
-                sys::drain_pipe(self.wake_rx.as_fd());
-            } else if self.listener.as_ref().is_some_and(|l| l.as_raw_fd() == fd) {
-                self.accept_all(now);
-            } else if let Some(id) = self.by_fd[fd as usize] {
-                self.read_client(id, now);
-            } else {
-                self.drain_closed(fd, now);
+            match self.slots.get_mut(fd) {
+                Slot::Wake => sys::drain_pipe(self.wake_rx.as_fd()),
+                Slot::Listener(l) => {
+                    let kind = l.kind;
+                    self.accept_all(fd, kind, now);
+                }
+                Slot::Client(_) => self.read_client(fd, now),
+                Slot::Draining(_) => self.drain_closed(fd),
+                Slot::Free => {}
             }
         }
-        self.hub.tick(now);
+        self.resume_input(now);
+        self.core.tick(now);
         // Write to every client that has new output now rather than after
         // another select(): most sockets are writable, and this saves a
         // round and its system call.
         let mut ids = std::mem::take(&mut self.ids);
         ids.clear();
-        ids.extend(ready.write.iter().filter_map(|&fd| self.by_fd[fd as usize]));
-        self.hub.take_dirty(&mut ids);
+        ids.extend(ready.write.iter().filter_map(|&fd| self.slots.client_at(fd)));
+        self.core.take_dirty(&mut ids);
         for &id in &ids {
             self.write_client(id, now);
         }
-        ids.clear();
-        self.hub.finished(now, &mut ids);
-        for &id in &ids {
-            self.finish(id, now);
-        }
-        self.draining.retain(|d| now < d.until);
         self.ids = ids;
+        let mut done = std::mem::take(&mut self.done);
+        done.clear();
+        self.core.finished(now, &mut done);
+        for &(id, reason) in &done {
+            self.finish(id, reason, now);
+        }
+        self.done = done;
+        self.slots.expire_drains(now);
         self.ready = ready;
-        Ok(self.hub.events().len())
+        Ok(self.core.events().len())
     }
 
     /// The next event, oldest first.
     pub fn next_event(&mut self) -> Option<Event> {
-        self.hub.events().pop_front()
+        self.core.events().pop_front()
     }
 
     /// Takes every waiting event.
     pub fn events(&mut self) -> impl Iterator<Item = Event> + '_ {
-        self.hub.events().drain(..)
+        self.core.events().drain(..)
     }
 
     /// How many events wait for the host.
     pub fn pending_events(&mut self) -> usize {
-        self.hub.events().len()
+        self.core.events().len()
     }
 
     /// Starts a graceful shutdown on the first call: stops accepting, sends
@@ -249,12 +246,12 @@ impl Server {
     pub fn shutdown(&mut self, deadline: Duration) -> bool {
         if !self.shutting_down {
             self.shutting_down = true;
-            self.listener = None;
+            self.slots.close_listeners();
             let now = Instant::now();
-            self.hub.shutdown(now, now + deadline);
-            self.draining.clear();
+            self.core.shutdown(now, now + deadline);
+            self.slots.clear_drains();
         }
-        self.sockets.is_empty()
+        self.slots.no_clients()
     }
 
     /// Shuts down and pumps until every connection is closed or `deadline`
@@ -307,9 +304,9 @@ impl Server {
     pub fn timeout(&self) -> Option<Duration> {
         let now = Instant::now();
         [
-            self.hub.next_deadline(),
+            self.core.next_deadline(),
             self.accept_paused_until,
-            self.draining.iter().map(|d| d.until).min(),
+            self.slots.next_drain_end(),
         ]
         .into_iter()
         .flatten()
@@ -317,35 +314,58 @@ impl Server {
         .map(|at| at.saturating_duration_since(now))
     }
 
-    // ----- the round's steps -----
-
+    /// Every slot's interest: the wake pipe and draining connections
+    /// always read; listeners and clients read unless the host is behind
+    /// (a full event queue stops all reading: reading more would only grow
+    /// it, so TCP pushes back) or, for a client, the core holds it back;
+    /// clients with queued output write.
     fn collect_interest(&mut self) {
         let now = Instant::now();
         let Interest { read, write } = &mut self.interest;
         read.clear();
         write.clear();
-        read.push(self.wake_rx.as_raw_fd());
-        // A full event queue stops all reading: the host is behind, and
-        // reading more would only grow the queue (backpressure through TCP).
-        let may_read = self.hub.events().len() < self.cfg.max_events;
+        let may_read = self.core.events().len() < self.cfg.max_events;
         if self.accept_paused_until.is_some_and(|t| now >= t) {
             self.accept_paused_until = None;
         }
-        if let Some(listener) = &self.listener {
-            if may_read && self.accept_paused_until.is_none() {
-                read.push(listener.as_raw_fd());
+        let accepting = may_read && self.accept_paused_until.is_none();
+        for (fd, slot) in self.slots.iter() {
+            match slot {
+                Slot::Wake | Slot::Draining(_) => read.push(fd),
+                Slot::Listener(_) => {
+                    if accepting {
+                        read.push(fd);
+                    }
+                }
+                Slot::Client(c) => {
+                    if may_read && self.core.wants_input(c.id, now) {
+                        read.push(fd);
+                    }
+                    if self.core.output(c.id).is_some_and(|q| !q.is_empty()) {
+                        write.push(fd);
+                    }
+                }
+                Slot::Free => {}
             }
         }
-        for (&id, socket) in &self.sockets {
-            let Some(conn) = self.hub.conn(id) else { continue };
-            let fd = socket.as_raw_fd();
-            if may_read && conn.wants_input(now) {
-                read.push(fd);
-            }
-            if !conn.out.is_empty() {
-                write.push(fd);
-            }
+    }
+
+    /// Offers the core the input that transports decoded but it did not
+    /// take (a rate limit held it back), now that it may.
+    fn resume_input(&mut self, now: Instant) {
+        if self.pending_input.is_empty() {
+            return;
         }
-        read.extend(self.draining.iter().map(|d| d.socket.as_raw_fd()));
+        let mut pending = std::mem::take(&mut self.pending_input);
+        pending.retain(|&id| {
+            let Some(client) = self.slots.client_mut(id) else {
+                return false;
+            };
+            if self.core.wants_input(id, now) {
+                client.transport.resume(&mut self.core, id, now);
+            }
+            client.transport.has_pending_input() && self.core.is_open(id)
+        });
+        self.pending_input = pending;
     }
 }

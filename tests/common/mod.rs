@@ -3,6 +3,8 @@
 //! here is on a condition with a deadline, never a sleep.
 #![allow(dead_code)]
 
+pub mod tls;
+
 use std::io::{self, BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::PathBuf;
@@ -119,6 +121,73 @@ impl TestClient {
             assert!(seen.len() < 100_000, "connection never closed");
         }
         seen
+    }
+}
+
+/// What a conformance test does with a client, over a real socket
+/// ([`TestClient`]) or the core's in-memory pipe (`chat::testing::PipeClient`),
+/// so the shared checks take either.
+pub trait Wire {
+    fn send(&mut self, v: &Value);
+    fn send_payload(&mut self, payload: &[u8]);
+    fn send_raw(&mut self, bytes: &[u8]);
+    fn try_recv_raw(&mut self) -> Option<Vec<u8>>;
+    fn try_recv(&mut self) -> Option<Value>;
+    fn recv(&mut self) -> Value;
+    fn expect_closed(&mut self) -> Vec<Value>;
+}
+
+macro_rules! wire_by_inherent_methods {
+    ($t:ty) => {
+        impl Wire for $t {
+            fn send(&mut self, v: &Value) {
+                <$t>::send(self, v)
+            }
+            fn send_payload(&mut self, payload: &[u8]) {
+                <$t>::send_payload(self, payload)
+            }
+            fn send_raw(&mut self, bytes: &[u8]) {
+                <$t>::send_raw(self, bytes)
+            }
+            fn try_recv_raw(&mut self) -> Option<Vec<u8>> {
+                <$t>::try_recv_raw(self)
+            }
+            fn try_recv(&mut self) -> Option<Value> {
+                <$t>::try_recv(self)
+            }
+            fn recv(&mut self) -> Value {
+                <$t>::recv(self)
+            }
+            fn expect_closed(&mut self) -> Vec<Value> {
+                <$t>::expect_closed(self)
+            }
+        }
+    };
+}
+wire_by_inherent_methods!(TestClient);
+wire_by_inherent_methods!(chat::testing::PipeClient);
+
+/// Where a test reads the host's events: a [`ServerThread`] or the pipe.
+pub trait Events {
+    fn next_event(&self) -> Event;
+    fn event_until(&self, pred: impl Fn(&Event) -> bool) -> Event;
+}
+
+impl Events for ServerThread {
+    fn next_event(&self) -> Event {
+        ServerThread::next_event(self)
+    }
+    fn event_until(&self, pred: impl Fn(&Event) -> bool) -> Event {
+        ServerThread::event_until(self, pred)
+    }
+}
+
+impl Events for chat::testing::Pipe {
+    fn next_event(&self) -> Event {
+        chat::testing::Pipe::next_event(self)
+    }
+    fn event_until(&self, pred: impl Fn(&Event) -> bool) -> Event {
+        chat::testing::Pipe::event_until(self, pred)
     }
 }
 
@@ -434,3 +503,4 @@ pub fn start_listening(cmd: Command) -> (Spawned, SocketAddr) {
     let addr = p.listening_addr();
     (p, addr)
 }
+pub mod redis;

@@ -14,7 +14,7 @@ use nix::sys::socket::{setsockopt, sockopt};
 use serde_json::value::RawValue;
 use serde_json::{json, Value};
 
-use crate::common::{loopback_config, ServerThread, TestClient, DEADLINE};
+use crate::common::{loopback_config, Events, ServerThread, Wire, DEADLINE};
 
 /// One frame on the wire: the big-endian length, then `payload`.
 pub fn frame(payload: &[u8]) -> Vec<u8> {
@@ -37,7 +37,7 @@ pub fn config_with(f: impl FnOnce(&mut Config)) -> Config {
 
 /// The next frame's payload as the server wrote it, or `None` at EOF or
 /// reset. Used where the exact bytes matter (`1.50` must stay `1.50`).
-pub fn recv_raw(c: &mut TestClient) -> Option<Vec<u8>> {
+pub fn recv_raw(c: &mut impl Wire) -> Option<Vec<u8>> {
     c.try_recv_raw()
 }
 
@@ -66,14 +66,14 @@ pub fn without_message(mut v: Value) -> Value {
 }
 
 /// Reads the next frame and asserts it is error `code`.
-pub fn expect_error(c: &mut TestClient, code: &str) -> Value {
+pub fn expect_error(c: &mut impl Wire, code: &str) -> Value {
     let v = c.recv();
     assert_error(&v, code);
     v
 }
 
 /// Asserts the server sends exactly error `code`, then closes.
-pub fn expect_error_then_close(c: &mut TestClient, code: &str) {
+pub fn expect_error_then_close(c: &mut impl Wire, code: &str) {
     let frames = c.expect_closed();
     assert_eq!(
         frames.len(),
@@ -89,7 +89,7 @@ static SYNC_IDS: AtomicU64 = AtomicU64::new(1);
 /// its `pong`. Because the server handles one client's frames in order and
 /// never reorders its queue, this proves nothing else was queued for `c`
 /// before the ping was handled (no echo, no stray error, no presence).
-pub fn assert_nothing_pending(c: &mut TestClient) {
+pub fn assert_nothing_pending(c: &mut impl Wire) {
     let id = format!("sync-{}", SYNC_IDS.fetch_add(1, Ordering::Relaxed));
     c.send(&json!({"type": "ping", "id": id}));
     assert_eq!(
@@ -101,7 +101,7 @@ pub fn assert_nothing_pending(c: &mut TestClient) {
 
 /// Proves the connection is open and registered: `from` messages `to`
 /// (whose nick is `to_nick`), and `to` receives it.
-pub fn assert_chat_works(from: &mut TestClient, from_nick: &str, to: &mut TestClient, to_nick: &str) {
+pub fn assert_chat_works(from: &mut impl Wire, from_nick: &str, to: &mut impl Wire, to_nick: &str) {
     let text = format!("check-{}", SYNC_IDS.fetch_add(1, Ordering::Relaxed));
     from.send(&json!({"type": "msg", "to": to_nick, "text": text}));
     assert_eq!(
@@ -129,7 +129,7 @@ pub fn wait_bytes_in(server: &ServerThread, n: u64) {
 }
 
 /// The id of the client that registers as `nick` (skipping earlier events).
-pub fn registered_id(server: &ServerThread, nick: &str) -> ClientId {
+pub fn registered_id(server: &impl Events, nick: &str) -> ClientId {
     let nick = nick.to_string();
     server
         .event_until(move |e| matches!(e.kind, EventKind::Registered) && e.nick.as_deref() == Some(&nick))
@@ -138,7 +138,7 @@ pub fn registered_id(server: &ServerThread, nick: &str) -> ClientId {
 
 /// Takes events until `stop` matches one, returning all of them (the
 /// matching one last).
-pub fn events_until(server: &ServerThread, stop: impl Fn(&Event) -> bool) -> Vec<Event> {
+pub fn events_until(server: &impl Events, stop: impl Fn(&Event) -> bool) -> Vec<Event> {
     let mut seen = Vec::new();
     loop {
         let ev = server.next_event();

@@ -10,27 +10,17 @@ from . import _lib
 from .errors import ERR_NULL, ChatError
 from .events import Stats, from_raw
 
-# ChatConfig fields a caller may override, with the largest value each C
-# field holds (ctypes would silently truncate a bigger one).
-_LIMITS = {
-    "max_clients": _lib.UINT32_MAX,
-    "max_frame_bytes": _lib.UINT32_MAX,
-    "max_queue_bytes": _lib.UINT64_MAX,
-    "idle_timeout_ms": _lib.UINT32_MAX,
-    "max_events": _lib.UINT32_MAX,
-    "handshake_timeout_ms": _lib.UINT32_MAX,
-    "max_per_ip": _lib.UINT32_MAX,
-    "rate_limit_frames": _lib.UINT32_MAX,
-    "rate_limit_bytes": _lib.UINT64_MAX,
-    "rate_limit_grace_ms": _lib.UINT32_MAX,
-    "max_rooms_per_client": _lib.UINT32_MAX,
-    "max_members_per_room": _lib.UINT32_MAX,
-    "max_rooms": _lib.UINT32_MAX,
-    "approval_timeout_ms": _lib.UINT32_MAX,
-}
-
 # ChatConfig switches (0 or 1 in C), given as bool.
 _SWITCHES = ("approve_registrations", "intercept_messages")
+
+# Every other number in ChatConfig a caller may set, with the largest value
+# its C type holds (ctypes would silently truncate a bigger one). Read off
+# the struct, so a field added to it is a keyword argument at once.
+_LIMITS = {
+    name: (_lib.UINT64_MAX if ctype is _lib.c_uint64 else _lib.UINT32_MAX)
+    for name, ctype in _lib.ChatConfig._fields_
+    if ctype in (_lib.c_uint32, _lib.c_uint64) and name != "struct_size" and name not in _SWITCHES
+}
 
 
 def _check_int(name, value, maximum):
@@ -102,27 +92,7 @@ class Server:
     it from two threads at once raises RuntimeError instead of crashing).
     """
 
-    def __init__(
-        self,
-        listen="127.0.0.1:0",
-        *,
-        max_clients=None,
-        max_frame_bytes=None,
-        max_queue_bytes=None,
-        idle_timeout_ms=None,
-        max_events=None,
-        handshake_timeout_ms=None,
-        max_per_ip=None,
-        rate_limit_frames=None,
-        rate_limit_bytes=None,
-        rate_limit_grace_ms=None,
-        max_rooms_per_client=None,
-        max_members_per_room=None,
-        max_rooms=None,
-        approve_registrations=None,
-        approval_timeout_ms=None,
-        intercept_messages=None,
-    ):
+    def __init__(self, listen="127.0.0.1:0", **options):
         self._handle = None
         self._closing = False
         # _lock is held for every library call; _wake_lock only guards the
@@ -131,26 +101,10 @@ class Server:
         # pumping thread may call wakeup() or close().
         self._lock = threading.RLock()
         self._wake_lock = threading.RLock()
-        given = {
-            "max_clients": max_clients,
-            "max_frame_bytes": max_frame_bytes,
-            "max_queue_bytes": max_queue_bytes,
-            "idle_timeout_ms": idle_timeout_ms,
-            "max_events": max_events,
-            "handshake_timeout_ms": handshake_timeout_ms,
-            "max_per_ip": max_per_ip,
-            "rate_limit_frames": rate_limit_frames,
-            "rate_limit_bytes": rate_limit_bytes,
-            "rate_limit_grace_ms": rate_limit_grace_ms,
-            "max_rooms_per_client": max_rooms_per_client,
-            "max_members_per_room": max_members_per_room,
-            "max_rooms": max_rooms,
-            "approve_registrations": approve_registrations,
-            "intercept_messages": intercept_messages,
-            "approval_timeout_ms": approval_timeout_ms,
-        }
         limits = {}
-        for name, value in given.items():
+        for name, value in options.items():
+            if name not in _LIMITS and name not in _SWITCHES:
+                raise TypeError("Server() got an unexpected keyword argument %r" % name)
             if value is None:
                 continue
             if name in _SWITCHES:

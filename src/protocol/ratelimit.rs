@@ -7,6 +7,37 @@
 
 use std::time::{Duration, Instant};
 
+use crate::config::Config;
+
+/// The configured rates, from which each connection gets its own
+/// [`Limiter`].
+#[derive(Debug, Clone)]
+pub(crate) struct RateLimits {
+    frames: Option<u64>,
+    bytes: Option<u64>,
+    grace: Duration,
+}
+
+impl RateLimits {
+    pub fn new(cfg: &Config) -> Self {
+        RateLimits {
+            frames: cfg.rate_limit_frames,
+            bytes: cfg.rate_limit_bytes,
+            grace: cfg.rate_limit_grace,
+        }
+    }
+
+    /// A new connection's limiter; `None` when nothing is limited.
+    pub fn limiter(&self, now: Instant) -> Option<Limiter> {
+        Limiter::new(self.frames, self.bytes, now)
+    }
+
+    /// How long a client may stay over its limit before it is dropped.
+    pub fn grace(&self) -> Duration {
+        self.grace
+    }
+}
+
 /// Tokens refill continuously at `rate` per second, up to one second's
 /// worth (the burst a client may send at once).
 #[derive(Debug, Clone)]
@@ -149,17 +180,25 @@ impl Limiter {
     }
 
     /// Takes a token for one frame if there is one.
+    #[cfg(test)]
     pub fn try_frame(&mut self, now: Instant) -> bool {
+        let ok = self.frame_allowed(now);
+        if ok {
+            self.took_frame(now);
+        }
+        ok
+    }
+
+    /// Whether a token for one more frame is there (none is taken).
+    pub fn frame_allowed(&mut self, now: Instant) -> bool {
         self.forgive_if_calm(now);
-        match &mut self.frames {
-            Some(f) => {
-                let ok = f.available(now) >= 1;
-                if ok {
-                    f.take(1, now);
-                }
-                ok
-            }
-            None => true,
+        self.frames.as_mut().is_none_or(|f| f.available(now) >= 1)
+    }
+
+    /// Takes the token for a frame just handled.
+    pub fn took_frame(&mut self, now: Instant) {
+        if let Some(f) = &mut self.frames {
+            f.take(1, now);
         }
     }
 

@@ -1,0 +1,262 @@
+//! What the server sends: typed frames serialised from borrowed data,
+//! texts spliced into hand-built payloads, and the error codes. A
+//! [`Payload`] is the JSON object alone; each transport adds its framing.
+
+use std::sync::Arc;
+
+use serde::Serialize;
+use serde_json::value::RawValue;
+
+use super::incoming::JsonString;
+#[cfg(test)]
+use crate::code::Code;
+
+/// One JSON object ready to send, shared by every output queue it is sent
+/// to: a broadcast is encoded once and each recipient holds a reference,
+/// never a copy. No framing: each transport adds its own when writing.
+pub type Payload = Arc<[u8]>;
+
+/// Where a client's text goes, for the frame that carries it.
+#[derive(Debug, Clone, Copy)]
+pub enum TextTo<'a> {
+    /// `msg` to one client.
+    One {
+        /// The recipient's nick.
+        to: &'a str,
+    },
+    /// `all`.
+    All,
+    /// `room` to its members.
+    Room {
+        /// The room's name.
+        room: &'a str,
+    },
+}
+
+/// The payload carrying a client's text: `{"type":"msg","from":F,"to":T,
+/// "text":X}`, `{"type":"all","from":F,"text":X}` or `{"type":"room",
+/// "room":R,"from":F,"text":X}`, with the text spliced in as it came. Built
+/// by hand, in the bytes serde_json would write (tested), so that a long
+/// text is copied once into the payload, not first through a serialiser.
+pub fn text_payload(from: &str, to: TextTo<'_>, text: JsonString<'_>) -> Payload {
+    // Names are short and never need escaping (checked at join and hello),
+    // but are written as JSON strings all the same.
+    fn json_str(out: &mut Vec<u8>, s: &str) {
+        serde_json::to_writer(out, s).expect("writing a string into a Vec");
+    }
+    encode_with(|out| {
+        match to {
+            TextTo::One { to } => {
+                out.extend_from_slice(br#"{"type":"msg","from":"#);
+                json_str(out, from);
+                out.extend_from_slice(br#","to":"#);
+                json_str(out, to);
+            }
+            TextTo::All => {
+                out.extend_from_slice(br#"{"type":"all","from":"#);
+                json_str(out, from);
+            }
+            TextTo::Room { room } => {
+                out.extend_from_slice(br#"{"type":"room","room":"#);
+                json_str(out, room);
+                out.extend_from_slice(br#","from":"#);
+                json_str(out, from);
+            }
+        }
+        out.extend_from_slice(br#","text":"#);
+        out.extend_from_slice(text.literal().as_bytes());
+        out.push(b'}');
+    })
+}
+
+thread_local! {
+    /// Where payloads are serialised before they are copied into their
+    /// shared allocation: reused, so a payload costs one allocation of its
+    /// exact size and no regrowth of a fresh buffer.
+    static SCRATCH: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// Serialises `value` as a JSON payload.
+pub fn encode_json<T: Serialize + ?Sized>(value: &T) -> Payload {
+    encode_with(|out| {
+        // Serialising our own message types into a Vec cannot fail: they
+        // hold only strings, numbers and raw JSON that was already validated.
+        serde_json::to_writer(out, value).expect("serialising a server message");
+    })
+}
+
+/// A payload that `write` appends to the buffer it is given: built in a
+/// reused buffer, then copied once into its shared allocation.
+pub fn encode_with(write: impl FnOnce(&mut Vec<u8>)) -> Payload {
+    SCRATCH.with(|scratch| {
+        let mut out = scratch.borrow_mut();
+        out.clear();
+        write(&mut out);
+        let payload = Payload::from(&out[..]);
+        // One huge payload should not pin its buffer forever.
+        if out.capacity() > 256 * 1024 {
+            *out = Vec::new();
+        }
+        payload
+    })
+}
+
+/// `{"type":"error","code":C}`, with the fields that apply.
+pub fn error_payload(code: &str, to: Option<&str>, room: Option<&str>, message: Option<&str>) -> Payload {
+    encode_json(&Outgoing::Error {
+        code,
+        to,
+        room,
+        message,
+    })
+}
+
+/// A frame the server sends. Field order follows `docs/protocol.md`.
+#[derive(Serialize)]
+#[serde(tag = "type", rename_all = "lowercase")]
+pub enum Outgoing<'a> {
+    /// Registration succeeded.
+    Welcome {
+        /// The nick as registered.
+        nick: &'a str,
+        /// Every registered nick, sorted.
+        users: &'a [&'a str],
+    },
+    /// Someone came or went, on the server or in a room.
+    Presence {
+        /// Whose presence changed.
+        nick: &'a str,
+        /// The room, for `joined` and `parted`.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        room: Option<&'a str>,
+        /// `online`, `offline`, `joined` or `parted`.
+        state: &'a str,
+        /// Why, for `offline`.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        reason: Option<&'a str>,
+    },
+    /// The answer to `join`.
+    Joined {
+        /// The room, as it was first named.
+        room: &'a str,
+        /// Every member, sorted.
+        members: &'a [&'a str],
+    },
+    /// The answer to `part`.
+    Parted {
+        /// The room.
+        room: &'a str,
+    },
+    /// The answer to `who`.
+    Users {
+        /// Every registered nick, sorted.
+        users: &'a [&'a str],
+    },
+    /// The answer to a client's `ping`.
+    Pong {
+        /// The client's id, echoed byte for byte.
+        id: &'a RawValue,
+    },
+    /// The server's own liveness probe.
+    Ping {
+        /// A number the client echoes in its `pong`.
+        id: u64,
+    },
+    /// A message reached its recipients' queues.
+    Ack {
+        /// The client's id, echoed byte for byte.
+        id: &'a RawValue,
+        /// How many output queues hold the message.
+        queued: usize,
+    },
+    /// Something went wrong; `code` says what.
+    Error {
+        /// A word from `docs/protocol.md`.
+        code: &'a str,
+        /// For `no_such_user`: the nick that was not found.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        to: Option<&'a str>,
+        /// For room errors: the room.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        room: Option<&'a str>,
+        /// A sentence for people.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        message: Option<&'a str>,
+    },
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::message::parse;
+    use crate::message::strategies::literal;
+    use crate::message::Incoming;
+    use proptest::prelude::*;
+
+    /// The payloads a text went out in before `text_payload`: serde_json's.
+    #[derive(Serialize)]
+    #[serde(tag = "type", rename_all = "lowercase")]
+    enum SerdeText<'a> {
+        Msg {
+            from: &'a str,
+            to: &'a str,
+            text: &'a RawValue,
+        },
+        All {
+            from: &'a str,
+            text: &'a RawValue,
+        },
+        Room {
+            room: &'a str,
+            from: &'a str,
+            text: &'a RawValue,
+        },
+    }
+
+    proptest! {
+        #[test]
+        fn text_payloads_are_the_bytes_serde_json_writes(
+            lit in literal(),
+            from in "[A-Za-z0-9_-]{1,32}",
+            to in "[A-Za-z0-9_-]{1,32}",
+            room in "#[A-Za-z0-9_-]{1,32}",
+        ) {
+            let payload = format!(r#"{{"type":"all","text":{lit}}}"#);
+            let Ok(Incoming::All { text, .. }) = parse(payload.as_bytes()) else {
+                panic!("{payload} did not parse")
+            };
+            let raw: &RawValue = serde_json::from_str(&lit).unwrap();
+            for (to_where, serde) in [
+                (TextTo::One { to: &to }, SerdeText::Msg { from: &from, to: &to, text: raw }),
+                (TextTo::All, SerdeText::All { from: &from, text: raw }),
+                (TextTo::Room { room: &room }, SerdeText::Room { room: &room, from: &from, text: raw }),
+            ] {
+                let payload = text_payload(&from, to_where, text);
+                prop_assert_eq!(&payload[..], &encode_json(&serde)[..]);
+            }
+        }
+    }
+
+    #[test]
+    fn outgoing_shapes() {
+        let s = serde_json::to_string(&Outgoing::Presence {
+            nick: "a",
+            room: None,
+            state: "offline",
+            reason: Some("quit"),
+        })
+        .unwrap();
+        assert_eq!(
+            s,
+            r#"{"type":"presence","nick":"a","state":"offline","reason":"quit"}"#
+        );
+        let s = serde_json::to_string(&Outgoing::Error {
+            code: Code::NoSuchUser.as_str(),
+            to: Some("b"),
+            room: None,
+            message: None,
+        })
+        .unwrap();
+        assert_eq!(s, r#"{"type":"error","code":"no_such_user","to":"b"}"#);
+    }
+}

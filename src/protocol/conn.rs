@@ -1,0 +1,100 @@
+//! One client's session state, without its socket or its framing: its
+//! output queue, nick, rooms, phase and timers. Only the protocol core
+//! reads or changes it.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Instant;
+
+use super::queue::OutQueue;
+use super::ratelimit::Limiter;
+use crate::event::Reason;
+
+/// Where a connection is in its life.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) enum Phase {
+    /// Connected, no successful `hello` yet.
+    Handshake,
+    /// Sent a valid `hello`; the host has not approved or rejected it yet.
+    AwaitingApproval {
+        /// The nick asked for (reserved meanwhile).
+        nick: Arc<str>,
+        /// When it is rejected if the host has not answered.
+        deadline: Instant,
+    },
+    /// Registered with a nick.
+    Registered,
+    /// Gone as far as everyone else knows (its `Disconnected` event is out);
+    /// the server only flushes what is queued, then closes the socket.
+    Closing {
+        /// Why it is closing.
+        reason: Reason,
+        /// When to give up flushing.
+        deadline: Instant,
+    },
+}
+
+/// One client.
+#[derive(Debug)]
+pub(super) struct Conn {
+    /// Its address.
+    pub peer: SocketAddr,
+    /// Its nick as registered (original case), once registered.
+    pub nick: Option<Arc<str>>,
+    /// What waits to be written to it.
+    pub out: OutQueue,
+    /// Where it is in its life.
+    pub phase: Phase,
+    /// When it connected.
+    pub connected_at: Instant,
+    /// When it last sent anything.
+    pub last_heard: Instant,
+    /// Whether the idle probe was sent since it was last heard.
+    pub pinged: bool,
+    /// Flood control, when configured.
+    pub limiter: Option<Limiter>,
+    /// The host's value for it, carried in its events.
+    pub user_data: u64,
+    /// A payload did not fit under its cap: it is about to be dropped as a
+    /// slow consumer and takes no more payloads meanwhile, so what it got
+    /// is a gap-free prefix of what was sent to it.
+    pub over_cap: bool,
+}
+
+impl Conn {
+    /// A connection that just arrived.
+    pub fn new(peer: SocketAddr, limiter: Option<Limiter>, now: Instant) -> Self {
+        Conn {
+            peer,
+            nick: None,
+            out: OutQueue::default(),
+            phase: Phase::Handshake,
+            connected_at: now,
+            last_heard: now,
+            pinged: false,
+            limiter,
+            user_data: 0,
+            over_cap: false,
+        }
+    }
+
+    /// Whether it is closing (no more reading or routing to it).
+    pub fn is_closing(&self) -> bool {
+        matches!(self.phase, Phase::Closing { .. })
+    }
+
+    /// The nick its events carry: the registered one, or the one it waits
+    /// to be approved for.
+    pub fn event_nick(&self) -> Option<Arc<str>> {
+        match &self.phase {
+            Phase::AwaitingApproval { nick, .. } => Some(nick.clone()),
+            _ => self.nick.clone(),
+        }
+    }
+
+    /// When its rate limit lets it be read again; `None` if it is not
+    /// throttled.
+    pub fn throttled_until(&self, now: Instant) -> Option<Instant> {
+        self.limiter.as_ref().and_then(|l| l.blocked_until(now))
+    }
+}

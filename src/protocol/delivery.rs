@@ -1,0 +1,128 @@
+//! Delivery: the one place that decides what happens when a payload is
+//! queued to a client, and the one fan-out that broadcasts and rooms share.
+//! Every payload the core sends goes through [`Delivery::deliver`].
+
+use super::conn::Conn;
+use super::queue::OutQueue;
+use crate::config::Config;
+use crate::event::ClientId;
+use crate::idmap::IdMap;
+use crate::message::Payload;
+
+/// What a payload is to its recipient, which decides what happens when it
+/// does not fit under the queue cap.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Kind {
+    /// Anything the client asked for or was sent: over the cap, the client
+    /// is a slow consumer and is dropped.
+    Normal,
+    /// The server's idle probe: over the cap it is skipped (a client that
+    /// far behind is busy, not idle).
+    Probe,
+    /// The error frame that tells a client why it is dropped: over the cap,
+    /// what was not started is dropped so that the reason still gets
+    /// through.
+    Farewell,
+}
+
+/// Queue bookkeeping shared by every client.
+#[derive(Debug)]
+pub(super) struct Delivery {
+    max_queue_bytes: usize,
+    /// Clients whose queue went from empty to not empty since the server
+    /// last asked: the ones worth an immediate write attempt.
+    dirty: Vec<ClientId>,
+    /// Clients found over their cap, dropped once the current step is over
+    /// (so a drop never happens in the middle of a fan-out).
+    doomed: Vec<ClientId>,
+    /// Bytes in every queue now, as the cap counts them.
+    queued_bytes: u64,
+    /// The most ever.
+    peak_queued_bytes: u64,
+}
+
+impl Delivery {
+    pub fn new(cfg: &Config) -> Self {
+        Delivery {
+            max_queue_bytes: cfg.max_queue_bytes,
+            dirty: Vec::new(),
+            doomed: Vec::new(),
+            queued_bytes: 0,
+            peak_queued_bytes: 0,
+        }
+    }
+
+    /// Queues `payload` to `id` under the cap rule for its `kind`; returns
+    /// whether the queue took it.
+    pub fn deliver(&mut self, conns: &mut IdMap<Conn>, id: ClientId, payload: &Payload, kind: Kind) -> bool {
+        let Some(conn) = conns.get_mut(&id) else {
+            return false;
+        };
+        if conn.is_closing() || (conn.over_cap && kind != Kind::Farewell) {
+            return false;
+        }
+        let cost = OutQueue::cost(payload);
+        if conn.out.counted_bytes() + cost > self.max_queue_bytes {
+            match kind {
+                Kind::Normal => {
+                    conn.over_cap = true;
+                    self.doomed.push(id);
+                    return false;
+                }
+                Kind::Probe => return false,
+                Kind::Farewell => {
+                    let dropped = conn.out.drop_unstarted();
+                    self.unqueued(dropped);
+                }
+            }
+        }
+        if conn.out.is_empty() {
+            self.dirty.push(id);
+        }
+        self.queued_bytes += cost as u64;
+        self.peak_queued_bytes = self.peak_queued_bytes.max(self.queued_bytes);
+        conn.out.push(payload.clone());
+        true
+    }
+
+    /// Queues one shared payload to every recipient but `except`; returns
+    /// how many queues took it.
+    pub fn fan_out(
+        &mut self,
+        conns: &mut IdMap<Conn>,
+        recipients: impl IntoIterator<Item = ClientId>,
+        payload: &Payload,
+        except: Option<ClientId>,
+    ) -> usize {
+        recipients
+            .into_iter()
+            .filter(|&r| Some(r) != except)
+            .map(|r| usize::from(self.deliver(conns, r, payload, Kind::Normal)))
+            .sum()
+    }
+
+    /// Bytes (as counted) left a queue: written, or dropped with it.
+    pub fn unqueued(&mut self, bytes: usize) {
+        self.queued_bytes -= bytes as u64;
+    }
+
+    /// The next client found over its cap, if any.
+    pub fn next_doomed(&mut self) -> Option<ClientId> {
+        self.doomed.pop()
+    }
+
+    /// Forgets the clients found over their cap (they are leaving anyway).
+    pub fn forget_doomed(&mut self) {
+        self.doomed.clear();
+    }
+
+    /// Moves the clients whose queue became non-empty into `out`.
+    pub fn take_dirty(&mut self, out: &mut Vec<ClientId>) {
+        out.append(&mut self.dirty);
+    }
+
+    /// Bytes in every queue now, and the most ever.
+    pub fn queued(&self) -> (u64, u64) {
+        (self.queued_bytes, self.peak_queued_bytes)
+    }
+}

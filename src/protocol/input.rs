@@ -1,0 +1,125 @@
+//! Input: what a transport decoded from a connection, handed to the core
+//! one payload at a time while the client may send more (its rate limit,
+//! its state); the rest waits in the transport, and TCP pushes back.
+
+use std::time::Instant;
+
+use super::Core;
+use crate::code::Code;
+use crate::event::{ClientId, Reason};
+
+/// A connection broke its transport's framing: what to tell it before it
+/// is dropped as `protocol_error`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Violation {
+    /// The error frame to send first, if the transport can still carry one
+    /// (a length-prefix stream can; a WebSocket says it with its close
+    /// code instead).
+    pub farewell: Option<(Code, String)>,
+}
+
+/// Complete payloads a transport decoded, taken one at a time.
+pub trait PayloadSource {
+    /// The next complete payload; `None` when more bytes are needed; the
+    /// violation that ends the stream (no payload comes after one).
+    fn next_payload(&mut self) -> Option<Result<&[u8], Violation>>;
+}
+
+impl Core {
+    /// `n` bytes arrived from `id`, before decoding: it is alive, and they
+    /// count against its byte rate.
+    pub fn heard(&mut self, id: ClientId, n: usize, now: Instant) {
+        let Some(conn) = self.conns.get_mut(&id) else {
+            return;
+        };
+        if conn.is_closing() {
+            return;
+        }
+        conn.last_heard = now;
+        conn.pinged = false;
+        if let Some(limiter) = &mut conn.limiter {
+            limiter.took_bytes(n, now);
+        }
+        self.stats.bytes_in += n as u64;
+    }
+
+    /// Handles payloads from `source` as long as `id` may send more: not
+    /// closing, within its frame rate. What is left stays in `source` for
+    /// a later call (see [`wants_input`](Self::wants_input)).
+    pub fn take_input<S: PayloadSource + ?Sized>(&mut self, id: ClientId, source: &mut S, now: Instant) {
+        loop {
+            let Some(conn) = self.conns.get_mut(&id) else {
+                return;
+            };
+            if conn.is_closing() || !conn.limiter.as_mut().is_none_or(|l| l.frame_allowed(now)) {
+                break;
+            }
+            match source.next_payload() {
+                None => break,
+                Some(Ok(payload)) => {
+                    if let Some(limiter) = &mut conn.limiter {
+                        limiter.took_frame(now);
+                    }
+                    self.stats.frames_in += 1;
+                    self.dispatch(id, payload, now);
+                }
+                Some(Err(violation)) => {
+                    let farewell = violation
+                        .farewell
+                        .as_ref()
+                        .map(|(code, why)| (*code, Some(why.as_str())));
+                    self.leave(id, Reason::ProtocolError, now, farewell);
+                    break;
+                }
+            }
+        }
+        self.police(id, now);
+        self.drop_doomed(now);
+    }
+
+    /// Whether the transport should read `id` now and hand the core what
+    /// it decodes: not closing, not held back by its rate limit.
+    pub fn wants_input(&self, id: ClientId, now: Instant) -> bool {
+        self.conns
+            .get(&id)
+            .is_some_and(|c| !c.is_closing() && c.throttled_until(now).is_none())
+    }
+
+    /// Most bytes worth reading from `id` now, by its byte rate.
+    pub fn read_allowance(&self, id: ClientId, now: Instant) -> usize {
+        self.conns
+            .get(&id)
+            .and_then(|c| c.limiter.as_ref())
+            .map_or(usize::MAX, |l| l.read_allowance(now))
+    }
+
+    /// Tells a client newly over its rate limit, and drops one that has
+    /// stayed over it past the grace period.
+    fn police(&mut self, id: ClientId, now: Instant) {
+        let grace = self.rate_limits.grace();
+        let Some(conn) = self.conns.get_mut(&id) else {
+            return;
+        };
+        if conn.is_closing() {
+            return;
+        }
+        let Some(limiter) = &mut conn.limiter else { return };
+        let verdict = limiter.check(now, grace);
+        if let Some(until) = limiter.blocked_until(now) {
+            // Its input resumes then: a round must come.
+            self.timers.wake_at(until);
+        }
+        use super::ratelimit::Verdict;
+        match verdict {
+            Verdict::Fine | Verdict::Throttled => {}
+            Verdict::Warn => {
+                let why = "over the rate limit: input paused until it recovers";
+                self.reply_error(id, Code::RateLimited, Some(why));
+            }
+            Verdict::Drop => {
+                let why = Some("over the rate limit for too long");
+                self.leave(id, Reason::ProtocolError, now, Some((Code::ProtocolError, why)));
+            }
+        }
+    }
+}

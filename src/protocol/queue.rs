@@ -1,0 +1,128 @@
+//! One client's output queue: payloads waiting for its socket, in order,
+//! each a shared reference (a broadcast sits in every queue once, never
+//! copied). The queue knows nothing of framing: the transport that writes
+//! it adds its own headers and tells the queue how far it got.
+
+use std::collections::VecDeque;
+
+use crate::message::Payload;
+
+/// Bytes a queued payload is counted for beyond its own length: what its
+/// framing adds on the wire (4 bytes on TCP), so the cap bounds the bytes
+/// a client may have waiting.
+pub const FRAME_OVERHEAD: usize = 4;
+
+/// Payloads waiting to be written, with how far the transport got into the
+/// first.
+#[derive(Debug, Default)]
+pub struct OutQueue {
+    payloads: VecDeque<Payload>,
+    /// How much of `payloads[0]` the transport has written, in its own
+    /// units (its header's bytes and then the payload's): the queue only
+    /// keeps the number for it, so a transport needs no state of its own
+    /// about a half-written frame.
+    head_written: usize,
+    /// What the queue holds, as the cap counts it: every payload's length
+    /// plus [`FRAME_OVERHEAD`].
+    counted: usize,
+}
+
+impl OutQueue {
+    /// The payloads waiting, oldest first.
+    pub fn iter(&self) -> impl Iterator<Item = &Payload> + '_ {
+        self.payloads.iter()
+    }
+
+    /// How far into the first payload's frame the transport has written.
+    pub fn head_written(&self) -> usize {
+        self.head_written
+    }
+
+    /// Whether nothing is waiting.
+    pub fn is_empty(&self) -> bool {
+        self.payloads.is_empty()
+    }
+
+    /// Payloads waiting.
+    pub fn len(&self) -> usize {
+        self.payloads.len()
+    }
+
+    /// What the queue holds as the cap counts it.
+    pub fn counted_bytes(&self) -> usize {
+        self.counted
+    }
+
+    /// What `payload` adds to [`counted_bytes`](Self::counted_bytes).
+    pub fn cost(payload: &[u8]) -> usize {
+        payload.len() + FRAME_OVERHEAD
+    }
+
+    /// Appends a payload (a shared reference: no copy of the bytes).
+    pub(super) fn push(&mut self, payload: Payload) {
+        self.counted += Self::cost(&payload);
+        self.payloads.push_back(payload);
+    }
+
+    /// The transport wrote `whole` payloads from the front and is
+    /// `head_written` into the next one; returns the bytes (as counted)
+    /// that left the queue.
+    pub(super) fn advance(&mut self, whole: usize, head_written: usize) -> usize {
+        let mut freed = 0;
+        for payload in self.payloads.drain(..whole) {
+            freed += Self::cost(&payload);
+        }
+        self.counted -= freed;
+        self.head_written = if self.payloads.is_empty() { 0 } else { head_written };
+        freed
+    }
+
+    /// Drops every payload not yet started, keeping a partly written head
+    /// so the byte stream stays well framed. Returns the bytes (as counted)
+    /// dropped.
+    pub(super) fn drop_unstarted(&mut self) -> usize {
+        let keep = usize::from(self.head_written > 0).min(self.payloads.len());
+        let dropped: usize = self.payloads.drain(keep..).map(|p| Self::cost(&p)).sum();
+        self.counted -= dropped;
+        dropped
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn payload(bytes: &[u8]) -> Payload {
+        Payload::from(bytes)
+    }
+
+    #[test]
+    fn the_transport_advances_it_by_whole_payloads_and_a_head_offset() {
+        let mut q = OutQueue::default();
+        q.push(payload(b"abcd"));
+        q.push(payload(b"ef"));
+        assert_eq!(q.counted_bytes(), 6 + 2 * FRAME_OVERHEAD);
+        assert_eq!(q.advance(0, 3), 0);
+        assert_eq!(q.head_written(), 3);
+        assert_eq!(q.advance(1, 1), 4 + FRAME_OVERHEAD);
+        assert_eq!(q.iter().next().map(|p| &p[..]), Some(&b"ef"[..]));
+        assert_eq!(q.head_written(), 1);
+        assert_eq!(q.advance(1, 0), 2 + FRAME_OVERHEAD);
+        assert!(q.is_empty());
+        assert_eq!(q.counted_bytes(), 0);
+    }
+
+    #[test]
+    fn drop_unstarted_keeps_a_partly_written_head() {
+        let mut q = OutQueue::default();
+        q.push(payload(b"abcd"));
+        q.push(payload(b"ef"));
+        q.advance(0, 1);
+        assert_eq!(q.drop_unstarted(), 2 + FRAME_OVERHEAD);
+        assert_eq!(q.len(), 1);
+        let mut q2 = OutQueue::default();
+        q2.push(payload(b"abcd"));
+        assert_eq!(q2.drop_unstarted(), 4 + FRAME_OVERHEAD);
+        assert!(q2.is_empty());
+    }
+}

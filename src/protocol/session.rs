@@ -1,0 +1,163 @@
+//! A client's life in the core: it connects, registers, is timed, and
+//! leaves, with what everyone else is told at each step.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Instant;
+
+use super::conn::{Conn, Phase};
+use super::delivery::Kind;
+use super::timers::Due;
+use super::Core;
+use crate::code::Code;
+use crate::event::{ClientId, EventKind, Reason};
+use crate::message::{encode_json, error_payload, Outgoing};
+
+/// What the server sends a client it is about to drop: an error code and
+/// an optional sentence.
+pub(super) type Farewell<'a> = Option<(Code, Option<&'a str>)>;
+
+impl Core {
+    /// A new connection; returns its id (never 0, never reused).
+    pub fn connect(&mut self, peer: SocketAddr, now: Instant) -> ClientId {
+        let id = self.next_id;
+        self.next_id += 1;
+        self.conns
+            .insert(id, Conn::new(peer, self.rate_limits.limiter(now), now));
+        self.stats.clients += 1;
+        self.stats.accepted += 1;
+        self.timers.connected(now);
+        self.push_event(id, EventKind::Connected);
+        id
+    }
+
+    /// Counts a connection refused at accept.
+    pub fn refused(&mut self) {
+        self.stats.refused += 1;
+    }
+
+    /// The peer closed its side or the socket failed: the client leaves.
+    pub fn peer_gone(&mut self, id: ClientId, now: Instant) {
+        self.leave(id, Reason::Disconnect, now, None);
+        self.drop_doomed(now);
+    }
+
+    /// Forgets a connection whose socket the server closed.
+    pub fn remove(&mut self, id: ClientId, now: Instant) {
+        self.peer_gone(id, now);
+        if let Some(conn) = self.conns.remove(&id) {
+            self.delivery.unqueued(conn.out.counted_bytes());
+            self.stats.clients -= 1;
+            self.timers.forget(id);
+        }
+    }
+
+    /// Timers: handshake and idle timeouts, idle probes, approval
+    /// deadlines.
+    pub fn tick(&mut self, now: Instant) {
+        if !self.timers.is_due(now) {
+            return;
+        }
+        let mut due = Due::default();
+        self.timers.collect(&mut self.conns, now, &mut due);
+        for &id in &due.probe {
+            let ping = self.timers.probe();
+            self.delivery.deliver(&mut self.conns, id, &ping, Kind::Probe);
+        }
+        for &id in &due.expired {
+            self.leave(id, Reason::Timeout, now, Some((Code::Timeout, None)));
+        }
+        for &id in &due.unanswered {
+            let _ = self.reject(id, Some("the host did not answer in time"), now);
+        }
+        self.drop_doomed(now);
+        self.timers.rescan(&self.conns, now);
+    }
+
+    /// Completes registration: welcome, presence, event.
+    pub(super) fn register(&mut self, id: ClientId, nick: Arc<str>) {
+        self.registry.insert(id, nick.clone());
+        self.stats.registered += 1;
+        if let Some(conn) = self.conns.get_mut(&id) {
+            conn.nick = Some(nick.clone());
+            conn.phase = Phase::Registered;
+            self.timers.registered(conn);
+        }
+        let welcome = encode_json(&Outgoing::Welcome {
+            nick: &nick,
+            users: &self.registry.roster(),
+        });
+        self.delivery.deliver(&mut self.conns, id, &welcome, Kind::Normal);
+        let online = encode_json(&Outgoing::Presence {
+            nick: &nick,
+            room: None,
+            state: "online",
+            reason: None,
+        });
+        self.delivery
+            .fan_out(&mut self.conns, self.registry.ids(), &online, Some(id));
+        self.push_event(id, EventKind::Registered);
+    }
+
+    /// The client is gone for everyone else: its farewell, its rooms, its
+    /// nick, presence and event; its connection only flushes from now on.
+    /// Idempotent.
+    pub(super) fn leave(&mut self, id: ClientId, reason: Reason, now: Instant, farewell: Farewell<'_>) {
+        if !self.is_open(id) {
+            return;
+        }
+        if let Some((code, message)) = farewell {
+            let bye = error_payload(code.as_str(), None, None, message);
+            self.delivery.deliver(&mut self.conns, id, &bye, Kind::Farewell);
+        }
+        self.end_approval(id);
+        for key in self.rooms.of(id).to_vec() {
+            self.part(id, &key, false);
+        }
+        self.authority.forget_sender(id);
+        let deadline = self.timers.start_closing(id, now);
+        let Some(conn) = self.conns.get_mut(&id) else {
+            return;
+        };
+        conn.phase = Phase::Closing { reason, deadline };
+        self.stats.disconnects[reason.index()] += 1;
+        if let Some(nick) = conn.nick.clone() {
+            self.registry.remove(&nick);
+            self.stats.registered -= 1;
+            if !self.quiet {
+                let offline = encode_json(&Outgoing::Presence {
+                    nick: &nick,
+                    room: None,
+                    state: "offline",
+                    reason: Some(reason.as_str()),
+                });
+                self.delivery
+                    .fan_out(&mut self.conns, self.registry.ids(), &offline, None);
+            }
+        }
+        self.push_event(id, EventKind::Disconnected { reason });
+    }
+
+    /// Drops every client found over its queue cap.
+    pub(super) fn drop_doomed(&mut self, now: Instant) {
+        while let Some(id) = self.delivery.next_doomed() {
+            let why = Some("output queue over max_queue_bytes");
+            self.leave(id, Reason::SlowConsumer, now, Some((Code::SlowConsumer, why)));
+        }
+    }
+
+    /// Tells every client the server is going away and starts closing them
+    /// all, giving up at `deadline`.
+    pub fn shutdown(&mut self, now: Instant, deadline: Instant) {
+        self.quiet = true;
+        let ids: Vec<ClientId> = self.conns.keys().copied().collect();
+        for id in ids {
+            self.leave(id, Reason::Shutdown, now, Some((Code::Shutdown, None)));
+            if let Some(Phase::Closing { deadline: d, .. }) = self.conns.get_mut(&id).map(|c| &mut c.phase) {
+                *d = deadline;
+            }
+        }
+        self.timers.wake_at(deadline);
+        self.delivery.forget_doomed();
+    }
+}

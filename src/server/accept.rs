@@ -1,0 +1,85 @@
+//! Accepting connections: each listener's kind decides the new client's
+//! transport; a connection the server cannot take is told `server_full`
+//! and closed without ever being watched.
+
+use std::io;
+use std::net::{Shutdown, SocketAddr, TcpStream};
+use std::os::fd::{AsFd, AsRawFd, RawFd};
+use std::time::{Duration, Instant};
+
+use super::slots::{Client, ListenerKind, Slot};
+use super::Server;
+use crate::code::Code;
+use crate::message::error_payload;
+use crate::sys;
+use crate::transport::Transport;
+
+/// Most connections accepted in one round, so a connection storm cannot
+/// starve the clients already there.
+const ACCEPTS_PER_ROUND: usize = 64;
+/// How long accepting pauses after `EMFILE`/`ENFILE`, so that a listener
+/// that stays readable does not spin the loop.
+const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
+
+impl Server {
+    pub(super) fn accept_all(&mut self, fd: RawFd, kind: ListenerKind, now: Instant) {
+        for _ in 0..ACCEPTS_PER_ROUND {
+            let Slot::Listener(listener) = self.slots.get_mut(fd) else {
+                return;
+            };
+            match listener.socket.accept() {
+                Ok((socket, peer)) => self.admit(socket, peer, kind, now),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => {
+                    let out_of_fds = matches!(
+                        e.raw_os_error(),
+                        Some(libc::EMFILE | libc::ENFILE | libc::ENOBUFS | libc::ENOMEM)
+                    );
+                    if out_of_fds {
+                        self.accept_paused_until = Some(now + ACCEPT_BACKOFF);
+                        return;
+                    }
+                    // ECONNABORTED and the like concern one connection only.
+                }
+            }
+        }
+    }
+
+    fn admit(&mut self, socket: TcpStream, peer: SocketAddr, kind: ListenerKind, now: Instant) {
+        let fd = socket.as_raw_fd();
+        if !sys::selectable(fd) || self.slots.clients() >= self.cfg.max_clients {
+            return self.refuse(socket, "the server cannot take more connections");
+        }
+        let from_peer = self.per_ip.get(&peer.ip()).copied().unwrap_or(0);
+        if self.cfg.max_per_ip.is_some_and(|max| from_peer >= max) {
+            return self.refuse(socket, "too many connections from your address");
+        }
+        if socket.set_nonblocking(true).is_err() {
+            return self.refuse(socket, "the server cannot take this connection");
+        }
+        sys::tune_client_socket(socket.as_fd());
+        let transport = match kind {
+            ListenerKind::Plain => Transport::length_prefix(&self.cfg),
+        };
+        let id = self.core.connect(peer, now);
+        *self.per_ip.entry(peer.ip()).or_insert(0) += 1;
+        self.slots.insert(
+            fd,
+            Slot::Client(Client {
+                id,
+                socket,
+                transport,
+            }),
+        );
+    }
+
+    /// Answers `server_full` and closes, without ever watching the socket
+    /// (its descriptor may be past what select() can take).
+    fn refuse(&mut self, socket: TcpStream, why: &str) {
+        let full = error_payload(Code::ServerFull.as_str(), None, None, Some(why));
+        sys::send_once(socket.as_fd(), &crate::codec::length_prefix::encode(&full));
+        let _ = socket.shutdown(Shutdown::Write);
+        self.core.refused();
+    }
+}

@@ -1,0 +1,153 @@
+//! One client's socket in a round: read into its transport, write its
+//! queue through its transport, and close it without losing its last
+//! frames.
+
+use std::io::{self, Read};
+use std::net::{Shutdown, TcpStream};
+use std::os::fd::{AsFd, RawFd};
+use std::time::{Duration, Instant};
+
+use super::slots::{Client, Draining, Slot};
+use super::Server;
+use crate::event::{ClientId, Reason};
+use crate::sys;
+
+/// Longest a closed connection is drained of unread input before the
+/// socket is released.
+const DRAIN_LINGER: Duration = Duration::from_secs(2);
+
+impl Server {
+    /// Reads a client up to its budget for the round, handing what arrives
+    /// to its transport.
+    pub(super) fn read_client(&mut self, fd: RawFd, now: Instant) {
+        let mut budget = self.cfg.read_budget;
+        while budget > 0 {
+            let Slot::Client(client) = self.slots.get_mut(fd) else {
+                return;
+            };
+            let id = client.id;
+            let want = budget
+                .min(self.read_buf.len())
+                .min(self.core.read_allowance(id, now));
+            match client.socket.read(&mut self.read_buf[..want]) {
+                Ok(0) => {
+                    // The peer closed its side: it leaves, and what is queued
+                    // for it is still flushed (it may only have half-closed).
+                    self.core.peer_gone(id, now);
+                    return;
+                }
+                Ok(n) => {
+                    self.core.heard(id, n, now);
+                    client
+                        .transport
+                        .received(&mut self.core, id, &self.read_buf[..n], now);
+                    if client.transport.has_pending_input() && !self.pending_input.contains(&id) {
+                        self.pending_input.push(id);
+                    }
+                    budget -= n;
+                    let stop = n < want
+                        || !self.core.wants_input(id, now)
+                        || self.core.events().len() >= self.cfg.max_events;
+                    if stop {
+                        return;
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+                Err(_) => return self.close(id, now),
+            }
+        }
+    }
+
+    /// Writes what is queued for a client until its socket is full.
+    pub(super) fn write_client(&mut self, id: ClientId, now: Instant) {
+        let Some(client) = self.slots.client_mut(id) else {
+            return;
+        };
+        let fd = client.socket.as_fd();
+        let mut sink = |slices: &[io::IoSlice<'_>]| sys::send_vectored(fd, slices);
+        let flushed = client.transport.flush(&mut self.core, id, &mut sink);
+        match flushed {
+            Ok(_) => {}
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+            Err(_) => self.close(id, now),
+        }
+    }
+
+    /// A closing connection flushed (or ran out of time): its transport's
+    /// goodbye, FIN, drain what the peer still sends for a moment, then
+    /// release it.
+    pub(super) fn finish(&mut self, id: ClientId, reason: Reason, now: Instant) {
+        let Some(Client {
+            socket,
+            mut transport,
+            ..
+        }) = self.forget(id, now)
+        else {
+            return;
+        };
+        if let Some(bytes) = transport.goodbye(reason) {
+            sys::send_once(socket.as_fd(), &bytes);
+        }
+        let _ = socket.shutdown(Shutdown::Write);
+        let mut socket = socket;
+        if self.shutting_down {
+            // The server is going away: one drain, then closed now.
+            drain(&mut socket, &mut self.read_buf);
+            return;
+        }
+        if !drain(&mut socket, &mut self.read_buf) {
+            let fd = std::os::fd::AsRawFd::as_raw_fd(&socket);
+            let until = now + DRAIN_LINGER.min(self.cfg.close_linger);
+            self.slots.insert(fd, Slot::Draining(Draining { socket, until }));
+        }
+    }
+
+    /// A drained connection is readable: read and discard.
+    pub(super) fn drain_closed(&mut self, fd: RawFd) {
+        let Slot::Draining(d) = self.slots.get_mut(fd) else {
+            return;
+        };
+        if drain(&mut d.socket, &mut self.read_buf) {
+            self.slots.remove(fd);
+        }
+    }
+
+    /// The socket failed: the client leaves and the socket closes now.
+    fn close(&mut self, id: ClientId, now: Instant) {
+        drop(self.forget(id, now));
+    }
+
+    /// Takes a client out of the table and the core.
+    fn forget(&mut self, id: ClientId, now: Instant) -> Option<Client> {
+        let fd = self.slots.fd_of(id)?;
+        let Slot::Client(client) = self.slots.remove(fd) else {
+            return None;
+        };
+        if let Some(peer) = self.core.peer(id).map(|p| p.ip()) {
+            if let Some(n) = self.per_ip.get_mut(&peer) {
+                *n -= 1;
+                if *n == 0 {
+                    self.per_ip.remove(&peer);
+                }
+            }
+        }
+        self.pending_input.retain(|&p| p != id);
+        self.core.remove(id, now);
+        Some(client)
+    }
+}
+
+/// Reads and discards what is waiting; true when the peer has closed or the
+/// socket failed (nothing more to wait for).
+fn drain(socket: &mut TcpStream, buf: &mut [u8]) -> bool {
+    loop {
+        match socket.read(buf) {
+            Ok(0) => return true,
+            Ok(_) => continue,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return false,
+            Err(_) => return true,
+        }
+    }
+}

@@ -1,0 +1,211 @@
+//! The slot table: every descriptor the select loop watches, by number,
+//! with what it is: the wake pipe, a listener (one per kind of
+//! connection), a client of any transport, or a closed connection being
+//! drained. (Later, the cluster's links to Redis.) Every watched
+//! descriptor is below `FD_SETSIZE`, so a flat table indexed by descriptor
+//! is enough, and the loop dispatches on the slot's kind.
+
+use std::net::{TcpListener, TcpStream};
+use std::os::fd::RawFd;
+use std::time::Instant;
+
+use crate::config::FD_SETSIZE;
+use crate::event::ClientId;
+use crate::idmap::IdMap;
+use crate::transport::Transport;
+
+/// What kind of connections a listener takes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum ListenerKind {
+    /// Plain TCP with length-prefixed frames.
+    Plain,
+}
+
+/// A listening socket.
+#[derive(Debug)]
+pub(super) struct Listener {
+    pub socket: TcpListener,
+    pub kind: ListenerKind,
+}
+
+/// A connected client: its socket, its transport, its id in the core.
+#[derive(Debug)]
+pub(super) struct Client {
+    pub id: ClientId,
+    pub socket: TcpStream,
+    pub transport: Transport,
+}
+
+/// A connection the server is finished with: it said all it had to say and
+/// sent FIN; unread input is drained so that closing does not turn into a
+/// reset that could destroy that last data in flight.
+#[derive(Debug)]
+pub(super) struct Draining {
+    pub socket: TcpStream,
+    pub until: Instant,
+}
+
+/// What one descriptor is.
+#[derive(Debug, Default)]
+pub(super) enum Slot {
+    /// Not watched.
+    #[default]
+    Free,
+    /// The read end of the wake pipe.
+    Wake,
+    /// A listener.
+    Listener(Listener),
+    /// A client.
+    Client(Client),
+    /// A closed connection being drained.
+    Draining(Draining),
+}
+
+/// Every watched descriptor.
+#[derive(Debug)]
+pub(super) struct Slots {
+    by_fd: Vec<Slot>,
+    /// Descriptor of each client, for the calls that name a client.
+    by_id: IdMap<RawFd>,
+    /// One past the highest descriptor in use.
+    end: usize,
+    clients: usize,
+    draining: Vec<RawFd>,
+}
+
+impl Slots {
+    pub fn new() -> Self {
+        Slots {
+            by_fd: std::iter::repeat_with(Slot::default).take(FD_SETSIZE).collect(),
+            by_id: IdMap::default(),
+            end: 0,
+            clients: 0,
+            draining: Vec::new(),
+        }
+    }
+
+    /// The slot of `fd` (which must be below `FD_SETSIZE`).
+    pub fn get_mut(&mut self, fd: RawFd) -> &mut Slot {
+        &mut self.by_fd[fd as usize]
+    }
+
+    /// Every slot in use, with its descriptor.
+    pub fn iter(&self) -> impl Iterator<Item = (RawFd, &Slot)> + '_ {
+        self.by_fd[..self.end]
+            .iter()
+            .enumerate()
+            .filter(|(_, s)| !matches!(s, Slot::Free))
+            .map(|(fd, s)| (fd as RawFd, s))
+    }
+
+    /// Puts `slot` at `fd`, which must be free.
+    pub fn insert(&mut self, fd: RawFd, slot: Slot) {
+        let at = fd as usize;
+        debug_assert!(matches!(self.by_fd[at], Slot::Free));
+        match &slot {
+            Slot::Client(c) => {
+                self.by_id.insert(c.id, fd);
+                self.clients += 1;
+            }
+            Slot::Draining(_) => self.draining.push(fd),
+            _ => {}
+        }
+        self.by_fd[at] = slot;
+        self.end = self.end.max(at + 1);
+    }
+
+    /// Empties the slot at `fd` and returns what it held.
+    pub fn remove(&mut self, fd: RawFd) -> Slot {
+        let slot = std::mem::take(&mut self.by_fd[fd as usize]);
+        match &slot {
+            Slot::Client(c) => {
+                self.by_id.remove(&c.id);
+                self.clients -= 1;
+            }
+            Slot::Draining(_) => self.draining.retain(|&d| d != fd),
+            _ => {}
+        }
+        while self.end > 0 && matches!(self.by_fd[self.end - 1], Slot::Free) {
+            self.end -= 1;
+        }
+        slot
+    }
+
+    /// The client `id`, if connected.
+    pub fn client_mut(&mut self, id: ClientId) -> Option<&mut Client> {
+        let fd = *self.by_id.get(&id)?;
+        match &mut self.by_fd[fd as usize] {
+            Slot::Client(c) => Some(c),
+            _ => None,
+        }
+    }
+
+    /// The descriptor of client `id`.
+    pub fn fd_of(&self, id: ClientId) -> Option<RawFd> {
+        self.by_id.get(&id).copied()
+    }
+
+    /// The client at `fd`, if that is what it holds.
+    pub fn client_at(&self, fd: RawFd) -> Option<ClientId> {
+        match self.by_fd.get(fd as usize) {
+            Some(Slot::Client(c)) => Some(c.id),
+            _ => None,
+        }
+    }
+
+    /// Clients connected.
+    pub fn clients(&self) -> usize {
+        self.clients
+    }
+
+    /// When the first drain ends.
+    pub fn next_drain_end(&self) -> Option<Instant> {
+        self.draining
+            .iter()
+            .filter_map(|&fd| match &self.by_fd[fd as usize] {
+                Slot::Draining(d) => Some(d.until),
+                _ => None,
+            })
+            .min()
+    }
+
+    /// Closes every drained connection whose time is up.
+    pub fn expire_drains(&mut self, now: Instant) {
+        if self.draining.is_empty() {
+            return;
+        }
+        let done: Vec<RawFd> = self
+            .draining
+            .iter()
+            .copied()
+            .filter(|&fd| matches!(&self.by_fd[fd as usize], Slot::Draining(d) if now >= d.until))
+            .collect();
+        for fd in done {
+            self.remove(fd);
+        }
+    }
+
+    /// Closes every drained connection now.
+    pub fn clear_drains(&mut self) {
+        for fd in self.draining.clone() {
+            self.remove(fd);
+        }
+    }
+
+    /// Closes every listener (a shutdown stops accepting).
+    pub fn close_listeners(&mut self) {
+        let listeners: Vec<RawFd> = self
+            .iter()
+            .filter(|(_, s)| matches!(s, Slot::Listener(_)))
+            .map(|(fd, _)| fd)
+            .collect();
+        for fd in listeners {
+            self.remove(fd);
+        }
+    }
+
+    /// Whether no client is connected.
+    pub fn no_clients(&self) -> bool {
+        self.clients == 0
+    }
+}

@@ -1,0 +1,437 @@
+//! An in-memory pipe between clients and the core, as quiche's
+//! `test_utils::Pipe`: every client's bytes go through the same transport a
+//! TCP client gets, what the core queues is "written" at once into the
+//! client's inbox, and closing connections are reaped as the server would
+//! after flushing them. Time is virtual: [`Pipe::advance`] moves the clock
+//! and runs the timers, so timeouts are tested without waiting.
+//!
+//! The client side mirrors the socket test client (`send`, `recv`,
+//! `expect_closed`, ...) and the host side mirrors [`Server`](crate::Server)
+//! (`with(|s| s.kick(id, None))`), so a conformance test reads the same over
+//! either. A `recv` with nothing to receive fails at once instead of
+//! waiting for a deadline: in memory, nothing is in flight.
+
+use std::cell::RefCell;
+use std::collections::VecDeque;
+use std::net::{Ipv4Addr, SocketAddr};
+use std::rc::Rc;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+use super::Core;
+use crate::codec::length_prefix::{self, split_frame};
+use crate::config::Config;
+use crate::error::{Error, Result};
+use crate::event::{ClientId, Event};
+use crate::idmap::IdMap;
+use crate::stats::Stats;
+
+/// What one client has been sent and not read yet.
+#[derive(Debug, Default)]
+struct Inbox {
+    bytes: Vec<u8>,
+    /// Where the unread bytes start.
+    read: usize,
+    /// The server closed the connection (after flushing it).
+    closed: bool,
+}
+
+#[derive(Debug)]
+struct Inner {
+    core: Core,
+    now: Instant,
+    inboxes: IdMap<Inbox>,
+    events: VecDeque<Event>,
+    next_port: u16,
+    shutting_down: bool,
+}
+
+impl Inner {
+    /// What a server round does after input: every queue written out,
+    /// finished connections closed, events collected.
+    fn pump(&mut self) {
+        let now = self.now;
+        for (&id, inbox) in &mut self.inboxes {
+            if !inbox.closed {
+                self.core.take_output(id, &mut inbox.bytes);
+            }
+        }
+        for id in self.core.reap(now) {
+            if let Some(inbox) = self.inboxes.get_mut(&id) {
+                inbox.closed = true;
+            }
+        }
+        self.events.extend(self.core.events());
+    }
+}
+
+/// The server side of the pipe.
+#[derive(Debug, Clone)]
+pub struct Pipe {
+    inner: Rc<RefCell<Inner>>,
+}
+
+impl Default for Pipe {
+    fn default() -> Self {
+        Pipe::start(Config::default())
+    }
+}
+
+impl Pipe {
+    /// A core with the limits of `cfg` (its addresses are not used).
+    pub fn start(cfg: Config) -> Pipe {
+        cfg.validate().expect("a valid configuration");
+        Pipe {
+            inner: Rc::new(RefCell::new(Inner {
+                core: Core::new(&cfg),
+                now: Instant::now(),
+                inboxes: IdMap::default(),
+                events: VecDeque::new(),
+                next_port: 40000,
+                shutting_down: false,
+            })),
+        }
+    }
+
+    /// A new connection, from its own port on 127.0.0.1.
+    pub fn connect(&self) -> PipeClient {
+        let mut inner = self.inner.borrow_mut();
+        let port = inner.next_port;
+        inner.next_port = inner.next_port.wrapping_add(1);
+        let now = inner.now;
+        let peer = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
+        let id = inner.core.connect(peer, now);
+        inner.inboxes.insert(id, Inbox::default());
+        inner.pump();
+        PipeClient {
+            id,
+            addr: peer,
+            pipe: self.inner.clone(),
+        }
+    }
+
+    /// Connects and registers as `nick`; panics unless `welcome` comes
+    /// back.
+    pub fn hello(&self, nick: &str) -> PipeClient {
+        let mut c = self.connect();
+        c.send(&serde_json::json!({"type": "hello", "nick": nick}));
+        let w = c.recv();
+        assert_eq!(w["type"], "welcome", "hello as {nick}: {w}");
+        c
+    }
+
+    /// Runs host calls, then a round.
+    pub fn with<T>(&self, f: impl FnOnce(&mut Host<'_>) -> T) -> T {
+        let mut inner = self.inner.borrow_mut();
+        let out = f(&mut Host { inner: &mut inner });
+        inner.pump();
+        out
+    }
+
+    /// Moves the clock on and runs the timers.
+    pub fn advance(&self, by: Duration) {
+        let mut inner = self.inner.borrow_mut();
+        inner.now += by;
+        let now = inner.now;
+        inner.core.tick(now);
+        inner.pump();
+    }
+
+    /// The pipe's clock.
+    pub fn now(&self) -> Instant {
+        self.inner.borrow().now
+    }
+
+    /// The next event, if one is waiting.
+    pub fn try_next_event(&self) -> Option<Event> {
+        self.inner.borrow_mut().events.pop_front()
+    }
+
+    /// The next event; panics if none is waiting.
+    pub fn next_event(&self) -> Event {
+        self.try_next_event()
+            .expect("an event (none is waiting: in memory nothing is in flight)")
+    }
+
+    /// Skips events until one matches; panics if none of those waiting
+    /// does.
+    pub fn event_until(&self, pred: impl Fn(&Event) -> bool) -> Event {
+        loop {
+            let ev = self
+                .try_next_event()
+                .expect("a matching event (none of those waiting matched)");
+            if pred(&ev) {
+                return ev;
+            }
+        }
+    }
+
+    /// Drops every event waiting now; returns how many there were.
+    pub fn discard_events(&self) -> usize {
+        let mut inner = self.inner.borrow_mut();
+        let n = inner.events.len();
+        inner.events.clear();
+        n
+    }
+}
+
+/// One in-memory client. Dropping it closes its side, as dropping a
+/// socket would.
+#[derive(Debug)]
+pub struct PipeClient {
+    id: ClientId,
+    addr: SocketAddr,
+    pipe: Rc<RefCell<Inner>>,
+}
+
+impl Drop for PipeClient {
+    fn drop(&mut self) {
+        if let Ok(mut inner) = self.pipe.try_borrow_mut() {
+            let now = inner.now;
+            inner.core.peer_gone(self.id, now);
+            inner.pump();
+        }
+    }
+}
+
+impl PipeClient {
+    /// Its id in the core.
+    pub fn id(&self) -> ClientId {
+        self.id
+    }
+
+    /// Its address, as the core sees it.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Sends `v` as one frame.
+    pub fn send(&mut self, v: &Value) {
+        self.send_payload(v.to_string().as_bytes());
+    }
+
+    /// Sends `payload` as one frame.
+    pub fn send_payload(&mut self, payload: &[u8]) {
+        self.send_raw(&length_prefix::encode(payload));
+    }
+
+    /// Sends bytes as they are, as one read of the server.
+    pub fn send_raw(&mut self, bytes: &[u8]) {
+        let mut inner = self.pipe.borrow_mut();
+        let now = inner.now;
+        if inner.inboxes.get(&self.id).is_none_or(|i| i.closed) {
+            // Like writing to a closed socket: the bytes go nowhere.
+            return;
+        }
+        inner.core.receive(self.id, bytes, now);
+        inner.pump();
+    }
+
+    /// The client closes its side (or its socket resets).
+    pub fn close(&mut self) {
+        let mut inner = self.pipe.borrow_mut();
+        let now = inner.now;
+        inner.core.peer_gone(self.id, now);
+        inner.pump();
+    }
+
+    /// The next frame's payload as the server wrote it, or `None` if the
+    /// server closed the connection. Panics if nothing is there.
+    pub fn try_recv_raw(&mut self) -> Option<Vec<u8>> {
+        let mut inner = self.pipe.borrow_mut();
+        let inbox = inner.inboxes.get_mut(&self.id).expect("a connected client");
+        match split_frame(&inbox.bytes[inbox.read..], u32::MAX as usize) {
+            Ok(Some((payload, used))) => {
+                let payload = payload.to_vec();
+                inbox.read += used;
+                if inbox.read == inbox.bytes.len() {
+                    inbox.bytes.clear();
+                    inbox.read = 0;
+                }
+                Some(payload)
+            }
+            Ok(None) if inbox.closed => {
+                assert!(inbox.read == inbox.bytes.len(), "the connection closed mid-frame");
+                None
+            }
+            Ok(None) => panic!("nothing to receive: the server sent nothing more and did not close"),
+            Err(e) => panic!("the server broke the framing: {e:?}"),
+        }
+    }
+
+    /// The next frame, or `None` if the server closed the connection.
+    pub fn try_recv(&mut self) -> Option<Value> {
+        let payload = self.try_recv_raw()?;
+        Some(serde_json::from_slice(&payload).expect("server sent JSON"))
+    }
+
+    /// The next frame; panics if the connection closed or nothing is there.
+    pub fn recv(&mut self) -> Value {
+        self.try_recv()
+            .expect("connection closed while waiting for a frame")
+    }
+
+    /// Skips frames until one matches; panics if none does.
+    pub fn recv_until(&mut self, pred: impl Fn(&Value) -> bool) -> Value {
+        loop {
+            let v = self.recv();
+            if pred(&v) {
+                return v;
+            }
+        }
+    }
+
+    /// Expects the server to have closed the connection (after any frames,
+    /// which are returned).
+    pub fn expect_closed(&mut self) -> Vec<Value> {
+        let mut seen = Vec::new();
+        while let Some(v) = self.try_recv() {
+            seen.push(v);
+        }
+        seen
+    }
+
+    /// Whether a whole frame waits to be read.
+    pub fn has_pending(&self) -> bool {
+        let inner = self.pipe.borrow();
+        let inbox = &inner.inboxes[&self.id];
+        matches!(
+            split_frame(&inbox.bytes[inbox.read..], u32::MAX as usize),
+            Ok(Some(_))
+        )
+    }
+
+    /// Whether the server closed the connection and everything it sent
+    /// was read.
+    pub fn is_closed(&self) -> bool {
+        let inner = self.pipe.borrow();
+        let inbox = &inner.inboxes[&self.id];
+        inbox.closed && inbox.read == inbox.bytes.len()
+    }
+}
+
+/// The host's side of the pipe: the calls of [`Server`](crate::Server), at
+/// the pipe's clock.
+#[derive(Debug)]
+pub struct Host<'a> {
+    inner: &'a mut Inner,
+}
+
+impl Host<'_> {
+    /// The clock, for a call that gives the server new work; refused once
+    /// a shutdown has begun.
+    fn live(&self) -> Result<Instant> {
+        if self.inner.shutting_down {
+            return Err(Error::ShuttingDown);
+        }
+        Ok(self.inner.now)
+    }
+
+    /// As [`Server::send`](crate::Server::send).
+    pub fn send(&mut self, client: ClientId, json: &[u8]) -> Result<()> {
+        let now = self.live()?;
+        self.inner.core.send(client, json, now)
+    }
+
+    /// As [`Server::broadcast`](crate::Server::broadcast).
+    pub fn broadcast(&mut self, json: &[u8]) -> Result<usize> {
+        let now = self.live()?;
+        self.inner.core.broadcast(json, now)
+    }
+
+    /// As [`Server::kick`](crate::Server::kick).
+    pub fn kick(&mut self, client: ClientId, message: Option<&str>) -> Result<()> {
+        let now = self.live()?;
+        self.inner.core.kick(client, message, now)
+    }
+
+    /// As [`Server::room_send`](crate::Server::room_send).
+    pub fn room_send(&mut self, room: &str, json: &[u8]) -> Result<usize> {
+        let now = self.live()?;
+        self.inner.core.room_send(room, json, now)
+    }
+
+    /// As [`Server::room_members`](crate::Server::room_members).
+    pub fn room_members(&mut self, room: &str) -> Option<Vec<ClientId>> {
+        self.inner.core.inner().room_members(room)
+    }
+
+    /// As [`Server::rooms`](crate::Server::rooms).
+    pub fn rooms(&mut self) -> Vec<Arc<str>> {
+        self.inner.core.inner().room_names()
+    }
+
+    /// As [`Server::room_remove`](crate::Server::room_remove).
+    pub fn room_remove(&mut self, client: ClientId, room: &str) -> Result<()> {
+        let now = self.live()?;
+        self.inner.core.room_remove(client, room, now)
+    }
+
+    /// As [`Server::approve`](crate::Server::approve).
+    pub fn approve(&mut self, client: ClientId) -> Result<()> {
+        let now = self.live()?;
+        self.inner.core.approve(client, now)
+    }
+
+    /// As [`Server::reject`](crate::Server::reject).
+    pub fn reject(&mut self, client: ClientId, message: Option<&str>) -> Result<()> {
+        let now = self.live()?;
+        self.inner.core.reject(client, message, now)
+    }
+
+    /// As [`Server::release`](crate::Server::release).
+    pub fn release(&mut self, ticket: u64) -> Result<()> {
+        let now = self.live()?;
+        self.inner.core.release(ticket, now)
+    }
+
+    /// As [`Server::drop_held`](crate::Server::drop_held).
+    pub fn drop_held(&mut self, ticket: u64, code: &str, message: Option<&str>) -> Result<()> {
+        let now = self.live()?;
+        self.inner.core.drop_held(ticket, code, message, now)
+    }
+
+    /// As [`Server::set_user_data`](crate::Server::set_user_data).
+    pub fn set_user_data(&mut self, client: ClientId, data: u64) -> Result<()> {
+        self.inner.core.inner().set_user_data(client, data)
+    }
+
+    /// As [`Server::user_data`](crate::Server::user_data).
+    pub fn user_data(&mut self, client: ClientId) -> Option<u64> {
+        self.inner.core.inner().user_data(client)
+    }
+
+    /// As [`Server::nick`](crate::Server::nick).
+    pub fn nick(&mut self, client: ClientId) -> Option<&str> {
+        self.inner.core.inner().nick(client)
+    }
+
+    /// As [`Server::peer_addr`](crate::Server::peer_addr).
+    pub fn peer_addr(&mut self, client: ClientId) -> Option<SocketAddr> {
+        self.inner.core.inner().peer(client)
+    }
+
+    /// As [`Server::stats`](crate::Server::stats).
+    pub fn stats(&mut self) -> Stats {
+        self.inner.core.stats()
+    }
+
+    /// As [`Server::shutdown`](crate::Server::shutdown): starts closing
+    /// every client; true once all are closed.
+    pub fn shutdown(&mut self, deadline: Duration) -> bool {
+        if !self.inner.shutting_down {
+            self.inner.shutting_down = true;
+            let now = self.inner.now;
+            self.inner.core.shutdown(now, now + deadline);
+            self.inner.pump();
+        }
+        self.inner.inboxes.values().all(|i| i.closed)
+    }
+
+    /// As [`Server::is_shutting_down`](crate::Server::is_shutting_down).
+    pub fn is_shutting_down(&mut self) -> bool {
+        self.inner.shutting_down
+    }
+}
