@@ -4,3 +4,4 @@
 
 pub mod length_prefix;
 pub mod resp;
+pub mod ws;
