@@ -140,6 +140,12 @@
 #define CHAT_ERR_NOT_PENDING (-17)
 
 /**
+ * The TLS certificate or key is unreadable, of a kind the server cannot
+ * use, or they do not match (`chat_last_error` says which).
+ */
+#define CHAT_ERR_TLS (-18)
+
+/**
  * A connection was accepted. Fills `client` and `peer`; `nick`, `payload`
  * and `reason` are NULL.
  */
@@ -309,6 +315,73 @@ typedef struct ChatConfig {
      * them at once. Other values are `CHAT_ERR_CONFIG`. Default 0.
      */
     uint32_t intercept_messages;
+    /**
+     * TLS on the TCP listener (and `wss://` on the WebSocket one): the
+     * certificate chain, PEM, leaf first. PEM bytes, never a path: the host
+     * reads its files. With `tls_key_pem`: both or neither. NULL: plain TCP.
+     * Read only during `chat_server_new`.
+     */
+    const uint8_t *tls_cert_pem;
+    /**
+     * Bytes at `tls_cert_pem`.
+     */
+    size_t tls_cert_len;
+    /**
+     * The private key of the chain's first certificate, PEM (PKCS#8, SEC1
+     * or RSA, unencrypted). A bad certificate or key, or a key that does
+     * not match, fails `chat_server_new` with `CHAT_ERR_TLS`.
+     */
+    const uint8_t *tls_key_pem;
+    /**
+     * Bytes at `tls_key_pem`.
+     */
+    size_t tls_key_len;
+    /**
+     * A second listener for WebSocket clients (RFC 6455), `"IP:port"`; it
+     * also serves the web client page at `/`. NULL: none.
+     */
+    const char *ws_listen_addr;
+    /**
+     * The path WebSocket upgrades are accepted on. NULL: `"/chat"`.
+     */
+    const char *ws_path;
+    /**
+     * Origins a browser may open a WebSocket from, comma-separated
+     * (`"https://chat.example.com,http://localhost:8080"`); others get 403.
+     * NULL: any.
+     */
+    const char *ws_allowed_origins;
+    /**
+     * Join a cluster through this Redis: `"redis://[user:pass@]host:port/db"`.
+     * NULL: one node, no Redis. An unreachable Redis does not fail
+     * `chat_server_new`: the server joins the cluster when Redis answers.
+     */
+    const char *redis_url;
+    /**
+     * The cluster's name, the prefix of its Redis keys and channels. NULL:
+     * `"chat"`.
+     */
+    const char *cluster_name;
+    /**
+     * A node silent this long is dead: its users are shown offline and
+     * their nicks freed. 0: 10000.
+     */
+    uint32_t node_timeout_ms;
+    /**
+     * 1: SO_REUSEPORT on the listeners, so several processes listen on one
+     * address. 0: off. Other values are `CHAT_ERR_CONFIG`.
+     */
+    uint8_t reuse_port;
+    /**
+     * How long a resumable session that lost its connection stays parked
+     * for a resume. 0: 30000.
+     */
+    uint32_t resume_window_ms;
+    /**
+     * Bytes of written frames kept per resumable session, so a resume after
+     * a blip loses nothing. 0: 262144.
+     */
+    uint64_t resume_retain_bytes;
 } ChatConfig;
 
 /**

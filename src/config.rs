@@ -3,6 +3,7 @@
 use std::net::{Ipv4Addr, SocketAddr};
 use std::time::Duration;
 
+use crate::cluster::RedisUrl;
 use crate::error::{Error, Result};
 
 /// `FD_SETSIZE` on this platform: `select()` cannot watch a descriptor at or
@@ -92,6 +93,54 @@ pub struct Config {
     /// `drop_held` (event `Intercepted`) instead of being routed at once.
     /// Default: off.
     pub intercept_messages: bool,
+    /// TLS on the TCP listener (and `wss://` on the WebSocket one): it then
+    /// speaks TLS 1.2 or 1.3 only. Default: none (plain TCP).
+    pub tls: Option<TlsPem>,
+    /// A second listener, for WebSocket clients (RFC 6455), which also
+    /// serves the web client page at `/`. Default: none.
+    pub ws_listen_addr: Option<SocketAddr>,
+    /// The path WebSocket upgrades are accepted on. Default `/chat`.
+    pub ws_path: String,
+    /// Origins a browser may open a WebSocket from (`https://chat.example`,
+    /// compared exactly); others get 403. Default: any.
+    pub ws_allowed_origins: Option<Vec<String>>,
+    /// Join a cluster of servers through this Redis. Default: none (one
+    /// node). An unreachable Redis does not fail [`Server::new`](crate::Server::new).
+    pub redis_url: Option<RedisUrl>,
+    /// The cluster's name: the prefix of its Redis keys and channels.
+    /// Default `chat`.
+    pub cluster_name: String,
+    /// A node of the cluster silent this long is dead: its users are shown
+    /// offline and their nicks freed. Default 10 s.
+    pub node_timeout: Duration,
+    /// SO_REUSEPORT on the listeners, so several processes listen on one
+    /// address (the kernel spreads connections). Default: off.
+    pub reuse_port: bool,
+    /// How long a resumable session that lost its connection stays parked,
+    /// waiting for a resume. Default 30 s.
+    pub resume_window: Duration,
+    /// Bytes of written frames kept per resumable session, so that a
+    /// resume after a blip loses nothing. Default 256 KiB.
+    pub resume_retain_bytes: usize,
+}
+
+/// A certificate chain and its private key, PEM, for TLS. Its `Debug` shows
+/// sizes only: the key never reaches a log.
+#[derive(Clone, PartialEq, Eq)]
+pub struct TlsPem {
+    /// The certificate chain, leaf first.
+    pub cert_chain: Vec<u8>,
+    /// The leaf's private key: PKCS#8, SEC1 or RSA, unencrypted.
+    pub private_key: Vec<u8>,
+}
+
+impl std::fmt::Debug for TlsPem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TlsPem")
+            .field("cert_chain", &format_args!("{} bytes", self.cert_chain.len()))
+            .field("private_key", &format_args!("{} bytes", self.private_key.len()))
+            .finish()
+    }
 }
 
 impl Default for Config {
@@ -116,6 +165,16 @@ impl Default for Config {
             approve_registrations: false,
             approval_timeout: Duration::from_secs(10),
             intercept_messages: false,
+            tls: None,
+            ws_listen_addr: None,
+            ws_path: "/chat".to_string(),
+            ws_allowed_origins: None,
+            redis_url: None,
+            cluster_name: "chat".to_string(),
+            node_timeout: Duration::from_secs(10),
+            reuse_port: false,
+            resume_window: Duration::from_secs(30),
+            resume_retain_bytes: 256 * 1024,
         }
     }
 }
@@ -150,6 +209,18 @@ impl Config {
         }
         if self.max_per_ip == Some(0) {
             return bad("max_per_ip must be at least 1; leave it unset for no limit");
+        }
+        if !self.ws_path.starts_with('/') || self.ws_path.bytes().any(|b| b <= b' ' || b == 0x7f) {
+            return bad("ws_path must start with '/' and hold no spaces or control characters");
+        }
+        if !crate::cluster::valid_name(&self.cluster_name) {
+            return bad("cluster_name must be 1 to 64 of A-Z a-z 0-9 _ . -");
+        }
+        if self.node_timeout < Duration::from_millis(100) {
+            return bad("node_timeout must be at least 100 ms");
+        }
+        if self.resume_window.is_zero() || self.resume_retain_bytes == 0 {
+            return bad("resume_window and resume_retain_bytes must be positive");
         }
         if self.handshake_timeout == Some(Duration::ZERO) {
             return bad("handshake_timeout must be positive; leave it unset for no handshake timeout");

@@ -63,6 +63,10 @@ pub enum Error {
     /// The client is not waiting for approval.
     #[error("client {0} is not waiting for approval")]
     NotAwaitingApproval(ClientId),
+    /// The TLS certificate or key cannot be used: unreadable, of a kind the
+    /// server cannot sign with, or not a pair.
+    #[error("TLS: {0}")]
+    Tls(#[from] crate::tls::TlsError),
     /// The server is shutting down and takes no new work.
     #[error("the server is shutting down")]
     ShuttingDown,

@@ -37,7 +37,7 @@ mod transport;
 pub use code::Code;
 /// The length-prefix codec under its earlier name.
 pub use codec::length_prefix as frame;
-pub use config::{Config, FD_MARGIN, FD_SETSIZE};
+pub use config::{Config, TlsPem, FD_MARGIN, FD_SETSIZE};
 pub use error::{Error, Result};
 pub use event::{ClientId, Event, EventKind, HeldMessage, Reason, RoutedMessage};
 pub use server::{Server, Waker, WatchFd};

@@ -71,6 +71,20 @@ inline std::string_view view(const char *s) noexcept {
 struct Config : ChatConfig {
     /// "IP:port"; port 0 picks a free port (see Server::port()).
     std::string listen_addr;
+    /// TLS: the certificate chain and its key, PEM text (not paths); both
+    /// or neither. Empty: plain TCP.
+    std::string tls_cert_pem;
+    std::string tls_key_pem;
+    /// A WebSocket listener, "IP:port"; empty: none.
+    std::string ws_listen_addr;
+    /// The WebSocket path; empty: "/chat".
+    std::string ws_path;
+    /// Allowed browser origins, comma-separated; empty: any.
+    std::string ws_allowed_origins;
+    /// A cluster through Redis, "redis://host:port/db"; empty: one node.
+    std::string redis_url;
+    /// The cluster's name; empty: "chat".
+    std::string cluster_name;
 
     Config() : ChatConfig{} {
         ChatConfig &c = *this;
@@ -85,6 +99,19 @@ struct Config : ChatConfig {
         ChatConfig c = *this;
         c.struct_size = sizeof c;
         c.listen_addr = listen_addr.c_str();
+        const auto text = [](const std::string &v) { return v.empty() ? nullptr : v.c_str(); };
+        const auto bytes = [](const std::string &v) {
+            return v.empty() ? nullptr : reinterpret_cast<const std::uint8_t *>(v.data());
+        };
+        c.tls_cert_pem = bytes(tls_cert_pem);
+        c.tls_cert_len = tls_cert_pem.size();
+        c.tls_key_pem = bytes(tls_key_pem);
+        c.tls_key_len = tls_key_pem.size();
+        c.ws_listen_addr = text(ws_listen_addr);
+        c.ws_path = text(ws_path);
+        c.ws_allowed_origins = text(ws_allowed_origins);
+        c.redis_url = text(redis_url);
+        c.cluster_name = text(cluster_name);
         return c;
     }
 };

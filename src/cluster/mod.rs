@@ -16,5 +16,5 @@ pub use directory::{DirEvent, Directory};
 pub use link::Link;
 pub use link_config::{LinkConfig, Probe, Role};
 pub use link_event::{DownReason, Failure, LinkEvent, LinkStats, Phase, PubMessage, SendError, Token};
-pub use scripts::{Names, Script};
+pub use scripts::{valid_name, Names, Script};
 pub use url::{RedisUrl, UrlError};

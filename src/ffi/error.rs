@@ -48,6 +48,9 @@ pub const CHAT_ERR_NOT_IN_ROOM: c_int = -15;
 pub const CHAT_ERR_UNKNOWN_TICKET: c_int = -16;
 /// The client is not waiting for approval.
 pub const CHAT_ERR_NOT_PENDING: c_int = -17;
+/// The TLS certificate or key is unreadable, of a kind the server cannot
+/// use, or they do not match (`chat_last_error` says which).
+pub const CHAT_ERR_TLS: c_int = -18;
 
 /// The `CHAT_ERR_*` codes as a Rust type. The values are the constants
 /// above: they are the ABI, never renumbered or reused.
@@ -88,10 +91,12 @@ pub enum ErrorCode {
     UnknownTicket = CHAT_ERR_UNKNOWN_TICKET,
     /// `CHAT_ERR_NOT_PENDING`.
     NotPending = CHAT_ERR_NOT_PENDING,
+    /// `CHAT_ERR_TLS`.
+    Tls = CHAT_ERR_TLS,
 }
 
 /// Every code, in numeric order (0 down).
-pub(super) const ALL_CODES: [ErrorCode; 17] = [
+pub(super) const ALL_CODES: [ErrorCode; 18] = [
     ErrorCode::Null,
     ErrorCode::Invalid,
     ErrorCode::Utf8,
@@ -109,6 +114,7 @@ pub(super) const ALL_CODES: [ErrorCode; 17] = [
     ErrorCode::NotInRoom,
     ErrorCode::UnknownTicket,
     ErrorCode::NotPending,
+    ErrorCode::Tls,
 ];
 
 impl ErrorCode {
@@ -142,6 +148,7 @@ impl ErrorCode {
             ErrorCode::NotInRoom => c"the client is not in that room",
             ErrorCode::UnknownTicket => c"no held message with that ticket",
             ErrorCode::NotPending => c"the client is not waiting for approval",
+            ErrorCode::Tls => c"the TLS certificate or key cannot be used",
         }
     }
 }
@@ -167,6 +174,7 @@ pub fn code_of(e: &Error) -> ErrorCode {
         Error::NotInRoom { .. } => ErrorCode::NotInRoom,
         Error::UnknownTicket(_) => ErrorCode::UnknownTicket,
         Error::NotAwaitingApproval(_) => ErrorCode::NotPending,
+        Error::Tls(_) => ErrorCode::Tls,
     }
 }
 

@@ -8,6 +8,7 @@
 
 mod args;
 mod authority;
+mod config;
 mod error;
 mod event;
 mod handle;
@@ -28,6 +29,7 @@ use crate::{sys, Server};
 use error::{as_int, boundary, ErrorCode, Failure};
 
 pub use authority::{chat_approve, chat_drop, chat_reject, chat_release, chat_set_user_data};
+pub use config::ChatConfig;
 pub use error::{
     CHAT_ERR_ADDR, CHAT_ERR_BIND, CHAT_ERR_CONFIG, CHAT_ERR_FD_SETSIZE, CHAT_ERR_INVALID, CHAT_ERR_IO,
     CHAT_ERR_NOT_JSON_OBJECT, CHAT_ERR_NULL, CHAT_ERR_PANIC, CHAT_ERR_SHUTTING_DOWN, CHAT_ERR_TOO_LARGE,
@@ -38,7 +40,7 @@ pub use event::{
 };
 pub use handle::ChatServer;
 pub use rooms::{chat_room_members, chat_room_remove, chat_room_send};
-pub use types::{ChatConfig, ChatPollFd, ChatStats, CHAT_POLL_READ, CHAT_POLL_WRITE};
+pub use types::{ChatPollFd, ChatStats, CHAT_POLL_READ, CHAT_POLL_WRITE};
 
 /// The library's version, `CHAT_VERSION` as a C string.
 const VERSION: &CStr = match CStr::from_bytes_with_nul(concat!(env!("CARGO_PKG_VERSION"), "\0").as_bytes()) {
@@ -71,7 +73,7 @@ pub unsafe extern "C" fn chat_config_default(out: *mut ChatConfig) {
         || {
             let out = args::non_null(out, "out")?;
             // SAFETY: `out` points to a writable ChatConfig (caller).
-            unsafe { out.as_ptr().write(types::default_config()) };
+            unsafe { out.as_ptr().write(config::default_config()) };
             Ok(())
         },
     )
@@ -94,14 +96,14 @@ pub unsafe extern "C" fn chat_config_init(out: *mut ChatConfig, struct_size: u32
         |code| code.as_int(),
         || {
             let out = args::non_null(out, "out")?;
-            let full = types::default_config();
+            let full = config::default_config();
             let size = (struct_size as usize).min(size_of::<ChatConfig>());
-            if size < types::CONFIG_MIN_SIZE {
+            if size < config::CONFIG_MIN_SIZE {
                 return Err(Failure::new(
                     ErrorCode::Invalid,
                     format!(
                         "struct_size {struct_size} does not cover listen_addr ({} bytes)",
-                        types::CONFIG_MIN_SIZE
+                        config::CONFIG_MIN_SIZE
                     ),
                 ));
             }
@@ -140,7 +142,7 @@ pub unsafe extern "C" fn chat_server_new(cfg: *const ChatConfig) -> *mut ChatSer
         || {
             let cfg = args::non_null(cfg.cast_mut(), "cfg")?;
             // SAFETY: `cfg` is readable as far as its struct_size says (caller).
-            let cfg = unsafe { types::read_config(cfg) }?;
+            let cfg = unsafe { config::read_config(cfg) }?;
             Ok(handle::into_handle(Server::new(cfg)?))
         },
     )

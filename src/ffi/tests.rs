@@ -28,7 +28,7 @@ fn last_error() -> (i32, String) {
 
 /// A server on a free loopback port.
 fn new_server() -> *mut ChatServer {
-    let mut cfg = types::default_config();
+    let mut cfg = config::default_config();
     cfg.listen_addr = c"127.0.0.1:0".as_ptr();
     // SAFETY: `cfg` is a full ChatConfig whose address is a static string.
     let s = unsafe { chat_server_new(&cfg) };
@@ -207,17 +207,17 @@ fn default_config_is_the_rust_default() {
         max_queue_bytes: 1,
         idle_timeout_ms: 1,
         max_events: 1,
-        ..types::default_config()
+        ..config::default_config()
     };
     // SAFETY: `cfg` is a writable ChatConfig.
     unsafe { chat_config_default(&mut cfg) };
     assert_eq!(cfg.struct_size as usize, size_of::<ChatConfig>());
     assert_eq!(
         text(cfg.listen_addr),
-        types::DEFAULT_LISTEN_ADDR.to_str().unwrap()
+        config::DEFAULT_LISTEN_ADDR.to_str().unwrap()
     );
     // SAFETY: `cfg` is a full ChatConfig.
-    let read = unsafe { types::read_config(ptr::NonNull::from(&mut cfg)) }.unwrap();
+    let read = unsafe { config::read_config(ptr::NonNull::from(&mut cfg)) }.unwrap();
     assert_eq!(read, Config::default());
 }
 
@@ -231,10 +231,10 @@ fn config_fields_past_struct_size_are_not_read() {
         max_queue_bytes: 0,
         idle_timeout_ms: 0,
         max_events: 0,
-        ..types::default_config()
+        ..config::default_config()
     };
     // SAFETY: `cfg` is a full ChatConfig, struct_size shorter.
-    let read = unsafe { types::read_config(ptr::NonNull::from(&mut cfg)) }.unwrap();
+    let read = unsafe { config::read_config(ptr::NonNull::from(&mut cfg)) }.unwrap();
     let want = Config {
         listen_addr: "127.0.0.1:9".parse().unwrap(),
         ..Config::default()

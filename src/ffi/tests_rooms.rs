@@ -37,7 +37,7 @@ fn assert_failed(got: i32, code: i32, function: &str) {
 
 /// A server on a free loopback port, with `change` applied to the defaults.
 fn server_with(change: impl FnOnce(&mut ChatConfig)) -> *mut ChatServer {
-    let mut cfg = types::default_config();
+    let mut cfg = config::default_config();
     cfg.listen_addr = c"127.0.0.1:0".as_ptr();
     change(&mut cfg);
     // SAFETY: `cfg` is a full ChatConfig whose address is a static string.
@@ -183,7 +183,7 @@ fn default_config_fills_the_new_fields_with_the_rust_defaults() {
         approve_registrations: 7,
         approval_timeout_ms: 7,
         intercept_messages: 7,
-        ..types::default_config()
+        ..config::default_config()
     };
     // SAFETY: `cfg` is a writable ChatConfig.
     unsafe { chat_config_default(&mut cfg) };
@@ -206,7 +206,7 @@ fn default_config_fills_the_new_fields_with_the_rust_defaults() {
         (0, 10_000, 0)
     );
     // SAFETY: `cfg` is a full ChatConfig.
-    let read = unsafe { types::read_config(ptr::NonNull::from(&mut cfg)) }.unwrap();
+    let read = unsafe { config::read_config(ptr::NonNull::from(&mut cfg)) }.unwrap();
     assert_eq!(read, Config::default(), "the defaults survive the round trip");
 }
 
@@ -224,10 +224,10 @@ fn new_config_fields_reach_the_server_config() {
         approve_registrations: 1,
         approval_timeout_ms: 1500,
         intercept_messages: 1,
-        ..types::default_config()
+        ..config::default_config()
     };
     // SAFETY: `cfg` is a full ChatConfig.
-    let read = unsafe { types::read_config(ptr::NonNull::from(&mut cfg)) }.unwrap();
+    let read = unsafe { config::read_config(ptr::NonNull::from(&mut cfg)) }.unwrap();
     let want = Config {
         handshake_timeout: None,
         max_per_ip: Some(3),
@@ -248,7 +248,7 @@ fn new_config_fields_reach_the_server_config() {
     cfg.rate_limit_frames = 0;
     cfg.rate_limit_bytes = 0;
     // SAFETY: as above.
-    let read = unsafe { types::read_config(ptr::NonNull::from(&mut cfg)) }.unwrap();
+    let read = unsafe { config::read_config(ptr::NonNull::from(&mut cfg)) }.unwrap();
     assert_eq!(read.handshake_timeout, Some(Duration::from_millis(250)));
     assert_eq!(
         (read.max_per_ip, read.rate_limit_frames, read.rate_limit_bytes),
@@ -266,7 +266,7 @@ fn bad_flags_and_a_zero_approval_timeout_are_config_errors() {
         ("approval_timeout_ms", |c| c.approval_timeout_ms = 0),
     ];
     for (what, change) in cases {
-        let mut cfg = types::default_config();
+        let mut cfg = config::default_config();
         cfg.listen_addr = c"127.0.0.1:0".as_ptr();
         change(&mut cfg);
         // SAFETY: `cfg` is a full ChatConfig.
@@ -287,10 +287,10 @@ fn a_config_ending_at_max_events_takes_defaults_for_the_rest() {
         approval_timeout_ms: 0,
         intercept_messages: 9,
         rate_limit_bytes: 1,
-        ..types::default_config()
+        ..config::default_config()
     };
     // SAFETY: `cfg` is a full ChatConfig, struct_size shorter.
-    let read = unsafe { types::read_config(ptr::NonNull::from(&mut cfg)) }.unwrap();
+    let read = unsafe { config::read_config(ptr::NonNull::from(&mut cfg)) }.unwrap();
     let want = Config {
         listen_addr: "127.0.0.1:0".parse().unwrap(),
         ..Config::default()
@@ -300,7 +300,7 @@ fn a_config_ending_at_max_events_takes_defaults_for_the_rest() {
     cfg.struct_size = offset_of!(ChatConfig, max_rooms) as u32;
     cfg.rate_limit_bytes = 99;
     // SAFETY: as above.
-    let read = unsafe { types::read_config(ptr::NonNull::from(&mut cfg)) }.unwrap();
+    let read = unsafe { config::read_config(ptr::NonNull::from(&mut cfg)) }.unwrap();
     assert_eq!(read.rate_limit_bytes, Some(99));
     assert_eq!(read.max_rooms, Config::default().max_rooms);
     assert!(!read.approve_registrations);

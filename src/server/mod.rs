@@ -111,6 +111,19 @@ impl Server {
     /// Binds the listener and makes an idle server.
     pub fn new(cfg: Config) -> Result<Server> {
         cfg.validate()?;
+        if let Some(pem) = &cfg.tls {
+            crate::tls::TlsConfig::from_pem(&pem.cert_chain, &pem.private_key)?;
+        }
+        let unbuilt = [
+            (cfg.ws_listen_addr.is_some(), "ws_listen_addr"),
+            (cfg.tls.is_some(), "tls"),
+            (cfg.redis_url.is_some(), "redis_url"),
+        ];
+        if let Some((_, what)) = unbuilt.iter().find(|(set, _)| *set) {
+            return Err(Error::InvalidConfig(format!(
+                "{what}: not available in this build yet"
+            )));
+        }
         let listener = TcpListener::bind(cfg.listen_addr).map_err(|source| Error::Bind {
             addr: cfg.listen_addr,
             source,

@@ -316,6 +316,7 @@ static const struct {
     {"CHAT_ERR_NOT_IN_ROOM", CHAT_ERR_NOT_IN_ROOM},
     {"CHAT_ERR_UNKNOWN_TICKET", CHAT_ERR_UNKNOWN_TICKET},
     {"CHAT_ERR_NOT_PENDING", CHAT_ERR_NOT_PENDING},
+    {"CHAT_ERR_TLS", CHAT_ERR_TLS},
 };
 #define ERROR_CODE_COUNT (sizeof error_codes / sizeof error_codes[0])
 

@@ -20,6 +20,7 @@ from ctypes import (
     c_uint16,
     c_uint32,
     c_uint64,
+    c_uint8,
     c_void_p,
 )
 
@@ -66,6 +67,20 @@ class ChatConfig(Structure):
         ("approve_registrations", c_uint32),
         ("approval_timeout_ms", c_uint32),
         ("intercept_messages", c_uint32),
+        # Appended in 1.2: TLS, WebSocket, the cluster, resumable sessions.
+        ("tls_cert_pem", c_char_p),
+        ("tls_cert_len", c_size_t),
+        ("tls_key_pem", c_char_p),
+        ("tls_key_len", c_size_t),
+        ("ws_listen_addr", c_char_p),
+        ("ws_path", c_char_p),
+        ("ws_allowed_origins", c_char_p),
+        ("redis_url", c_char_p),
+        ("cluster_name", c_char_p),
+        ("node_timeout_ms", c_uint32),
+        ("reuse_port", c_uint8),
+        ("resume_window_ms", c_uint32),
+        ("resume_retain_bytes", c_uint64),
     ]
 
 

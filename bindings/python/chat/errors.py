@@ -18,6 +18,7 @@ ERR_UNKNOWN_ROOM = -14
 ERR_NOT_IN_ROOM = -15
 ERR_UNKNOWN_TICKET = -16
 ERR_NOT_PENDING = -17
+ERR_TLS = -18
 
 # The header's names, so an error can say which code it carries.
 CODE_NAMES = {

@@ -11,7 +11,13 @@ from .errors import ERR_NULL, ChatError
 from .events import Stats, from_raw
 
 # ChatConfig switches (0 or 1 in C), given as bool.
-_SWITCHES = ("approve_registrations", "intercept_messages")
+_SWITCHES = ("approve_registrations", "intercept_messages", "reuse_port")
+
+# ChatConfig strings, given as str.
+_TEXTS = ("ws_listen_addr", "ws_path", "redis_url", "cluster_name")
+
+# ChatConfig PEM blobs (pointer and length in C), given as bytes.
+_BLOBS = ("tls_cert_pem", "tls_key_pem")
 
 # Every other number in ChatConfig a caller may set, with the largest value
 # its C type holds (ctypes would silently truncate a bigger one). Read off
@@ -81,10 +87,13 @@ def _timeout_ms(timeout):
 
 class Server:
     """A chat server listening on ``listen`` ("IP:port"; port 0 picks a free
-    one, see ``port``). Limits left as None keep the library's defaults;
+    one, see ``port``). Settings left as None keep the library's defaults;
     each keyword is the ChatConfig field of the same name (see
-    include/chat.h), ``approve_registrations`` and ``intercept_messages``
-    as bools.
+    include/chat.h): numbers as ints, ``approve_registrations``,
+    ``intercept_messages`` and ``reuse_port`` as bools, ``ws_listen_addr``,
+    ``ws_path``, ``redis_url`` and ``cluster_name`` as str,
+    ``ws_allowed_origins`` as a list of str, ``tls_cert_pem`` and
+    ``tls_key_pem`` as bytes (the PEM text, never a path).
 
     The host pumps it: ``poll()`` in a loop, or ``fds()``/``timeout()`` in
     its own selector and ``pump()`` when one is ready. Not thread-safe except
@@ -103,14 +112,33 @@ class Server:
         self._wake_lock = threading.RLock()
         limits = {}
         for name, value in options.items():
-            if name not in _LIMITS and name not in _SWITCHES:
-                raise TypeError("Server() got an unexpected keyword argument %r" % name)
             if value is None:
+                if name not in _LIMITS and name not in _SWITCHES and name not in _TEXTS + _BLOBS + (
+                    "ws_allowed_origins",
+                ):
+                    raise TypeError("Server() got an unexpected keyword argument %r" % name)
                 continue
             if name in _SWITCHES:
                 limits[name] = _check_bool(name, value)
-            else:
+            elif name in _LIMITS:
                 limits[name] = _check_int(name, value, _LIMITS[name])
+            elif name in _TEXTS:
+                limits[name] = _text_arg(name, value)
+            elif name == "ws_allowed_origins":
+                origins = [value] if isinstance(value, str) else list(value)
+                for origin in origins:
+                    if not isinstance(origin, str) or "," in origin:
+                        raise ValueError("ws_allowed_origins: each origin is a str without commas")
+                limits[name] = _text_arg(name, ",".join(origins))
+            elif name in _BLOBS:
+                if not isinstance(value, (bytes, bytearray)):
+                    raise TypeError("%s must be bytes (the PEM text), not %s" % (name, type(value).__name__))
+                if not value:
+                    raise ValueError("%s must not be empty" % name)
+                limits[name] = bytes(value)
+                limits[name.replace("_pem", "_len")] = len(value)
+            else:
+                raise TypeError("Server() got an unexpected keyword argument %r" % name)
         self._handle = _lib.server_new(_text_arg("listen", listen), limits)
 
     # -- lifetime ---------------------------------------------------------
