@@ -539,6 +539,12 @@ typedef struct ChatStats {
      * Clients that left with reason `shutdown`.
      */
     uint64_t disconnects_shutdown;
+    /**
+     * Connections closed before they were clients (appended in 1.2): a
+     * TLS handshake that failed (plaintext, garbage, a reset) or timed
+     * out, a WebSocket upgrade that timed out.
+     */
+    uint64_t failed_handshakes;
 } ChatStats;
 
 #ifdef __cplusplus

@@ -72,6 +72,32 @@ impl fmt::Display for Reason {
     }
 }
 
+/// How a client is connected.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Via {
+    /// Plain TCP, length-prefixed frames.
+    Tcp,
+    /// TLS, length-prefixed frames inside.
+    Tls,
+    /// WebSocket.
+    Ws,
+    /// WebSocket over TLS.
+    Wss,
+}
+
+impl Via {
+    /// The scheme written before its peer's address where it matters
+    /// (`"tls://"`, `"ws://"`, `"wss://"`; nothing for plain TCP).
+    pub fn scheme(self) -> &'static str {
+        match self {
+            Via::Tcp => "",
+            Via::Tls => "tls://",
+            Via::Ws => "ws://",
+            Via::Wss => "wss://",
+        }
+    }
+}
+
 /// One thing that happened to one client.
 #[derive(Debug, Clone)]
 pub struct Event {
@@ -79,6 +105,8 @@ pub struct Event {
     pub client: ClientId,
     /// Its address.
     pub peer: SocketAddr,
+    /// How it is connected.
+    pub via: Via,
     /// Its nick, once registered (and still, in its `Disconnected` event);
     /// in `ApprovalRequested`, the nick it asked for.
     pub nick: Option<Arc<str>>,

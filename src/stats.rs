@@ -14,6 +14,10 @@ pub struct Stats {
     pub accepted: u64,
     /// Connections refused with `server_full` (or dropped at accept).
     pub refused: u64,
+    /// Connections closed before they were clients: a TLS handshake that
+    /// failed (plaintext, garbage, a reset) or timed out, a WebSocket
+    /// upgrade that timed out.
+    pub failed_handshakes: u64,
     /// Frames received from clients.
     pub frames_in: u64,
     /// Frames completely written to clients.

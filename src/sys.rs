@@ -4,13 +4,14 @@
 //! `FdSet` for the length of one `select()`.
 
 use std::io::{self, IoSlice};
+use std::net::{SocketAddr, TcpListener};
 use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd, RawFd};
 use std::time::Duration;
 
 use nix::errno::Errno;
 use nix::fcntl::OFlag;
 use nix::sys::select::{self, FdSet};
-use nix::sys::socket::{self, sockopt, MsgFlags};
+use nix::sys::socket::{self, sockopt, AddressFamily, MsgFlags, SockFlag, SockType, SockaddrStorage};
 use nix::sys::time::{TimeVal, TimeValLike};
 
 use crate::config::FD_SETSIZE;
@@ -18,6 +19,39 @@ use crate::config::FD_SETSIZE;
 /// Whether `select()` can watch this descriptor.
 pub fn selectable(fd: RawFd) -> bool {
     usize::try_from(fd).is_ok_and(|fd| fd < FD_SETSIZE)
+}
+
+/// A non-blocking, close-on-exec listening socket on `addr`, with
+/// SO_REUSEADDR (as std's listener) and, when asked, SO_REUSEPORT so that
+/// several processes can listen on one address and the kernel spreads
+/// connections between them.
+pub fn listen(addr: SocketAddr, reuse_port: bool) -> io::Result<TcpListener> {
+    let family = if addr.is_ipv4() {
+        AddressFamily::Inet
+    } else {
+        AddressFamily::Inet6
+    };
+    let fd = socket::socket(
+        family,
+        SockType::Stream,
+        SockFlag::SOCK_NONBLOCK | SockFlag::SOCK_CLOEXEC,
+        None,
+    )?;
+    socket::setsockopt(&fd, sockopt::ReuseAddr, &true)?;
+    if reuse_port {
+        socket::setsockopt(&fd, sockopt::ReusePort, &true)?;
+    }
+    if addr.is_ipv6() {
+        // An IPv6 address means IPv6 only, as std does on Linux by default
+        // for explicit addresses only when asked: keep it predictable.
+        let _ = socket::setsockopt(&fd, sockopt::Ipv6V6Only, &true);
+    }
+    socket::bind(fd.as_raw_fd(), &SockaddrStorage::from(addr))?;
+    socket::listen(
+        &fd,
+        socket::Backlog::new(1024).unwrap_or(socket::Backlog::MAXCONN),
+    )?;
+    Ok(TcpListener::from(fd))
 }
 
 /// Per-connection socket options: no Nagle delay (the server already

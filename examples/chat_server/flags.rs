@@ -10,15 +10,18 @@ use clap::Parser;
 /// Descriptors kept below `FD_SETSIZE` for the listener, the wake pipe,
 /// stdio and the log: the same margin the library's default `max_clients`
 /// leaves.
-const FD_MARGIN: usize = 16;
+const FD_MARGIN: usize = chat::FD_MARGIN;
 
 /// The most clients one select() loop can watch.
 pub const MAX_CLIENTS: usize = chat::FD_SETSIZE - FD_MARGIN;
 
-/// Run a chat server: clients connect over TCP, register a nick and talk
-/// one to one, to everyone and in rooms.
+/// Run a chat server: clients connect over TCP (or TLS, with --tls-cert and
+/// --tls-key) and WebSocket (with --ws-listen, which also serves a web
+/// client at /), register a nick and talk one to one, to everyone and in
+/// rooms.
 ///
-/// Prints `listening on ADDR` as its first line on stdout, logs each
+/// Prints `listening on ADDR` as its first line on stdout (and
+/// `websocket on ADDR` as its second, with --ws-listen), logs each
 /// connection, registration, room change and departure with a timestamp on
 /// stderr (at most --log-lines-per-client a second about one client, the
 /// rest counted), prints its counters on SIGUSR1, and on SIGINT or SIGTERM
@@ -75,6 +78,26 @@ pub struct Args {
     /// and summarized in one line.
     #[arg(long, value_name = "N", default_value_t = 5, value_parser = number::<u32>)]
     pub log_lines_per_client: u32,
+    /// TLS on every listener: the certificate chain, PEM, leaf first (with
+    /// --tls-key). The TCP listener then speaks TLS only, the WebSocket one
+    /// is wss://.
+    #[arg(long, value_name = "FILE", requires = "tls_key")]
+    pub tls_cert: Option<std::path::PathBuf>,
+    /// The private key of --tls-cert, PEM (PKCS#8, SEC1 or RSA).
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    pub tls_key: Option<std::path::PathBuf>,
+    /// A WebSocket listener too: HOST:PORT (port 0 takes any free port; the
+    /// second line printed says which). `GET /` on it serves the web client.
+    #[arg(long, value_name = "HOST:PORT", value_parser = listen_addr)]
+    pub ws_listen: Option<SocketAddr>,
+    /// The path WebSocket upgrades are accepted on.
+    #[arg(long, value_name = "PATH", default_value = "/chat")]
+    pub ws_path: String,
+    /// Browser origins allowed to open a WebSocket, comma-separated
+    /// (https://chat.example.com,http://localhost:8080); others get 403.
+    /// Default: any.
+    #[arg(long, value_name = "LIST")]
+    pub ws_origins: Option<String>,
     /// Least severe log records shown.
     #[arg(long, value_name = "LEVEL", default_value = "info",
           value_parser = ["off", "error", "warn", "info", "debug", "trace"])]
@@ -115,6 +138,9 @@ impl Args {
         if self.read_budget == 0 {
             return Err("--read-budget must be at least 1".into());
         }
+        if !self.ws_path.starts_with('/') {
+            return Err(format!("--ws-path {:?} must start with /", self.ws_path));
+        }
         if self.log_lines_per_client == 0 {
             return Err("--log-lines-per-client must be at least 1".into());
         }
@@ -131,12 +157,37 @@ impl Args {
             rate_limit_bytes: Some(self.rate_limit_bytes).filter(|&n| n > 0),
             max_per_ip: Some(self.max_per_ip).filter(|&n| n > 0),
             intercept_messages: self.intercept_all,
+            tls: self.tls()?,
+            ws_listen_addr: self.ws_listen,
+            ws_path: self.ws_path.clone(),
+            ws_allowed_origins: self.ws_origins.as_ref().map(|list| {
+                list.split(',')
+                    .map(str::trim)
+                    .filter(|o| !o.is_empty())
+                    .map(str::to_string)
+                    .collect()
+            }),
             ..Config::default()
         };
         // Anything the checks above missed, in the library's words.
         cfg.validate()
             .map_err(|e| format!("the settings do not work together: {e}"))?;
         Ok(cfg)
+    }
+
+    /// The certificate and key files' contents, read now so that a missing
+    /// file is named before anything starts.
+    fn tls(&self) -> Result<Option<chat::TlsPem>, String> {
+        let (Some(cert), Some(key)) = (&self.tls_cert, &self.tls_key) else {
+            return Ok(None);
+        };
+        let read = |flag: &str, path: &std::path::Path| {
+            std::fs::read(path).map_err(|e| format!("{flag} {}: {e}", path.display()))
+        };
+        Ok(Some(chat::TlsPem {
+            cert_chain: read("--tls-cert", cert)?,
+            private_key: read("--tls-key", key)?,
+        }))
     }
 
     pub fn log_level(&self) -> log::LevelFilter {

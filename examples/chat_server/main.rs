@@ -50,6 +50,9 @@ fn run(args: &Args, cfg: chat::Config) -> Result<(), chat::Error> {
     }
     let mut stdout = std::io::stdout();
     let _ = writeln!(stdout, "listening on {}", server.local_addr());
+    if let Some(ws) = server.ws_addr() {
+        let _ = writeln!(stdout, "websocket on {ws}");
+    }
     let _ = stdout.flush();
 
     let mut quiet = Quiet::new(args.log_lines_per_client);
@@ -84,12 +87,13 @@ fn log_stats(server: &Server) {
         .map(|r| format!("{r}={}", s.disconnects_for(*r)))
         .collect();
     info!(
-        "stats: clients {} registered {} accepted {} refused {} frames in {} out {} \
-         bytes in {} out {} queued {} peak queued {} disconnects {}",
+        "stats: clients {} registered {} accepted {} refused {} failed handshakes {} \
+         frames in {} out {} bytes in {} out {} queued {} peak queued {} disconnects {}",
         s.clients,
         s.registered,
         s.accepted,
         s.refused,
+        s.failed_handshakes,
         s.frames_in,
         s.frames_out,
         s.bytes_in,
@@ -111,7 +115,7 @@ fn log_events(server: &mut Server, quiet: &mut Quiet) -> Vec<u64> {
         let who = event.nick.as_deref().map(|n| format!(" {n}")).unwrap_or_default();
         match event.kind {
             EventKind::Connected if quiet.allow(id, &who, now) => {
-                info!("client {id} connected from {}", event.peer)
+                info!("client {id} connected from {}{}", event.via.scheme(), event.peer)
             }
             EventKind::Registered if quiet.allow(id, &who, now) => {
                 info!("client {id} registered as{who}")

@@ -102,6 +102,28 @@ impl FrameDecoder {
         self.failed.is_some() || !matches!(split_frame(&self.buf[self.start..], self.max_payload), Ok(None))
     }
 
+    /// How many of `more` (bytes that follow the buffered ones) complete
+    /// the partial frame at the front: all of `more` if they do not; at
+    /// most the header's missing bytes when the length is bad (the error
+    /// comes out of [`next_frame`](Self::next_frame)). Only meaningful when
+    /// no complete frame is buffered.
+    pub fn completing(&self, more: &[u8]) -> usize {
+        let pending = &self.buf[self.start..];
+        let have = pending.len().min(HEADER_LEN);
+        let need_header = HEADER_LEN - have;
+        if more.len() < need_header {
+            return more.len();
+        }
+        let mut header = [0u8; HEADER_LEN];
+        header[..have].copy_from_slice(&pending[..have]);
+        header[have..].copy_from_slice(&more[..need_header]);
+        let len = u32::from_be_bytes(header) as usize;
+        if len == 0 || len > self.max_payload {
+            return need_header;
+        }
+        (HEADER_LEN + len - pending.len()).min(more.len())
+    }
+
     /// The largest payload accepted.
     pub fn max_payload(&self) -> usize {
         self.max_payload
@@ -192,6 +214,23 @@ mod tests {
         assert_eq!(dec.next_frame(), Ok(Some(&b"12345"[..])));
         dec.push(&encode(b"123456"));
         assert_eq!(dec.next_frame(), Err(FrameError::TooLarge(6)));
+    }
+
+    #[test]
+    fn completing_counts_only_the_bytes_that_finish_the_partial_frame() {
+        let mut dec = FrameDecoder::new(100);
+        // Header split: 2 of 4 length bytes buffered.
+        dec.push(&[0, 0]);
+        assert_eq!(dec.completing(&[0]), 1, "not even the header is complete");
+        assert_eq!(dec.completing(&[0, 3, b'a', b'b', b'c', 0, 0]), 5);
+        // A bad length: only the header's bytes, then the error.
+        assert_eq!(dec.completing(&[0xff, 0xff, 1, 2, 3]), 2);
+        // Payload split: completed exactly, or not yet.
+        let mut dec = FrameDecoder::new(100);
+        dec.push(&[0, 0, 0, 3, b'a']);
+        assert_eq!(dec.completing(b"bc"), 2);
+        assert_eq!(dec.completing(b"b"), 1);
+        assert_eq!(dec.completing(b"bcXYZ"), 2);
     }
 
     #[test]

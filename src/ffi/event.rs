@@ -134,7 +134,7 @@ impl EventText {
         out.user_data = ev.user_data;
         self.peer.clear();
         // A Vec takes every write; the address has no NUL in it.
-        let _ = write!(self.peer, "{}\0", ev.peer);
+        let _ = write!(self.peer, "{}{}\0", ev.via.scheme(), ev.peer);
         out.peer = self.peer.as_ptr().cast();
         if let Some(nick) = &ev.nick {
             // Nicks are [A-Za-z0-9_-]: no NUL inside.

@@ -66,6 +66,10 @@ pub struct ChatStats {
     pub disconnects_kicked: u64,
     /// Clients that left with reason `shutdown`.
     pub disconnects_shutdown: u64,
+    /// Connections closed before they were clients (appended in 1.2): a
+    /// TLS handshake that failed (plaintext, garbage, a reset) or timed
+    /// out, a WebSocket upgrade that timed out.
+    pub failed_handshakes: u64,
 }
 
 const STATS_MIN_SIZE: usize = offset_of!(ChatStats, clients) + size_of::<u64>();
@@ -114,6 +118,7 @@ pub unsafe fn write_stats(out: NonNull<ChatStats>, stats: &Stats) -> Result<(), 
         ),
         (offset_of!(ChatStats, disconnects_kicked), by(Reason::Kicked)),
         (offset_of!(ChatStats, disconnects_shutdown), by(Reason::Shutdown)),
+        (offset_of!(ChatStats, failed_handshakes), stats.failed_handshakes),
     ];
     for (offset, value) in fields {
         if offset + size_of::<u64>() <= size {

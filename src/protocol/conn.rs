@@ -8,7 +8,7 @@ use std::time::Instant;
 
 use super::queue::OutQueue;
 use super::ratelimit::Limiter;
-use crate::event::Reason;
+use crate::event::{Reason, Via};
 
 /// Where a connection is in its life.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -39,6 +39,8 @@ pub(super) enum Phase {
 pub(super) struct Conn {
     /// Its address.
     pub peer: SocketAddr,
+    /// How it is connected.
+    pub via: Via,
     /// Its nick as registered (original case), once registered.
     pub nick: Option<Arc<str>>,
     /// What waits to be written to it.
@@ -59,13 +61,17 @@ pub(super) struct Conn {
     /// slow consumer and takes no more payloads meanwhile, so what it got
     /// is a gap-free prefix of what was sent to it.
     pub over_cap: bool,
+    /// Bytes its transport holds on the way to the socket (TLS records),
+    /// counted against its cap with the queue.
+    pub transport_held: usize,
 }
 
 impl Conn {
     /// A connection that just arrived.
-    pub fn new(peer: SocketAddr, limiter: Option<Limiter>, now: Instant) -> Self {
+    pub fn new(peer: SocketAddr, via: Via, limiter: Option<Limiter>, now: Instant) -> Self {
         Conn {
             peer,
+            via,
             nick: None,
             out: OutQueue::default(),
             phase: Phase::Handshake,
@@ -75,6 +81,7 @@ impl Conn {
             limiter,
             user_data: 0,
             over_cap: false,
+            transport_held: 0,
         }
     }
 

@@ -62,7 +62,7 @@ impl Delivery {
             return false;
         }
         let cost = OutQueue::cost(payload);
-        if conn.out.counted_bytes() + cost > self.max_queue_bytes {
+        if conn.out.counted_bytes() + conn.transport_held + cost > self.max_queue_bytes {
             match kind {
                 Kind::Normal => {
                     conn.over_cap = true;

@@ -18,11 +18,24 @@ pub struct Violation {
     pub farewell: Option<(Code, String)>,
 }
 
+/// What a transport's decoder has next for the core.
+#[derive(Debug)]
+pub enum Next<'a> {
+    /// A complete payload.
+    Payload(&'a [u8]),
+    /// Something the transport handled itself (a WebSocket ping): ask
+    /// again.
+    Handled,
+    /// More bytes are needed (or the peer closed the stream cleanly).
+    Done,
+    /// The stream broke its framing; no payload comes after this.
+    Violation(Violation),
+}
+
 /// Complete payloads a transport decoded, taken one at a time.
 pub trait PayloadSource {
-    /// The next complete payload; `None` when more bytes are needed; the
-    /// violation that ends the stream (no payload comes after one).
-    fn next_payload(&mut self) -> Option<Result<&[u8], Violation>>;
+    /// What the decoder has next.
+    fn next_payload(&mut self) -> Next<'_>;
 }
 
 impl Core {
@@ -55,15 +68,16 @@ impl Core {
                 break;
             }
             match source.next_payload() {
-                None => break,
-                Some(Ok(payload)) => {
+                Next::Done => break,
+                Next::Handled => {}
+                Next::Payload(payload) => {
                     if let Some(limiter) = &mut conn.limiter {
                         limiter.took_frame(now);
                     }
                     self.stats.frames_in += 1;
                     self.dispatch(id, payload, now);
                 }
-                Some(Err(violation)) => {
+                Next::Violation(violation) => {
                     let farewell = violation
                         .farewell
                         .as_ref()
@@ -75,6 +89,22 @@ impl Core {
         }
         self.police(id, now);
         self.drop_doomed(now);
+    }
+
+    /// The transport of `id` failed in a way that leaves nothing to say
+    /// (a TLS error: no frame can reach the client): it leaves as
+    /// `protocol_error`.
+    pub fn transport_failed(&mut self, id: ClientId, now: Instant) {
+        self.leave(id, Reason::ProtocolError, now, None);
+        self.drop_doomed(now);
+    }
+
+    /// The transport of `id` holds `bytes` of its own on the way to the
+    /// socket (TLS records): the queue cap counts them.
+    pub fn transport_holds(&mut self, id: ClientId, bytes: usize) {
+        if let Some(conn) = self.conns.get_mut(&id) {
+            conn.transport_held = bytes;
+        }
     }
 
     /// Whether the transport should read `id` now and hand the core what

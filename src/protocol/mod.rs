@@ -24,7 +24,7 @@ use std::net::SocketAddr;
 use std::time::Instant;
 
 use crate::config::Config;
-use crate::event::{ClientId, Event, EventKind, Reason};
+use crate::event::{ClientId, Event, EventKind, Reason, Via};
 use crate::idmap::IdMap;
 use crate::stats::Stats;
 
@@ -41,7 +41,7 @@ mod rooms;
 mod session;
 mod timers;
 
-pub use input::{PayloadSource, Violation};
+pub use input::{Next, PayloadSource, Violation};
 pub use queue::OutQueue;
 
 use authority::Authority;
@@ -143,6 +143,11 @@ impl Core {
         self.conns.get(&id).map(|c| c.peer)
     }
 
+    /// How a connected client is connected.
+    pub fn via(&self, id: ClientId) -> Option<Via> {
+        self.conns.get(&id).map(|c| c.via)
+    }
+
     /// The events waiting for the host.
     pub fn events(&mut self) -> &mut VecDeque<Event> {
         &mut self.events
@@ -165,6 +170,7 @@ impl Core {
             self.events.push_back(Event {
                 client: id,
                 peer: conn.peer,
+                via: conn.via,
                 nick: conn.event_nick(),
                 user_data: conn.user_data,
                 kind,

@@ -10,7 +10,7 @@ use super::delivery::Kind;
 use super::timers::Due;
 use super::Core;
 use crate::code::Code;
-use crate::event::{ClientId, EventKind, Reason};
+use crate::event::{ClientId, EventKind, Reason, Via};
 use crate::message::{encode_json, error_payload, Outgoing};
 
 /// What the server sends a client it is about to drop: an error code and
@@ -19,11 +19,11 @@ pub(super) type Farewell<'a> = Option<(Code, Option<&'a str>)>;
 
 impl Core {
     /// A new connection; returns its id (never 0, never reused).
-    pub fn connect(&mut self, peer: SocketAddr, now: Instant) -> ClientId {
+    pub fn connect(&mut self, peer: SocketAddr, via: Via, now: Instant) -> ClientId {
         let id = self.next_id;
         self.next_id += 1;
         self.conns
-            .insert(id, Conn::new(peer, self.rate_limits.limiter(now), now));
+            .insert(id, Conn::new(peer, via, self.rate_limits.limiter(now), now));
         self.stats.clients += 1;
         self.stats.accepted += 1;
         self.timers.connected(now);
@@ -34,6 +34,12 @@ impl Core {
     /// Counts a connection refused at accept.
     pub fn refused(&mut self) {
         self.stats.refused += 1;
+    }
+
+    /// Counts a connection that failed or timed out in its TLS handshake
+    /// or WebSocket upgrade, before it was a client.
+    pub fn handshake_failed(&mut self) {
+        self.stats.failed_handshakes += 1;
     }
 
     /// The peer closed its side or the socket failed: the client leaves.

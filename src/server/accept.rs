@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 use super::slots::{Client, ListenerKind, Slot};
 use super::Server;
 use crate::code::Code;
+use crate::event::Via;
 use crate::message::error_payload;
 use crate::sys;
 use crate::transport::Transport;
@@ -48,7 +49,8 @@ impl Server {
 
     fn admit(&mut self, socket: TcpStream, peer: SocketAddr, kind: ListenerKind, now: Instant) {
         let fd = socket.as_raw_fd();
-        if !sys::selectable(fd) || self.slots.clients() >= self.cfg.max_clients {
+        let connections = self.slots.clients() + self.slots.pending();
+        if !sys::selectable(fd) || connections >= self.cfg.max_clients {
             return self.refuse(socket, "the server cannot take more connections");
         }
         let from_peer = self.per_ip.get(&peer.ip()).copied().unwrap_or(0);
@@ -59,10 +61,11 @@ impl Server {
             return self.refuse(socket, "the server cannot take this connection");
         }
         sys::tune_client_socket(socket.as_fd());
-        let transport = match kind {
-            ListenerKind::Plain => Transport::length_prefix(&self.cfg),
-        };
-        let id = self.core.connect(peer, now);
+        if kind == ListenerKind::WebSocket || self.tls.is_some() {
+            return self.start_pending(socket, peer, kind, now);
+        }
+        let transport = Transport::length_prefix(&self.cfg);
+        let id = self.core.connect(peer, Via::Tcp, now);
         *self.per_ip.entry(peer.ip()).or_insert(0) += 1;
         self.slots.insert(
             fd,
@@ -72,6 +75,16 @@ impl Server {
                 transport,
             }),
         );
+    }
+
+    /// A connection from `peer` is gone: one fewer for `max_per_ip`.
+    pub(super) fn forget_peer(&mut self, peer: SocketAddr) {
+        if let Some(n) = self.per_ip.get_mut(&peer.ip()) {
+            *n -= 1;
+            if *n == 0 {
+                self.per_ip.remove(&peer.ip());
+            }
+        }
     }
 
     /// Answers `server_full` and closes, without ever watching the socket

@@ -40,9 +40,13 @@ impl Server {
                     self.core.heard(id, n, now);
                     client
                         .transport
-                        .received(&mut self.core, id, &self.read_buf[..n], now);
+                        .received(&mut self.core, id, &mut self.read_buf[..n], now);
                     if client.transport.has_pending_input() && !self.pending_input.contains(&id) {
                         self.pending_input.push(id);
+                    }
+                    if client.transport.wants_write() {
+                        // A pong or TLS records to send: this round.
+                        self.write_client(id, now);
                     }
                     budget -= n;
                     let stop = n < want
@@ -124,13 +128,8 @@ impl Server {
         let Slot::Client(client) = self.slots.remove(fd) else {
             return None;
         };
-        if let Some(peer) = self.core.peer(id).map(|p| p.ip()) {
-            if let Some(n) = self.per_ip.get_mut(&peer) {
-                *n -= 1;
-                if *n == 0 {
-                    self.per_ip.remove(&peer);
-                }
-            }
+        if let Some(peer) = self.core.peer(id) {
+            self.forget_peer(peer);
         }
         self.pending_input.retain(|&p| p != id);
         self.core.remove(id, now);

@@ -113,4 +113,9 @@ impl Server {
     pub fn peer_addr(&self, client: ClientId) -> Option<SocketAddr> {
         self.core.peer(client)
     }
+
+    /// How a connected client is connected (TCP, TLS, WebSocket).
+    pub fn client_via(&self, client: ClientId) -> Option<crate::Via> {
+        self.core.via(client)
+    }
 }

@@ -5,7 +5,7 @@
 
 use std::collections::HashMap;
 use std::io;
-use std::net::{IpAddr, SocketAddr, TcpListener};
+use std::net::{IpAddr, SocketAddr};
 use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -19,6 +19,7 @@ use crate::sys::{self, Interest, Ready};
 mod accept;
 mod client;
 mod host;
+mod pending;
 mod slots;
 
 use slots::{Listener, ListenerKind, Slot, Slots};
@@ -88,6 +89,12 @@ impl Waker {
 pub struct Server {
     cfg: Config,
     local_addr: SocketAddr,
+    /// The WebSocket listener's address, when there is one.
+    ws_addr: Option<SocketAddr>,
+    /// The TLS configuration of every listener, when TLS is on.
+    tls: Option<crate::tls::TlsConfig>,
+    /// The WebSocket upgrade rules (path, origins) and the page.
+    ws: crate::codec::ws::HandshakeConfig,
     core: Core,
     slots: Slots,
     /// Open connections per source address, for `max_per_ip`.
@@ -108,51 +115,62 @@ pub struct Server {
 }
 
 impl Server {
-    /// Binds the listener and makes an idle server.
+    /// Binds the listeners and makes an idle server.
     pub fn new(cfg: Config) -> Result<Server> {
         cfg.validate()?;
-        if let Some(pem) = &cfg.tls {
-            crate::tls::TlsConfig::from_pem(&pem.cert_chain, &pem.private_key)?;
+        let tls = match &cfg.tls {
+            Some(pem) => Some(crate::tls::TlsConfig::from_pem(
+                &pem.cert_chain,
+                &pem.private_key,
+            )?),
+            None => None,
+        };
+        if cfg.redis_url.is_some() {
+            return Err(Error::InvalidConfig(
+                "redis_url: not available in this build yet".into(),
+            ));
         }
-        let unbuilt = [
-            (cfg.ws_listen_addr.is_some(), "ws_listen_addr"),
-            (cfg.tls.is_some(), "tls"),
-            (cfg.redis_url.is_some(), "redis_url"),
-        ];
-        if let Some((_, what)) = unbuilt.iter().find(|(set, _)| *set) {
-            return Err(Error::InvalidConfig(format!(
-                "{what}: not available in this build yet"
-            )));
-        }
-        let listener = TcpListener::bind(cfg.listen_addr).map_err(|source| Error::Bind {
-            addr: cfg.listen_addr,
-            source,
-        })?;
-        listener.set_nonblocking(true)?;
-        let local_addr = listener.local_addr()?;
+        let ws = crate::codec::ws::HandshakeConfig::new(&cfg.ws_path)
+            .map_err(|e| Error::InvalidConfig(format!("ws_path: {}", e.0)))?;
+        let ws = match &cfg.ws_allowed_origins {
+            Some(origins) => ws.with_origins(origins),
+            None => ws,
+        };
         let (wake_rx, wake_tx) = sys::wake_pipe()?;
-        for fd in [listener.as_raw_fd(), wake_rx.as_raw_fd()] {
+        let mut slots = Slots::new();
+        let mut listen = |addr: SocketAddr, kind: ListenerKind| -> Result<SocketAddr> {
+            let socket = sys::listen(addr, cfg.reuse_port).map_err(|source| Error::Bind { addr, source })?;
+            let fd = socket.as_raw_fd();
             if !sys::selectable(fd) {
                 return Err(Error::FdTooHigh {
                     fd,
                     limit: FD_SETSIZE,
                 });
             }
+            let bound = socket.local_addr()?;
+            slots.insert(fd, Slot::Listener(Listener { socket, kind }));
+            Ok(bound)
+        };
+        let local_addr = listen(cfg.listen_addr, ListenerKind::Plain)?;
+        let ws_addr = cfg
+            .ws_listen_addr
+            .map(|addr| listen(addr, ListenerKind::WebSocket))
+            .transpose()?;
+        if !sys::selectable(wake_rx.as_raw_fd()) {
+            return Err(Error::FdTooHigh {
+                fd: wake_rx.as_raw_fd(),
+                limit: FD_SETSIZE,
+            });
         }
-        let mut slots = Slots::new();
         slots.insert(wake_rx.as_raw_fd(), Slot::Wake);
-        slots.insert(
-            listener.as_raw_fd(),
-            Slot::Listener(Listener {
-                socket: listener,
-                kind: ListenerKind::Plain,
-            }),
-        );
         let read_buf = vec![0; cfg.read_budget.min(MAX_READ_CHUNK)].into_boxed_slice();
         Ok(Server {
             core: Core::new(&cfg),
             cfg,
             local_addr,
+            ws_addr,
+            tls,
+            ws,
             slots,
             per_ip: HashMap::new(),
             pending_input: Vec::new(),
@@ -168,6 +186,12 @@ impl Server {
             ids: Vec::new(),
             done: Vec::new(),
         })
+    }
+
+    /// The WebSocket listener's address (the real port when 0 was asked),
+    /// if there is one.
+    pub fn ws_addr(&self) -> Option<SocketAddr> {
+        self.ws_addr
     }
 
     /// The address the listener is bound to (the real port when 0 was asked).
@@ -204,6 +228,7 @@ impl Server {
                     self.accept_all(fd, kind, now);
                 }
                 Slot::Client(_) => self.read_client(fd, now),
+                Slot::Pending(_) => self.read_pending(fd, now),
                 Slot::Draining(_) => self.drain_closed(fd),
                 Slot::Free => {}
             }
@@ -215,7 +240,13 @@ impl Server {
         // round and its system call.
         let mut ids = std::mem::take(&mut self.ids);
         ids.clear();
-        ids.extend(ready.write.iter().filter_map(|&fd| self.slots.client_at(fd)));
+        for &fd in &ready.write {
+            match self.slots.get_mut(fd) {
+                Slot::Client(c) => ids.push(c.id),
+                Slot::Pending(_) => self.write_pending(fd, now),
+                _ => {}
+            }
+        }
         self.core.take_dirty(&mut ids);
         for &id in &ids {
             self.write_client(id, now);
@@ -229,6 +260,7 @@ impl Server {
         }
         self.done = done;
         self.slots.expire_drains(now);
+        self.expire_pending(now);
         self.ready = ready;
         Ok(self.core.events().len())
     }
@@ -263,6 +295,7 @@ impl Server {
             let now = Instant::now();
             self.core.shutdown(now, now + deadline);
             self.slots.clear_drains();
+            self.slots.clear_pending();
         }
         self.slots.no_clients()
     }
@@ -320,6 +353,7 @@ impl Server {
             self.core.next_deadline(),
             self.accept_paused_until,
             self.slots.next_drain_end(),
+            self.slots.next_pending_deadline(),
         ]
         .into_iter()
         .flatten()
@@ -354,7 +388,15 @@ impl Server {
                     if may_read && self.core.wants_input(c.id, now) {
                         read.push(fd);
                     }
-                    if self.core.output(c.id).is_some_and(|q| !q.is_empty()) {
+                    if self.core.output(c.id).is_some_and(|q| !q.is_empty()) || c.transport.wants_write() {
+                        write.push(fd);
+                    }
+                }
+                Slot::Pending(p) => {
+                    if may_read {
+                        read.push(fd);
+                    }
+                    if p.wants_write() {
                         write.push(fd);
                     }
                 }

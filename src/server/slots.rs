@@ -1,6 +1,7 @@
 //! The slot table: every descriptor the select loop watches, by number,
 //! with what it is: the wake pipe, a listener (one per kind of
-//! connection), a client of any transport, or a closed connection being
+//! connection), a connection still in its TLS handshake or WebSocket
+//! upgrade, a client of any transport, or a closed connection being
 //! drained. (Later, the cluster's links to Redis.) Every watched
 //! descriptor is below `FD_SETSIZE`, so a flat table indexed by descriptor
 //! is enough, and the loop dispatches on the slot's kind.
@@ -9,6 +10,7 @@ use std::net::{TcpListener, TcpStream};
 use std::os::fd::RawFd;
 use std::time::Instant;
 
+use super::pending::Pending;
 use crate::config::FD_SETSIZE;
 use crate::event::ClientId;
 use crate::idmap::IdMap;
@@ -17,8 +19,11 @@ use crate::transport::Transport;
 /// What kind of connections a listener takes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum ListenerKind {
-    /// Plain TCP with length-prefixed frames.
+    /// TCP with length-prefixed frames (inside TLS when configured).
     Plain,
+    /// HTTP upgrades to WebSocket, and the web page (inside TLS when
+    /// configured).
+    WebSocket,
 }
 
 /// A listening socket.
@@ -55,6 +60,9 @@ pub(super) enum Slot {
     Wake,
     /// A listener.
     Listener(Listener),
+    /// A connection in its TLS handshake or WebSocket upgrade: not a client
+    /// of the core yet.
+    Pending(Box<Pending>),
     /// A client.
     Client(Client),
     /// A closed connection being drained.
@@ -71,6 +79,7 @@ pub(super) struct Slots {
     end: usize,
     clients: usize,
     draining: Vec<RawFd>,
+    pending: Vec<RawFd>,
 }
 
 impl Slots {
@@ -81,6 +90,7 @@ impl Slots {
             end: 0,
             clients: 0,
             draining: Vec::new(),
+            pending: Vec::new(),
         }
     }
 
@@ -108,6 +118,7 @@ impl Slots {
                 self.clients += 1;
             }
             Slot::Draining(_) => self.draining.push(fd),
+            Slot::Pending(_) => self.pending.push(fd),
             _ => {}
         }
         self.by_fd[at] = slot;
@@ -123,6 +134,7 @@ impl Slots {
                 self.clients -= 1;
             }
             Slot::Draining(_) => self.draining.retain(|&d| d != fd),
+            Slot::Pending(_) => self.pending.retain(|&p| p != fd),
             _ => {}
         }
         while self.end > 0 && matches!(self.by_fd[self.end - 1], Slot::Free) {
@@ -145,17 +157,44 @@ impl Slots {
         self.by_id.get(&id).copied()
     }
 
-    /// The client at `fd`, if that is what it holds.
-    pub fn client_at(&self, fd: RawFd) -> Option<ClientId> {
-        match self.by_fd.get(fd as usize) {
-            Some(Slot::Client(c)) => Some(c.id),
-            _ => None,
-        }
-    }
-
     /// Clients connected.
     pub fn clients(&self) -> usize {
         self.clients
+    }
+
+    /// Connections still in their TLS handshake or WebSocket upgrade.
+    pub fn pending(&self) -> usize {
+        self.pending.len()
+    }
+
+    /// When the first pending connection's handshake deadline passes.
+    pub fn next_pending_deadline(&self) -> Option<Instant> {
+        self.pending
+            .iter()
+            .filter_map(|&fd| match &self.by_fd[fd as usize] {
+                Slot::Pending(p) => Some(p.deadline),
+                _ => None,
+            })
+            .min()
+    }
+
+    /// Takes out every pending connection whose handshake deadline passed.
+    pub fn expire_pending(&mut self, now: Instant) -> Vec<Pending> {
+        if self.pending.is_empty() {
+            return Vec::new();
+        }
+        let late: Vec<RawFd> = self
+            .pending
+            .iter()
+            .copied()
+            .filter(|&fd| matches!(&self.by_fd[fd as usize], Slot::Pending(p) if now >= p.deadline))
+            .collect();
+        late.into_iter()
+            .filter_map(|fd| match self.remove(fd) {
+                Slot::Pending(p) => Some(*p),
+                _ => None,
+            })
+            .collect()
     }
 
     /// When the first drain ends.
@@ -188,6 +227,13 @@ impl Slots {
     /// Closes every drained connection now.
     pub fn clear_drains(&mut self) {
         for fd in self.draining.clone() {
+            self.remove(fd);
+        }
+    }
+
+    /// Closes every pending connection now (a shutdown).
+    pub fn clear_pending(&mut self) {
+        for fd in self.pending.clone() {
             self.remove(fd);
         }
     }

@@ -29,6 +29,7 @@ pub struct Core {
     transports: IdMap<Transport>,
     cfg: Config,
     finished: Vec<(ClientId, Reason)>,
+    scratch: Vec<u8>,
 }
 
 impl Core {
@@ -39,12 +40,13 @@ impl Core {
             transports: IdMap::default(),
             cfg: cfg.clone(),
             finished: Vec::new(),
+            scratch: Vec::new(),
         }
     }
 
     /// A new connection from `peer`.
     pub fn connect(&mut self, peer: SocketAddr, now: Instant) -> ClientId {
-        let id = self.core.connect(peer, now);
+        let id = self.core.connect(peer, crate::event::Via::Tcp, now);
         self.transports.insert(id, Transport::length_prefix(&self.cfg));
         id
     }
@@ -55,7 +57,11 @@ impl Core {
             return;
         };
         self.core.heard(id, bytes.len(), now);
-        transport.received(&mut self.core, id, bytes, now);
+        // The server's read buffer is its own, and transports may decode in
+        // place (WebSocket unmasking): the same here.
+        self.scratch.clear();
+        self.scratch.extend_from_slice(bytes);
+        transport.received(&mut self.core, id, &mut self.scratch, now);
     }
 
     /// Timers, and input held back by a rate limit that may now go on (as

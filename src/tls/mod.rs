@@ -4,9 +4,6 @@
 //! read, hands back plaintext, takes plaintext to send and gives the TLS
 //! bytes to the loop's own `sendmsg(MSG_NOSIGNAL)`. Nothing here touches a
 //! socket.
-// The server's TLS transport is the user of all of this; until it is
-// plugged in, only the tests are.
-#![allow(dead_code, unused_imports)]
 
 mod config;
 mod error;

@@ -8,7 +8,7 @@ use std::time::Instant;
 use super::MAX_HEADER;
 use crate::codec::length_prefix::{self as codec, FrameDecoder, FrameError, HEADER_LEN};
 use crate::event::ClientId;
-use crate::protocol::{Core, PayloadSource, Violation};
+use crate::protocol::{Core, Next, PayloadSource, Violation};
 
 /// One connection's input reassembly.
 #[derive(Debug)]
@@ -51,10 +51,18 @@ struct Input<'a> {
 
 impl<'a> Input<'a> {
     fn new(decoder: &'a mut FrameDecoder, fresh: &'a [u8]) -> Self {
-        if decoder.buffered() > 0 {
-            // A partial frame is waiting: the new bytes continue it.
+        if decoder.has_frame() {
+            // Complete frames wait (held back, or a framing error): the new
+            // bytes queue behind them.
             decoder.push(fresh);
             return Input { decoder, fresh: &[] };
+        }
+        if decoder.buffered() > 0 {
+            // A partial frame is waiting: only the bytes that complete it
+            // are copied; the frames after it are handled where they lie.
+            let (head, rest) = fresh.split_at(decoder.completing(fresh));
+            decoder.push(head);
+            return Input { decoder, fresh: rest };
         }
         Input { decoder, fresh }
     }
@@ -67,7 +75,7 @@ impl<'a> Input<'a> {
 }
 
 impl PayloadSource for Input<'_> {
-    fn next_payload(&mut self) -> Option<Result<&[u8], Violation>> {
+    fn next_payload(&mut self) -> Next<'_> {
         let max = self.decoder.max_payload();
         let next = if self.decoder.has_frame() {
             self.decoder.next_frame()
@@ -86,9 +94,9 @@ impl PayloadSource for Input<'_> {
             }
         };
         match next {
-            Ok(Some(payload)) => Some(Ok(payload)),
-            Ok(None) => None,
-            Err(err) => Some(Err(violation(err, max))),
+            Ok(Some(payload)) => Next::Payload(payload),
+            Ok(None) => Next::Done,
+            Err(err) => Next::Violation(violation(err, max)),
         }
     }
 }

@@ -126,6 +126,8 @@ STATS_FIELDS = (
     "disconnects_protocol_error",
     "disconnects_kicked",
     "disconnects_shutdown",
+    # Appended in 1.2.
+    "failed_handshakes",
 )
 
 

@@ -146,6 +146,7 @@ class Stats:
     disconnects_protocol_error: int
     disconnects_kicked: int
     disconnects_shutdown: int
+    failed_handshakes: int = 0
 
     @property
     def disconnects(self):
