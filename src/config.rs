@@ -189,7 +189,7 @@ impl Config {
         if self.max_frame_bytes < 64 || self.max_frame_bytes > u32::MAX as usize {
             return bad("max_frame_bytes must be between 64 and 2^32-1");
         }
-        if self.max_queue_bytes < self.max_frame_bytes + 4 {
+        if self.max_queue_bytes < self.max_frame_bytes + crate::FRAME_OVERHEAD {
             return bad("max_queue_bytes must hold at least one frame of max_frame_bytes");
         }
         if self.max_events == 0 {

@@ -40,5 +40,6 @@ pub use codec::length_prefix as frame;
 pub use config::{Config, TlsPem, FD_MARGIN, FD_SETSIZE};
 pub use error::{Error, Result};
 pub use event::{ClientId, Event, EventKind, HeldMessage, Reason, RoutedMessage, Via};
+pub use protocol::FRAME_OVERHEAD;
 pub use server::{Server, Waker, WatchFd};
 pub use stats::Stats;

@@ -127,12 +127,13 @@ impl Args {
                 self.max_frame_bytes
             ));
         }
-        if self.max_queue_bytes < self.max_frame_bytes + 4 {
+        if self.max_queue_bytes < self.max_frame_bytes + chat::FRAME_OVERHEAD {
             return Err(format!(
                 "--max-queue-bytes {} cannot hold one whole frame: it must be at least \
-                 --max-frame-bytes + 4 ({})",
+                 --max-frame-bytes + {} ({})",
                 self.max_queue_bytes,
-                self.max_frame_bytes + 4
+                chat::FRAME_OVERHEAD,
+                self.max_frame_bytes + chat::FRAME_OVERHEAD
             ));
         }
         if self.read_budget == 0 {

@@ -548,16 +548,14 @@ impl World {
         }
     }
 
-    /// Takes what one client's socket would take, checking every frame.
+    /// Takes what one client's socket would take, checking every frame;
+    /// returns what that was as the queue cap counts it (each payload plus
+    /// `FRAME_OVERHEAD`, where the wire has its 4-byte length).
     fn deliver(&mut self, k: usize) -> usize {
         let mut out = Vec::new();
         let id = self.clients[k].id;
         let n = self.core.take_output(id, &mut out);
         assert_eq!(n, out.len());
-        assert!(
-            n <= self.max_queue_bytes,
-            "client {id} had {n} bytes queued, over max_queue_bytes"
-        );
         let c = &mut self.clients[k];
         c.stream.push(&out);
         let mut frames = Vec::new();
@@ -568,6 +566,7 @@ impl World {
                 Err(e) => panic!("client {id} received a bad length prefix: {e:?}"),
             }
         }
+        let count = frames.len();
         for f in frames {
             let v = client_reads(&f).unwrap_or_else(|e| panic!("client {id} got {e}: {f:?}"));
             let kind = match v.get("type").and_then(Value::as_str) {
@@ -583,7 +582,12 @@ impl World {
             }
             self.clients[k].received.push(v);
         }
-        n
+        let counted = n - count * chat::frame::HEADER_LEN + count * chat::FRAME_OVERHEAD;
+        assert!(
+            counted <= self.max_queue_bytes,
+            "client {id} had {counted} bytes queued, over max_queue_bytes"
+        );
+        counted
     }
 
     fn check(&mut self, step: usize, op: &Op) {

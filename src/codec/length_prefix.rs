@@ -7,6 +7,9 @@ use crate::code::Code;
 /// Bytes of the length prefix.
 pub const HEADER_LEN: usize = 4;
 
+/// Largest buffer a decoder keeps once it holds nothing.
+const IDLE_KEEP: usize = 4096;
+
 /// Why a byte stream cannot be decoded any further. Both end the connection:
 /// after a bad length the framing is lost.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -61,6 +64,11 @@ impl FrameDecoder {
         if self.start == self.buf.len() {
             self.buf.clear();
             self.start = 0;
+            if self.buf.capacity() > IDLE_KEEP && bytes.len() <= IDLE_KEEP {
+                // The big frame that grew it is done: an idle connection
+                // keeps no big buffer.
+                self.buf = Vec::new();
+            }
         } else if self.start > 0 && self.start >= self.buf.len() / 2 {
             self.buf.drain(..self.start);
             self.start = 0;

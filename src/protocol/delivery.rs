@@ -101,6 +101,15 @@ impl Delivery {
             .sum()
     }
 
+    /// Whether `conn` has so much waiting for it (half its cap) that its
+    /// input is paused: what it asks for (a `who` of a thousand users, a
+    /// `join` of a big room) is not built until it reads, so a client
+    /// that writes requests without reading costs about its own cap, and
+    /// TCP pushes back on it, not on everyone else.
+    pub fn backlogged(&self, conn: &Conn) -> bool {
+        conn.out.counted_bytes() + conn.transport_held >= self.max_queue_bytes / 2
+    }
+
     /// Bytes (as counted) left a queue: written, or dropped with it.
     pub fn unqueued(&mut self, bytes: usize) {
         self.queued_bytes -= bytes as u64;

@@ -64,7 +64,10 @@ impl Core {
             let Some(conn) = self.conns.get_mut(&id) else {
                 return;
             };
-            if conn.is_closing() || !conn.limiter.as_mut().is_none_or(|l| l.frame_allowed(now)) {
+            if conn.is_closing() || conn.over_cap || self.delivery.backlogged(conn) {
+                break;
+            }
+            if !conn.limiter.as_mut().is_none_or(|l| l.frame_allowed(now)) {
                 break;
             }
             match source.next_payload() {
@@ -107,12 +110,24 @@ impl Core {
         }
     }
 
-    /// Whether the transport should read `id` now and hand the core what
-    /// it decodes: not closing, not held back by its rate limit.
-    pub fn wants_input(&self, id: ClientId, now: Instant) -> bool {
+    /// Whether the socket of `id` may be read now: not closing, not held
+    /// back by its rate limit. (A client whose input is paused because it
+    /// is far behind in reading is still read until its transport holds a
+    /// complete frame, so that its FIN is seen; see
+    /// [`wants_input`](Self::wants_input).)
+    pub fn may_read(&self, id: ClientId, now: Instant) -> bool {
         self.conns
             .get(&id)
             .is_some_and(|c| !c.is_closing() && c.throttled_until(now).is_none())
+    }
+
+    /// Whether the core takes payloads from `id` now: not closing, not
+    /// held back by its rate limit, not so far behind in reading its own
+    /// output that its input is paused.
+    pub fn wants_input(&self, id: ClientId, now: Instant) -> bool {
+        self.conns.get(&id).is_some_and(|c| {
+            !c.is_closing() && !c.over_cap && !self.delivery.backlogged(c) && c.throttled_until(now).is_none()
+        })
     }
 
     /// Most bytes worth reading from `id` now, by its byte rate.

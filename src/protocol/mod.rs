@@ -42,7 +42,7 @@ mod session;
 mod timers;
 
 pub use input::{Next, PayloadSource, Violation};
-pub use queue::OutQueue;
+pub use queue::{OutQueue, FRAME_OVERHEAD};
 
 use authority::Authority;
 use conn::Conn;

@@ -7,10 +7,16 @@ use std::collections::VecDeque;
 
 use crate::message::Payload;
 
-/// Bytes a queued payload is counted for beyond its own length: what its
-/// framing adds on the wire (4 bytes on TCP), so the cap bounds the bytes
-/// a client may have waiting.
-pub const FRAME_OVERHEAD: usize = 4;
+/// Bytes a queued payload is counted for beyond its own length: what it
+/// costs in memory besides its bytes, so that `max_queue_bytes` bounds
+/// memory, not only payload: its shared allocation's header (the `Arc`'s
+/// two counts, 16 bytes) and the allocator's (8, and rounding up to 16),
+/// the queue's slot (a 16-byte pointer, in a ring that may be twice as
+/// long as it is full), and its framing on the wire (up to 10 bytes). 64 in
+/// all: tiny frames were counted a third of what they took before.
+pub const FRAME_OVERHEAD: usize = 64;
+/// A queue that has been emptied gives back a ring longer than this.
+const IDLE_SLOTS: usize = 64;
 
 /// Payloads waiting to be written, with how far the transport got into the
 /// first.
@@ -74,6 +80,11 @@ impl OutQueue {
         }
         self.counted -= freed;
         self.head_written = if self.payloads.is_empty() { 0 } else { head_written };
+        if self.payloads.is_empty() && self.payloads.capacity() > IDLE_SLOTS {
+            // A burst is over: an idle client should cost what an idle
+            // client costs.
+            self.payloads = VecDeque::new();
+        }
         freed
     }
 

@@ -69,7 +69,7 @@ impl Timers {
 
     /// A new connection's handshake deadline.
     pub fn connected(&mut self, now: Instant) {
-        if let Some(t) = self.handshake {
+        if let Some(t) = [self.handshake, self.idle].into_iter().flatten().min() {
             self.wake_at(now + t);
         }
     }
@@ -91,7 +91,7 @@ impl Timers {
                     }
                 }
                 Phase::Handshake => {
-                    if self.handshake.is_some_and(|t| now >= conn.connected_at + t) {
+                    if self.handshake_deadline(conn).is_some_and(|at| now >= at) {
                         due.expired.push(id);
                     }
                 }
@@ -107,6 +107,16 @@ impl Timers {
                 Phase::Closing { .. } => {}
             }
         }
+    }
+
+    /// When a connection that has not registered is dropped: at the
+    /// handshake timeout, or after the idle timeout of silence if that
+    /// comes first (a connection that answers nothing for the idle timeout
+    /// is dropped, registered or not).
+    fn handshake_deadline(&self, conn: &Conn) -> Option<Instant> {
+        let handshake = self.handshake.map(|t| conn.connected_at + t);
+        let idle = self.idle.map(|t| conn.last_heard + t);
+        handshake.into_iter().chain(idle).min()
     }
 
     /// The next idle probe's payload.
@@ -126,7 +136,7 @@ impl Timers {
             .values()
             .filter_map(|conn| match &conn.phase {
                 Phase::AwaitingApproval { deadline, .. } => Some(*deadline),
-                Phase::Handshake => self.handshake.map(|t| conn.connected_at + t),
+                Phase::Handshake => self.handshake_deadline(conn),
                 Phase::Registered => self.idle.map(|idle| {
                     if conn.pinged {
                         conn.last_heard + idle

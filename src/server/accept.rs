@@ -49,12 +49,18 @@ impl Server {
 
     fn admit(&mut self, socket: TcpStream, peer: SocketAddr, kind: ListenerKind, now: Instant) {
         let fd = socket.as_raw_fd();
-        let connections = self.slots.clients() + self.slots.pending();
-        if !sys::selectable(fd) || connections >= self.cfg.max_clients {
+        if !sys::selectable(fd) {
+            return self.refuse(socket, "the server cannot take more connections");
+        }
+        // Every descriptor counts, closed-and-draining ones included; those
+        // are reaped first to make room, oldest first.
+        let held = self.slots.clients() + self.slots.pending() + self.slots.drains();
+        if held >= self.cfg.max_clients && !self.reap_oldest_drain(None) {
             return self.refuse(socket, "the server cannot take more connections");
         }
         let from_peer = self.per_ip.get(&peer.ip()).copied().unwrap_or(0);
-        if self.cfg.max_per_ip.is_some_and(|max| from_peer >= max) {
+        if self.cfg.max_per_ip.is_some_and(|max| from_peer >= max) && !self.reap_oldest_drain(Some(peer.ip()))
+        {
             return self.refuse(socket, "too many connections from your address");
         }
         if socket.set_nonblocking(true).is_err() {

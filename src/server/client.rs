@@ -3,18 +3,14 @@
 //! frames.
 
 use std::io::{self, Read};
-use std::net::{Shutdown, TcpStream};
+use std::net::Shutdown;
 use std::os::fd::{AsFd, RawFd};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
-use super::slots::{Client, Draining, Slot};
+use super::slots::{Client, Slot};
 use super::Server;
 use crate::event::{ClientId, Reason};
 use crate::sys;
-
-/// Longest a closed connection is drained of unread input before the
-/// socket is released.
-const DRAIN_LINGER: Duration = Duration::from_secs(2);
 
 impl Server {
     /// Reads a client up to its budget for the round, handing what arrives
@@ -82,71 +78,40 @@ impl Server {
     /// goodbye, FIN, drain what the peer still sends for a moment, then
     /// release it.
     pub(super) fn finish(&mut self, id: ClientId, reason: Reason, now: Instant) {
+        let peer = self.core.peer(id);
         let Some(Client {
             socket,
             mut transport,
             ..
-        }) = self.forget(id, now)
+        }) = self.forget_client(id, now)
         else {
             return;
         };
+        let Some(peer) = peer else { return };
         if let Some(bytes) = transport.goodbye(reason) {
             sys::send_once(socket.as_fd(), &bytes);
         }
         let _ = socket.shutdown(Shutdown::Write);
-        let mut socket = socket;
-        if self.shutting_down {
-            // The server is going away: one drain, then closed now.
-            drain(&mut socket, &mut self.read_buf);
-            return;
-        }
-        if !drain(&mut socket, &mut self.read_buf) {
-            let fd = std::os::fd::AsRawFd::as_raw_fd(&socket);
-            let until = now + DRAIN_LINGER.min(self.cfg.close_linger);
-            self.slots.insert(fd, Slot::Draining(Draining { socket, until }));
-        }
-    }
-
-    /// A drained connection is readable: read and discard.
-    pub(super) fn drain_closed(&mut self, fd: RawFd) {
-        let Slot::Draining(d) = self.slots.get_mut(fd) else {
-            return;
-        };
-        if drain(&mut d.socket, &mut self.read_buf) {
-            self.slots.remove(fd);
-        }
+        self.start_draining(socket, peer, now);
     }
 
     /// The socket failed: the client leaves and the socket closes now.
     fn close(&mut self, id: ClientId, now: Instant) {
-        drop(self.forget(id, now));
+        if let Some(peer) = self.core.peer(id) {
+            self.forget_peer(peer);
+        }
+        drop(self.forget_client(id, now));
     }
 
-    /// Takes a client out of the table and the core.
-    fn forget(&mut self, id: ClientId, now: Instant) -> Option<Client> {
+    /// Takes a client out of the table and the core (its socket, still its
+    /// peer's descriptor, is the caller's to close or drain).
+    fn forget_client(&mut self, id: ClientId, now: Instant) -> Option<Client> {
         let fd = self.slots.fd_of(id)?;
         let Slot::Client(client) = self.slots.remove(fd) else {
             return None;
         };
-        if let Some(peer) = self.core.peer(id) {
-            self.forget_peer(peer);
-        }
         self.pending_input.retain(|&p| p != id);
         self.core.remove(id, now);
         Some(client)
-    }
-}
-
-/// Reads and discards what is waiting; true when the peer has closed or the
-/// socket failed (nothing more to wait for).
-fn drain(socket: &mut TcpStream, buf: &mut [u8]) -> bool {
-    loop {
-        match socket.read(buf) {
-            Ok(0) => return true,
-            Ok(_) => continue,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return false,
-            Err(_) => return true,
-        }
     }
 }

@@ -18,6 +18,7 @@ use crate::sys::{self, Interest, Ready};
 
 mod accept;
 mod client;
+mod drain;
 mod host;
 mod pending;
 mod slots;
@@ -259,7 +260,7 @@ impl Server {
             self.finish(id, reason, now);
         }
         self.done = done;
-        self.slots.expire_drains(now);
+        self.expire_drains(Some(now));
         self.expire_pending(now);
         self.ready = ready;
         Ok(self.core.events().len())
@@ -294,7 +295,7 @@ impl Server {
             self.slots.close_listeners();
             let now = Instant::now();
             self.core.shutdown(now, now + deadline);
-            self.slots.clear_drains();
+            self.expire_drains(None);
             self.slots.clear_pending();
         }
         self.slots.no_clients()
@@ -385,7 +386,11 @@ impl Server {
                     }
                 }
                 Slot::Client(c) => {
-                    if may_read && self.core.wants_input(c.id, now) {
+                    // A client whose input the core does not take now is
+                    // still read until its transport holds a whole frame:
+                    // bounded, and its FIN is seen.
+                    let takes = self.core.wants_input(c.id, now) || !c.transport.has_pending_input();
+                    if may_read && takes && self.core.may_read(c.id, now) {
                         read.push(fd);
                     }
                     if self.core.output(c.id).is_some_and(|q| !q.is_empty()) || c.transport.wants_write() {

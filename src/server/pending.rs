@@ -11,7 +11,7 @@ use std::net::{Shutdown, SocketAddr, TcpStream};
 use std::os::fd::{AsFd, AsRawFd, RawFd};
 use std::time::{Duration, Instant};
 
-use super::slots::{Client, Draining, ListenerKind, Slot};
+use super::slots::{Client, ListenerKind, Slot};
 use super::Server;
 use crate::codec::ws::{Handshake, HandshakeConfig, Outcome};
 use crate::config::Config;
@@ -27,9 +27,6 @@ const PENDING_READ: usize = 16 * 1024;
 /// connection that never completes its TLS handshake or upgrade must not
 /// hold a descriptor forever.
 const DEFAULT_DEADLINE: Duration = Duration::from_secs(30);
-/// How long a connection answered with plain HTTP is drained after its
-/// reply, so that closing does not reset what it has not read yet.
-const REPLY_DRAIN: Duration = Duration::from_secs(2);
 
 /// A connection in its handshake.
 pub(super) struct Pending {
@@ -91,7 +88,14 @@ impl Server {
             },
             None => None,
         };
-        let deadline = now + self.cfg.handshake_timeout.unwrap_or(DEFAULT_DEADLINE);
+        // The handshake timeout, or the idle timeout if shorter: a
+        // connection silent that long is dropped, whatever its state.
+        let limit = [self.cfg.handshake_timeout, self.cfg.idle_timeout]
+            .into_iter()
+            .flatten()
+            .min()
+            .unwrap_or(DEFAULT_DEADLINE);
+        let deadline = now + limit;
         let fd = socket.as_raw_fd();
         let http = (kind == ListenerKind::WebSocket).then(Handshake::new);
         let pending = Pending {
@@ -149,16 +153,8 @@ impl Server {
                 let Slot::Pending(p) = self.slots.remove(fd) else {
                     return;
                 };
-                self.forget_peer(p.peer);
                 let _ = p.socket.shutdown(Shutdown::Write);
-                let until = now + REPLY_DRAIN.min(self.cfg.close_linger);
-                self.slots.insert(
-                    fd,
-                    Slot::Draining(Draining {
-                        socket: p.socket,
-                        until,
-                    }),
-                );
+                self.start_draining(p.socket, p.peer, now);
             }
             Ok(_) => {}
         }

@@ -48,6 +48,8 @@ pub(super) struct Client {
 pub(super) struct Draining {
     pub socket: TcpStream,
     pub until: Instant,
+    /// Whose descriptor it still is (for `max_per_ip`).
+    pub peer: std::net::SocketAddr,
 }
 
 /// What one descriptor is.
@@ -208,27 +210,35 @@ impl Slots {
             .min()
     }
 
-    /// Closes every drained connection whose time is up.
-    pub fn expire_drains(&mut self, now: Instant) {
+    /// Drains whose time is up at `now`, or all of them (`None`).
+    pub fn drains_done(&self, now: Option<Instant>) -> Vec<RawFd> {
         if self.draining.is_empty() {
-            return;
+            return Vec::new();
         }
-        let done: Vec<RawFd> = self
-            .draining
+        self.draining
             .iter()
             .copied()
-            .filter(|&fd| matches!(&self.by_fd[fd as usize], Slot::Draining(d) if now >= d.until))
-            .collect();
-        for fd in done {
-            self.remove(fd);
-        }
+            .filter(|&fd| {
+                matches!(&self.by_fd[fd as usize], Slot::Draining(d) if now.is_none_or(|now| now >= d.until))
+            })
+            .collect()
     }
 
-    /// Closes every drained connection now.
-    pub fn clear_drains(&mut self) {
-        for fd in self.draining.clone() {
-            self.remove(fd);
-        }
+    /// The drain that started first (of a peer at `ip`, or of anyone).
+    pub fn oldest_drain(&self, ip: Option<std::net::IpAddr>) -> Option<RawFd> {
+        // `draining` is in the order drains started.
+        self.draining
+            .iter()
+            .copied()
+            .find(|&fd| match &self.by_fd[fd as usize] {
+                Slot::Draining(d) => ip.is_none_or(|ip| d.peer.ip() == ip),
+                _ => false,
+            })
+    }
+
+    /// Connections being drained.
+    pub fn drains(&self) -> usize {
+        self.draining.len()
     }
 
     /// Closes every pending connection now (a shutdown).

@@ -64,15 +64,25 @@ impl Core {
         transport.received(&mut self.core, id, &mut self.scratch, now);
     }
 
-    /// Timers, and input held back by a rate limit that may now go on (as
-    /// the server does every round).
+    /// Timers, and input held back (a rate limit, a long queue) that may
+    /// now go on (as the server does every round).
     pub fn tick(&mut self, now: Instant) {
+        self.resume_input(now);
+        self.core.tick(now);
+    }
+
+    /// Offers the core the input its transports hold that it takes now;
+    /// returns whether any was taken.
+    pub fn resume_input(&mut self, now: Instant) -> bool {
+        let mut moved = false;
         for (&id, transport) in &mut self.transports {
             if transport.has_pending_input() && self.core.wants_input(id, now) {
+                let before = self.core.stats().frames_in;
                 transport.resume(&mut self.core, id, now);
+                moved |= self.core.stats().frames_in > before;
             }
         }
-        self.core.tick(now);
+        moved
     }
 
     /// The peer closed or reset.

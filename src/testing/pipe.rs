@@ -53,9 +53,16 @@ impl Inner {
     /// finished connections closed, events collected.
     fn pump(&mut self) {
         let now = self.now;
-        for (&id, inbox) in &mut self.inboxes {
-            if !inbox.closed {
-                self.core.take_output(id, &mut inbox.bytes);
+        // Output written, then input the core held back (its queue was
+        // long) offered again, until neither moves: the server's rounds.
+        loop {
+            for (&id, inbox) in &mut self.inboxes {
+                if !inbox.closed {
+                    self.core.take_output(id, &mut inbox.bytes);
+                }
+            }
+            if !self.core.resume_input(now) {
+                break;
             }
         }
         for id in self.core.reap(now) {

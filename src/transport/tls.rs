@@ -11,7 +11,7 @@ use crate::tls::{Received, TlsFailure, TlsSession};
 
 /// Plaintext kept between reads beyond this is given back: one big
 /// message should not pin its buffer for an idle connection.
-const PLAINTEXT_KEEP: usize = 16 * 1024;
+const PLAINTEXT_KEEP: usize = 4 * 1024;
 
 /// One connection's TLS state.
 pub(crate) struct Tls {

@@ -1,0 +1,100 @@
+//! Connections the server is finished with: it said all it had to say and
+//! sent FIN; what the peer still sends is read and discarded for a moment
+//! (`DRAIN_LINGER`), so that closing does not turn into a reset that could
+//! destroy that last data in flight. Draining is budgeted like any read (a
+//! peer that keeps writing cannot stall the round), and a draining socket
+//! still counts as its peer's descriptor: toward `max_clients` and
+//! `max_per_ip`, where the oldest drain is reaped to make room for a new
+//! connection rather than refusing it.
+
+use std::io::{self, Read};
+use std::net::{IpAddr, SocketAddr, TcpStream};
+use std::os::fd::{AsRawFd, RawFd};
+use std::time::{Duration, Instant};
+
+use super::slots::{Draining, Slot};
+use super::Server;
+
+/// Longest a closed connection is drained of unread input before the
+/// socket is released.
+pub(super) const DRAIN_LINGER: Duration = Duration::from_secs(2);
+
+/// What a budgeted drain found.
+#[derive(Debug, PartialEq, Eq)]
+pub(super) enum Drained {
+    /// The peer closed (or the socket failed): nothing more to wait for.
+    Closed,
+    /// The peer may send more.
+    Open,
+}
+
+impl Server {
+    /// Sends the socket to drain (it has sent its FIN), unless a first,
+    /// budgeted drain finds the peer gone already.
+    pub(super) fn start_draining(&mut self, mut socket: TcpStream, peer: SocketAddr, now: Instant) {
+        if self.shutting_down
+            || drain(&mut socket, &mut self.read_buf, self.cfg.read_budget) == Drained::Closed
+        {
+            // The server is going away, or the peer is: closed now.
+            self.forget_peer(peer);
+            return;
+        }
+        let fd = socket.as_raw_fd();
+        let until = now + DRAIN_LINGER.min(self.cfg.close_linger);
+        self.slots
+            .insert(fd, Slot::Draining(Draining { socket, until, peer }));
+    }
+
+    /// A drained connection is readable: read and discard, within the
+    /// round's budget.
+    pub(super) fn drain_closed(&mut self, fd: RawFd) {
+        let Slot::Draining(d) = self.slots.get_mut(fd) else {
+            return;
+        };
+        if drain(&mut d.socket, &mut self.read_buf, self.cfg.read_budget) == Drained::Closed {
+            self.close_drain(fd);
+        }
+    }
+
+    /// Releases one drained socket.
+    pub(super) fn close_drain(&mut self, fd: RawFd) {
+        if let Slot::Draining(d) = self.slots.remove(fd) {
+            self.forget_peer(d.peer);
+        }
+    }
+
+    /// Releases every drain whose time is up (or all of them).
+    pub(super) fn expire_drains(&mut self, now: Option<Instant>) {
+        for fd in self.slots.drains_done(now) {
+            self.close_drain(fd);
+        }
+    }
+
+    /// Reaps the oldest drain (of `ip`, or of anyone), to make room for a
+    /// new connection; false if there is none.
+    pub(super) fn reap_oldest_drain(&mut self, ip: Option<IpAddr>) -> bool {
+        match self.slots.oldest_drain(ip) {
+            Some(fd) => {
+                self.close_drain(fd);
+                true
+            }
+            None => false,
+        }
+    }
+}
+
+/// Reads and discards what is waiting, at most `budget` bytes.
+pub(super) fn drain(socket: &mut TcpStream, buf: &mut [u8], budget: usize) -> Drained {
+    let mut left = budget.max(1);
+    while left > 0 {
+        let want = left.min(buf.len());
+        match socket.read(&mut buf[..want]) {
+            Ok(0) => return Drained::Closed,
+            Ok(n) => left -= n.min(left),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Drained::Open,
+            Err(_) => return Drained::Closed,
+        }
+    }
+    Drained::Open
+}
