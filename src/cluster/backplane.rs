@@ -1,0 +1,776 @@
+//! One node's part in a cluster, as a state machine with no sockets: its
+//! id, its two [`Link`]s to Redis (commands, subscriber), its heartbeat
+//! (which runs the reaper), the cluster's [`Directory`] kept current, and
+//! the chat traffic between nodes.
+//!
+//! The core calls [`claim`](Backplane::claim), [`release`](Backplane::release),
+//! [`rename`](Backplane::rename), [`join`](Backplane::join),
+//! [`part`](Backplane::part) and the relays ([`send_to`](Backplane::send_to),
+//! [`broadcast`](Backplane::broadcast), [`room_send`](Backplane::room_send)),
+//! asks the lookups ([`users`](Backplane::users), ...), and takes
+//! [`poll_event`](Backplane::poll_event)s: outcomes, deliveries from other
+//! nodes, remote presence. The select loop owns the two sockets and reports
+//! on them per [`Which`] link, as it would for a bare `Link`
+//! (`connect_due`, `connecting`, `connected`, `received`, `output`,
+//! `wrote`, `closed`), plus [`tick`](Backplane::tick) and
+//! [`next_deadline`](Backplane::next_deadline); `cluster::socket` does that
+//! part for it.
+//!
+//! Order: every frame and script of this node goes out on its one command
+//! connection, which Redis runs in order, and every node reads every
+//! channel it subscribes to from its one subscriber connection, which
+//! Redis fills in the order it ran the publishes. So one sender's `msg`,
+//! `all` and `room` frames, and its presence, reach each node in the order
+//! sent, and the node hands them to the core in that order.
+
+use std::collections::{HashMap, VecDeque};
+use std::net::SocketAddr;
+use std::time::Instant;
+
+use super::backplane_config::{node_id, random_u64, BackplaneConfig};
+use super::backplane_event::{
+    BackplaneEvent, BackplaneStats, ClaimOutcome, JoinOutcome, RelayError, RenameOutcome, Ticket, Which,
+};
+use super::directory::Directory;
+use super::link::Link;
+use super::link_event::{Phase, PubMessage, SendError, Token};
+use super::local::{Change, Local, WaitingJoin};
+use super::relay;
+use super::scripts::{self, valid_name, BadName, Names, Script};
+use super::url::UrlError;
+use crate::message::{fold, valid_nick, valid_room};
+
+/// Why a backplane could not be made.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum BackplaneError {
+    /// A cluster name or node id outside `[A-Za-z0-9_.-]{1,64}`.
+    #[error(transparent)]
+    Name(#[from] BadName),
+    /// The Redis URL's host is not an address.
+    #[error(transparent)]
+    Url(#[from] UrlError),
+}
+
+/// What a command's reply means.
+#[derive(Debug)]
+enum Pending {
+    Claim {
+        ticket: Ticket,
+        nick: String,
+        abandoned: bool,
+    },
+    /// A claim of a nick this node already holds (re-announcing it).
+    Reclaim {
+        nick: String,
+    },
+    Rename {
+        ticket: Ticket,
+        old: String,
+        new: String,
+    },
+    Join {
+        ticket: Ticket,
+        nick: String,
+        room: String,
+    },
+    /// A join made again while re-announcing: nothing to tell.
+    Rejoin,
+    Release {
+        folded: String,
+    },
+    Part,
+    Heartbeat {
+        sent: Instant,
+    },
+    Snapshot,
+    Probe,
+    Leave,
+}
+
+/// How current the directory is.
+#[derive(Debug)]
+enum Sync {
+    /// Maybe behind: events apply only while their versions follow on.
+    Stale,
+    /// A snapshot was asked for: messages wait behind it (bounded), so the
+    /// presence it brings comes before them.
+    Reading {
+        token: Token,
+        held: VecDeque<PubMessage>,
+        held_bytes: usize,
+    },
+    /// Read from a snapshot on this subscriber connection, with every event
+    /// since.
+    Current,
+}
+
+/// A node's cluster membership. See the module docs.
+#[derive(Debug)]
+pub struct Backplane {
+    cfg: BackplaneConfig,
+    names: Names,
+    node: String,
+    prefix: Vec<u8>,
+    all_channel: Vec<u8>,
+    node_channel: Vec<u8>,
+    addr: SocketAddr,
+    cmd: Link,
+    sub: Link,
+    dir: Directory,
+    sync: Sync,
+    want_sync: bool,
+    ever_synced: bool,
+    /// A heartbeat was answered on this command connection.
+    registered: bool,
+    was_up: bool,
+    next_heartbeat: Option<Instant>,
+    heartbeat_in_flight: bool,
+    local: Local,
+    pending: HashMap<Token, Pending>,
+    next_ticket: u64,
+    events: VecDeque<BackplaneEvent>,
+    /// The nicks a node's reaping freed, gathered until its `down`.
+    down_run: Option<(String, u64, Vec<String>)>,
+    /// Nicks in the directory on other nodes, and per room, or `None`
+    /// after the directory changed.
+    remote_counts: Option<(usize, HashMap<String, usize>)>,
+    stats: BackplaneStats,
+}
+
+impl Backplane {
+    /// A node that is not connected yet: both links are due to connect.
+    pub fn new(cfg: BackplaneConfig, now: Instant) -> Result<Backplane, BackplaneError> {
+        let names = Names::new(&cfg.cluster)?;
+        let node = cfg.node_id.clone().unwrap_or_else(node_id);
+        if !valid_name(&node) {
+            return Err(BadName {
+                what: "node id",
+                name: node,
+            }
+            .into());
+        }
+        let addr = cfg.url.socket_addr()?;
+        let (cmd_cfg, sub_cfg) = cfg.links(&node, &names, random_u64());
+        let mut sub = Link::new(sub_cfg, now);
+        let all_channel = names.all_channel().into_bytes();
+        sub.subscribe(now, &all_channel).expect("a subscriber subscribes");
+        let stats = BackplaneStats {
+            node: node.clone(),
+            up: false,
+            commands: Link::new(cmd_cfg.clone(), now).stats(),
+            subscriber: sub.stats(),
+            nodes: 0,
+            users: 0,
+            local_users: 0,
+            reconnects: 0,
+            relayed_out: 0,
+            relayed_in: 0,
+            relay_refused: 0,
+            relay_failed: 0,
+            relay_dropped: 0,
+            resyncs: 0,
+            gaps: 0,
+            reannounces: 0,
+            evictions: 0,
+            heartbeats: 0,
+            reaped: 0,
+        };
+        Ok(Backplane {
+            prefix: names.prefix().as_bytes().to_vec(),
+            node_channel: names.node_channel(&node).into_bytes(),
+            all_channel,
+            names,
+            node,
+            addr,
+            cmd: Link::new(cmd_cfg, now),
+            sub,
+            dir: Directory::default(),
+            sync: Sync::Stale,
+            want_sync: true,
+            ever_synced: false,
+            registered: false,
+            was_up: false,
+            next_heartbeat: None,
+            heartbeat_in_flight: false,
+            local: Local::default(),
+            pending: HashMap::new(),
+            next_ticket: 0,
+            events: VecDeque::new(),
+            down_run: None,
+            remote_counts: None,
+            stats,
+            cfg,
+        })
+    }
+
+    /// This node's id.
+    pub fn node_id(&self) -> &str {
+        &self.node
+    }
+
+    /// The cluster's key and channel names.
+    pub fn names(&self) -> &Names {
+        &self.names
+    }
+
+    /// The settings it runs with.
+    pub fn config(&self) -> &BackplaneConfig {
+        &self.cfg
+    }
+
+    /// Whether the cluster is usable: both links ready, the directory
+    /// current, this node registered. While it is not, `claim`, `join` and
+    /// `rename` answer `Unavailable` and local chat goes on.
+    pub fn is_up(&self) -> bool {
+        self.cmd.is_ready() && self.sub.is_ready() && matches!(self.sync, Sync::Current) && self.registered
+    }
+
+    /// The next event, if any. Drain them after every call.
+    pub fn poll_event(&mut self) -> Option<BackplaneEvent> {
+        self.events.pop_front()
+    }
+
+    // --- The core's calls ---
+
+    /// Claims `nick` for a local client (after the core found it free
+    /// locally). The outcome comes as [`BackplaneEvent::Claim`].
+    pub fn claim(&mut self, nick: &str, now: Instant) -> Ticket {
+        let ticket = self.ticket();
+        let folded = fold(nick);
+        let outcome = if !self.is_up() || !valid_nick(nick) {
+            Some(ClaimOutcome::Unavailable)
+        } else if self.local.holds(&folded) || self.local.claiming.contains_key(&folded) {
+            Some(ClaimOutcome::Taken {
+                node: self.node.clone(),
+            })
+        } else {
+            match self.dir.nicks.get(&folded) {
+                // The directory is current: no round trip to say no.
+                Some((_, node)) if *node != self.node => Some(ClaimOutcome::Taken { node: node.clone() }),
+                _ => None,
+            }
+        };
+        if let Some(outcome) = outcome {
+            self.events.push_back(BackplaneEvent::Claim {
+                ticket,
+                nick: nick.to_string(),
+                outcome,
+            });
+            return ticket;
+        }
+        let pending = Pending::Claim {
+            ticket,
+            nick: nick.to_string(),
+            abandoned: false,
+        };
+        match self.eval(now, &scripts::CLAIM, &[nick.as_bytes()], pending) {
+            Some(token) => {
+                self.local.claiming.insert(folded, token);
+            }
+            None => self.events.push_back(BackplaneEvent::Claim {
+                ticket,
+                nick: nick.to_string(),
+                outcome: ClaimOutcome::Unavailable,
+            }),
+        }
+        ticket
+    }
+
+    /// A local user left (`reason`: the protocol's word, `quit`,
+    /// `disconnect`, ...): its nick and rooms are freed in the cluster,
+    /// and other nodes tell their clients. A claim still under way is
+    /// abandoned (no outcome comes; if it wins, the nick is freed at once).
+    /// Works while Redis is away: the next snapshot frees what is left.
+    pub fn release(&mut self, nick: &str, reason: &str, now: Instant) {
+        let folded = fold(nick);
+        if let Some(token) = self.local.claiming.remove(&folded) {
+            if let Some(Pending::Claim { abandoned, .. }) = self.pending.get_mut(&token) {
+                *abandoned = true;
+            }
+            return;
+        }
+        let Some((user, emptied)) = self.local.remove_user(&folded) else {
+            return;
+        };
+        self.unsubscribe_rooms(&emptied, now);
+        self.send_release(&user.nick, reason, now);
+        self.stats.local_users = self.local.users.len();
+    }
+
+    /// Renames a local user (`old` exactly as it holds it). The outcome
+    /// comes as [`BackplaneEvent::Rename`].
+    pub fn rename(&mut self, old: &str, new: &str, now: Instant) -> Ticket {
+        let ticket = self.ticket();
+        let (fo, fnew) = (fold(old), fold(new));
+        let held = self.local.users.get(&fo).is_some_and(|u| u.nick == old);
+        let outcome = if !self.is_up() || !held || !valid_nick(new) {
+            Some(RenameOutcome::Unavailable)
+        } else if fnew != fo && (self.local.holds(&fnew) || self.local.claiming.contains_key(&fnew)) {
+            Some(RenameOutcome::Taken {
+                node: self.node.clone(),
+            })
+        } else {
+            match self.dir.nicks.get(&fnew) {
+                Some((_, node)) if fnew != fo && *node != self.node => {
+                    Some(RenameOutcome::Taken { node: node.clone() })
+                }
+                _ => None,
+            }
+        };
+        let pending = Pending::Rename {
+            ticket,
+            old: old.to_string(),
+            new: new.to_string(),
+        };
+        let outcome = match outcome {
+            Some(o) => o,
+            None => match self.eval(now, &scripts::RENAME, &[old.as_bytes(), new.as_bytes()], pending) {
+                Some(_) => return ticket,
+                None => RenameOutcome::Unavailable,
+            },
+        };
+        self.events.push_back(BackplaneEvent::Rename {
+            ticket,
+            old: old.to_string(),
+            new: new.to_string(),
+            outcome,
+        });
+        ticket
+    }
+
+    /// Joins a local user to `room` cluster-wide (at most `max_members`
+    /// members; 0: no limit). The outcome comes as [`BackplaneEvent::Join`].
+    /// The room's channel is subscribed first, and the join sent once Redis
+    /// confirmed it, so the member misses no frame sent after its join.
+    pub fn join(&mut self, nick: &str, room: &str, max_members: usize, now: Instant) -> Ticket {
+        let ticket = self.ticket();
+        let (folded, froom) = (fold(nick), fold(room));
+        let answer = |outcome| BackplaneEvent::Join {
+            ticket,
+            nick: nick.to_string(),
+            room: room.to_string(),
+            outcome,
+        };
+        let Some(user) = self
+            .local
+            .users
+            .get(&folded)
+            .filter(|_| self.is_up() && valid_room(room))
+        else {
+            self.events.push_back(answer(JoinOutcome::Unavailable));
+            return ticket;
+        };
+        if let Some(name) = user.rooms.get(&froom) {
+            let outcome = JoinOutcome::Joined {
+                room: name.clone(),
+                new_member: false,
+            };
+            self.events.push_back(answer(outcome));
+            return ticket;
+        }
+        if self.local.start_join(&froom, room) == Change::First {
+            let channel = self.names.room_channel(room).into_bytes();
+            self.sub
+                .subscribe(now, &channel)
+                .expect("a subscriber subscribes");
+        }
+        let waiting = WaitingJoin {
+            ticket,
+            nick: nick.to_string(),
+            room: room.to_string(),
+            max: max_members,
+        };
+        let r = self.local.rooms.get_mut(&froom).expect("just started");
+        if r.live {
+            self.send_join(waiting, now);
+        } else {
+            r.waiting.push(waiting);
+        }
+        ticket
+    }
+
+    /// A local user leaves `room` (at once here; in Redis as soon as it
+    /// can be sent).
+    pub fn part(&mut self, nick: &str, room: &str, now: Instant) {
+        let (folded, froom) = (fold(nick), fold(room));
+        let Some(change) = self.local.part(&folded, &froom) else {
+            return;
+        };
+        if change == Change::Last {
+            self.unsubscribe_rooms(&[froom], now);
+        }
+        let spelled = self.local.users[&folded].nick.clone();
+        self.eval(
+            now,
+            &scripts::PART,
+            &[spelled.as_bytes(), room.as_bytes()],
+            Pending::Part,
+        );
+    }
+
+    /// Relays a `msg` frame (`payload`, as encoded for local clients) from
+    /// local `from` to `to` on another node. `Ok(n)`: n recipients to count
+    /// in the sender's ack (1 when handed to Redis, 0 if it waits for Redis
+    /// to come back).
+    pub fn send_to(
+        &mut self,
+        from: &str,
+        to: &str,
+        payload: &[u8],
+        now: Instant,
+    ) -> Result<usize, RelayError> {
+        let folded = fold(to);
+        if self.local.holds(&folded) {
+            return Err(RelayError::Local);
+        }
+        let Some((spelled, node)) = self.dir.nicks.get(&folded).filter(|(_, n)| *n != self.node) else {
+            return Err(RelayError::NoSuchUser);
+        };
+        let channel = self.names.node_channel(node).into_bytes();
+        let head = relay::msg_head(&self.node, from, spelled);
+        self.relay(now, &channel, &head, payload).map(usize::from)
+    }
+
+    /// Relays an `all` frame from local `from` to every other node. `Ok(n)`:
+    /// the users on other nodes it was handed to Redis for.
+    pub fn broadcast(&mut self, from: &str, payload: &[u8], now: Instant) -> Result<usize, RelayError> {
+        if !self.others_exist() {
+            return Ok(0);
+        }
+        let head = relay::all_head(&self.node, from);
+        let channel = self.all_channel.clone();
+        let sent = self.relay(now, &channel, &head, payload)?;
+        Ok(if sent { self.remote_counts().0 } else { 0 })
+    }
+
+    /// Relays a `room` frame from local member `from` to the room's members
+    /// on other nodes. `Ok(n)`: those it was handed to Redis for.
+    pub fn room_send(
+        &mut self,
+        from: &str,
+        room: &str,
+        payload: &[u8],
+        now: Instant,
+    ) -> Result<usize, RelayError> {
+        if !self.others_exist() {
+            return Ok(0);
+        }
+        let channel = self.names.room_channel(room).into_bytes();
+        let head = relay::room_head(&self.node, from, room);
+        let sent = self.relay(now, &channel, &head, payload)?;
+        Ok(if sent {
+            self.remote_counts().1.get(&fold(room)).copied().unwrap_or(0)
+        } else {
+            0
+        })
+    }
+
+    /// A graceful goodbye: every local nick is freed at once (other nodes
+    /// see `offline` with `reason`, e.g. `shutdown`) and the node is
+    /// forgotten. Keep pumping until [`is_idle`](Self::is_idle) (or a
+    /// deadline) before dropping it.
+    pub fn leave(&mut self, reason: &str, now: Instant) {
+        let rooms: Vec<String> = self.local.rooms.keys().cloned().collect();
+        self.local = Local::default();
+        self.unsubscribe_rooms(&rooms, now);
+        self.eval(now, &scripts::LEAVE, &[reason.as_bytes()], Pending::Leave);
+        self.next_heartbeat = None;
+    }
+
+    /// Whether nothing waits for Redis on the command link.
+    pub fn is_idle(&self) -> bool {
+        let s = self.cmd.stats();
+        s.pending_commands == 0 && s.in_flight == 0
+    }
+
+    // --- Time ---
+
+    /// Checks every deadline (replies, reconnects, pings, the heartbeat).
+    pub fn tick(&mut self, now: Instant) {
+        self.cmd.tick(now);
+        self.sub.tick(now);
+        self.pump(now);
+    }
+
+    /// The earliest time [`tick`](Self::tick) has something to do.
+    pub fn next_deadline(&self) -> Option<Instant> {
+        let heartbeat = self
+            .next_heartbeat
+            .filter(|_| self.cmd.is_ready() && !self.heartbeat_in_flight);
+        [self.cmd.next_deadline(), self.sub.next_deadline(), heartbeat]
+            .into_iter()
+            .flatten()
+            .min()
+    }
+
+    // --- The sockets (owned by the select loop) ---
+
+    /// Where Redis is.
+    pub fn redis_addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Whether the loop should open `which`'s socket and connect now.
+    pub fn connect_due(&self, which: Which, now: Instant) -> bool {
+        self.link(which).connect_due(now)
+    }
+
+    /// Whether `which` wants its socket open; false once it went down:
+    /// close it.
+    pub fn wants_socket(&self, which: Which) -> bool {
+        self.link(which).phase() != Phase::Down
+    }
+
+    /// A non-blocking connect of `which` was started.
+    pub fn connecting(&mut self, which: Which, now: Instant) {
+        self.link_mut(which).connecting(now);
+        self.pump(now);
+    }
+
+    /// `which`'s TCP connection is up.
+    pub fn connected(&mut self, which: Which, now: Instant) {
+        self.link_mut(which).connected(now);
+        self.pump(now);
+    }
+
+    /// Bytes read from `which`.
+    pub fn received(&mut self, which: Which, bytes: &[u8], now: Instant) {
+        self.link_mut(which).received(bytes, now);
+        self.pump(now);
+    }
+
+    /// The bytes to write to `which` now.
+    pub fn output(&self, which: Which) -> &[u8] {
+        self.link(which).output()
+    }
+
+    /// Whether `which` has bytes to write.
+    pub fn wants_write(&self, which: Which) -> bool {
+        self.link(which).wants_write()
+    }
+
+    /// The first `n` bytes of [`output`](Self::output) were written.
+    pub fn wrote(&mut self, which: Which, n: usize, now: Instant) {
+        self.link_mut(which).wrote(n, now);
+        self.pump(now);
+    }
+
+    /// `which`'s socket closed or failed (or could not be made).
+    pub fn closed(&mut self, which: Which, now: Instant) {
+        self.link_mut(which).closed(now);
+        self.pump(now);
+    }
+
+    /// State and counters.
+    pub fn stats(&self) -> BackplaneStats {
+        let (commands, subscriber) = (self.cmd.stats(), self.sub.stats());
+        BackplaneStats {
+            up: self.is_up(),
+            reconnects: commands.reconnects + subscriber.reconnects,
+            commands,
+            subscriber,
+            nodes: self.dir.nodes.len(),
+            users: self.users().len(),
+            local_users: self.local.users.len(),
+            ..self.stats.clone()
+        }
+    }
+
+    // --- Inside ---
+
+    fn link(&self, which: Which) -> &Link {
+        match which {
+            Which::Commands => &self.cmd,
+            Which::Subscriber => &self.sub,
+        }
+    }
+
+    fn link_mut(&mut self, which: Which) -> &mut Link {
+        match which {
+            Which::Commands => &mut self.cmd,
+            Which::Subscriber => &mut self.sub,
+        }
+    }
+
+    fn ticket(&mut self) -> Ticket {
+        self.next_ticket += 1;
+        Ticket(self.next_ticket)
+    }
+
+    /// Runs a script with this node's prefix and id before `args`; `None`
+    /// if the link refused it (full).
+    fn eval(&mut self, now: Instant, script: &Script, args: &[&[u8]], pending: Pending) -> Option<Token> {
+        let mut all: Vec<&[u8]> = vec![&self.prefix, self.node.as_bytes()];
+        if matches!(pending, Pending::Snapshot) {
+            all.truncate(1);
+        }
+        all.extend_from_slice(args);
+        let token = self.cmd.send_eval(now, script, &[], &all).ok()?;
+        self.pending.insert(token, pending);
+        Some(token)
+    }
+
+    fn send_release(&mut self, nick: &str, reason: &str, now: Instant) {
+        let folded = fold(nick);
+        self.local.released.insert(folded.clone(), reason.to_string());
+        self.eval(
+            now,
+            &scripts::RELEASE,
+            &[nick.as_bytes(), reason.as_bytes()],
+            Pending::Release { folded },
+        );
+    }
+
+    fn send_join(&mut self, j: WaitingJoin, now: Instant) {
+        let max = j.max.to_string();
+        let args: [&[u8]; 3] = [j.nick.as_bytes(), j.room.as_bytes(), max.as_bytes()];
+        let pending = Pending::Join {
+            ticket: j.ticket,
+            nick: j.nick.clone(),
+            room: j.room.clone(),
+        };
+        if self.eval(now, &scripts::JOIN, &args, pending).is_none() {
+            self.join_failed(j.ticket, &j.nick, &j.room, JoinOutcome::Unavailable, now);
+        }
+    }
+
+    /// A join that did not happen: its room may have nobody local now.
+    fn join_failed(&mut self, ticket: Ticket, nick: &str, room: &str, outcome: JoinOutcome, now: Instant) {
+        let froom = fold(room);
+        if self.local.end_join(&fold(nick), &froom, None) == Change::Last {
+            self.unsubscribe_rooms(&[froom], now);
+        }
+        self.events.push_back(BackplaneEvent::Join {
+            ticket,
+            nick: nick.to_string(),
+            room: room.to_string(),
+            outcome,
+        });
+    }
+
+    fn unsubscribe_rooms(&mut self, frooms: &[String], now: Instant) {
+        for froom in frooms {
+            let channel = self.names.room_channel(froom).into_bytes();
+            self.sub
+                .unsubscribe(now, &channel)
+                .expect("a subscriber unsubscribes");
+        }
+    }
+
+    /// Publishes a relayed frame; `Ok(true)` if the link is ready (it goes
+    /// now), `Ok(false)` if it waits for Redis (bounded in bytes and age).
+    fn relay(
+        &mut self,
+        now: Instant,
+        channel: &[u8],
+        head: &[u8],
+        payload: &[u8],
+    ) -> Result<bool, RelayError> {
+        match self.cmd.publish(now, channel, head, payload) {
+            Ok(_) => {
+                self.stats.relayed_out += 1;
+                Ok(self.cmd.is_ready())
+            }
+            Err(SendError::Full { .. }) => {
+                self.stats.relay_refused += 1;
+                Err(RelayError::Full)
+            }
+            Err(e) => unreachable!("a command link publishes: {e}"),
+        }
+    }
+
+    /// Whether the directory knows another node (or may be behind).
+    fn others_exist(&self) -> bool {
+        !matches!(self.sync, Sync::Current) || self.dir.nodes.iter().any(|n| *n != self.node)
+    }
+
+    /// Handles every link event, then what follows from them (the probe,
+    /// the snapshot, the heartbeat, up or down), until nothing is left.
+    fn pump(&mut self, now: Instant) {
+        loop {
+            let mut any = false;
+            while let Some(e) = self.cmd.poll_event() {
+                any = true;
+                self.on_cmd_event(e, now);
+            }
+            while let Some(e) = self.sub.poll_event() {
+                any = true;
+                self.on_sub_event(e, now);
+            }
+            if self.cmd.is_ready() {
+                if let Some((channel, payload)) = self.sub.take_probe(now) {
+                    if let Ok(token) = self.cmd.send(now, &[b"PUBLISH", &channel, &payload]) {
+                        self.pending.insert(token, Pending::Probe);
+                    }
+                }
+            }
+            self.request_snapshot(now);
+            self.heartbeat(now);
+            self.update_up(now);
+            if !any {
+                return;
+            }
+        }
+    }
+
+    /// Sends the heartbeat when due (one at a time).
+    fn heartbeat(&mut self, now: Instant) {
+        let due = self.next_heartbeat.is_some_and(|t| now >= t);
+        if !self.cmd.is_ready() || self.heartbeat_in_flight || !due {
+            return;
+        }
+        let ttl = self.cfg.node_timeout.as_millis().to_string();
+        if self
+            .eval(
+                now,
+                &scripts::HEARTBEAT,
+                &[ttl.as_bytes()],
+                Pending::Heartbeat { sent: now },
+            )
+            .is_some()
+        {
+            self.heartbeat_in_flight = true;
+        }
+    }
+
+    /// Tells the core when the cluster becomes usable or stops being so;
+    /// on the way down, what waits to be sent for the core is cancelled
+    /// (it is answered `Unavailable`).
+    fn update_up(&mut self, now: Instant) {
+        let up = self.is_up();
+        if up == self.was_up {
+            return;
+        }
+        self.was_up = up;
+        if up {
+            self.events.push_back(BackplaneEvent::Up);
+            return;
+        }
+        self.events.push_back(BackplaneEvent::Down);
+        let pending = &self.pending;
+        self.cmd.cancel_where(|t| {
+            matches!(
+                pending.get(&t),
+                Some(Pending::Claim { .. } | Pending::Rename { .. } | Pending::Join { .. })
+            )
+        });
+        let waiting: Vec<WaitingJoin> = self
+            .local
+            .rooms
+            .values_mut()
+            .flat_map(|r| std::mem::take(&mut r.waiting))
+            .collect();
+        for j in waiting {
+            self.join_failed(j.ticket, &j.nick, &j.room, JoinOutcome::Unavailable, now);
+        }
+    }
+}
+
+#[path = "backplane_replies.rs"]
+mod replies;
+#[path = "backplane_resync.rs"]
+mod resync;
+#[path = "backplane_sync.rs"]
+mod sync;
+#[path = "backplane_view.rs"]
+mod view;
