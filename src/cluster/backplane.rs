@@ -125,6 +125,10 @@ pub struct Backplane {
     was_up: bool,
     next_heartbeat: Option<Instant>,
     heartbeat_in_flight: bool,
+    /// A heartbeat was lost with its connection: Redis may have run it
+    /// (reaping this node and answering `new` to nobody), so the next one
+    /// answered re-announces whatever it says.
+    heartbeat_lost: bool,
     local: Local,
     pending: HashMap<Token, Pending>,
     next_ticket: u64,
@@ -192,6 +196,7 @@ impl Backplane {
             was_up: false,
             next_heartbeat: None,
             heartbeat_in_flight: false,
+            heartbeat_lost: false,
             local: Local::default(),
             pending: HashMap::new(),
             next_ticket: 0,

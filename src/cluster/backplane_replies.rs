@@ -155,7 +155,7 @@ impl Backplane {
                     self.registered = true;
                     self.stats.heartbeats += 1;
                     self.stats.reaped += rest.get(1).and_then(Reply::as_array).map_or(0, |a| a.len()) as u64;
-                    if word == "new" {
+                    if word == "new" || std::mem::take(&mut self.heartbeat_lost) {
                         self.reannounce(now);
                     }
                 }
@@ -171,7 +171,6 @@ impl Backplane {
             self.stats.relay_failed += 1;
             return;
         };
-        let _ = why;
         match pending {
             // A claim lost with its connection may have won: the next
             // snapshot shows this node holding a nick nobody here has, and
@@ -204,6 +203,7 @@ impl Backplane {
             }
             Pending::Heartbeat { .. } => {
                 self.heartbeat_in_flight = false;
+                self.heartbeat_lost |= why == Failure::Lost;
                 self.next_heartbeat = Some(now);
             }
             Pending::Snapshot => self.on_snapshot(token, None, now),

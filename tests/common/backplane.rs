@@ -81,9 +81,21 @@ pub struct Node {
 impl Node {
     /// A node `id` of cluster `cluster` on Redis at `url`.
     pub fn new(url: &str, cluster: &str, id: &str, node_timeout: Duration) -> Node {
+        Node::with(url, cluster, id, node_timeout, |_| {})
+    }
+
+    /// As [`new`](Self::new), with the config changed by `tune`.
+    pub fn with(
+        url: &str,
+        cluster: &str,
+        id: &str,
+        node_timeout: Duration,
+        tune: impl FnOnce(&mut BackplaneConfig),
+    ) -> Node {
         let url: RedisUrl = url.parse().unwrap();
         let mut cfg = BackplaneConfig::new(url, cluster, node_timeout);
         cfg.node_id = Some(id.to_string());
+        tune(&mut cfg);
         Node {
             bp: Backplane::new(cfg, Instant::now()).unwrap(),
             socks: LinkSockets::new(),
