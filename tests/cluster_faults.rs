@@ -47,7 +47,9 @@ fn a_killed_node_has_its_users_offline_and_their_nicks_free_within_node_timeout(
     let mut c = up_with(&redis, &[(0, "alice"), (1, "bob"), (2, "carol"), (2, "dave")], 3);
     c.join(0, "alice", "#r");
     c.join(2, "carol", "#r");
-    c.until("carol in #r on n0", |c| c.nodes[0].bp.room_members("#r") == ["alice", "carol"]);
+    c.until("carol in #r on n0", |c| {
+        c.nodes[0].bp.room_members("#r") == ["alice", "carol"]
+    });
     // Killed: its sockets close, it says nothing.
     drop(c.nodes.remove(2));
     let killed = Instant::now();
@@ -56,8 +58,13 @@ fn a_killed_node_has_its_users_offline_and_their_nicks_free_within_node_timeout(
             .count(|e| matches!(e, BackplaneEvent::NodeDown { node, nicks, .. } if node == "n2" && nicks == &["carol", "dave"]))
             == 1
     };
-    c.until_within("n2 down on both survivors", reap_bound(), |c| c.nodes.iter().all(gone));
-    eprintln!("n2's users offline after {:?} (node_timeout {NODE_TIMEOUT:?})", killed.elapsed());
+    c.until_within("n2 down on both survivors", reap_bound(), |c| {
+        c.nodes.iter().all(gone)
+    });
+    eprintln!(
+        "n2's users offline after {:?} (node_timeout {NODE_TIMEOUT:?})",
+        killed.elapsed()
+    );
     let p = c.nodes[0].core.presence();
     let tail: Vec<&Presence> = p[p.len() - 3..].to_vec();
     assert_eq!(
@@ -92,15 +99,25 @@ fn a_stopped_redis_makes_the_cluster_unavailable_until_it_continues() {
     let stopped = Instant::now();
     c.until("both down", |c| c.nodes.iter().all(|n| !n.bp.is_up()));
     eprintln!("both nodes down {:?} after SIGSTOP", stopped.elapsed());
-    assert!(c.nodes.iter().all(|n| n.core.count(|e| *e == BackplaneEvent::Down) == 1));
+    assert!(c
+        .nodes
+        .iter()
+        .all(|n| n.core.count(|e| *e == BackplaneEvent::Down) == 1));
     // hello and join need the cluster: answered at once.
     let t = c.nodes[0].claim("carol");
     assert_eq!(c.nodes[0].core.claims[&t], ClaimOutcome::Unavailable);
     // Local chat goes on; a relay waits for Redis, counted for nobody.
-    assert_eq!(c.nodes[0].bp.send_to("alice", "bob", &msg("alice", "bob"), Instant::now()), Ok(0));
+    assert_eq!(
+        c.nodes[0]
+            .bp
+            .send_to("alice", "bob", &msg("alice", "bob"), Instant::now()),
+        Ok(0)
+    );
     // Stopped for longer than node_timeout: when Redis runs again, the first
     // heartbeat reaps every node, each answers `new` and re-announces.
-    c.until_within("twice node_timeout", NODE_TIMEOUT * 3, |_| stopped.elapsed() > NODE_TIMEOUT * 2);
+    c.until_within("twice node_timeout", NODE_TIMEOUT * 3, |_| {
+        stopped.elapsed() > NODE_TIMEOUT * 2
+    });
     redis.resume();
     c.until_up();
     eprintln!("up again {:?} after SIGCONT", stopped.elapsed());
@@ -108,11 +125,20 @@ fn a_stopped_redis_makes_the_cluster_unavailable_until_it_continues() {
     // it continued, on connections already given up): each node claimed
     // its users again, from the heartbeat's answer or from the snapshot.
     c.until_users(&["alice", "bob"]);
-    c.until("Redis holds both again", |_| redis_nicks(&redis) == ["n0 alice", "n1 bob"]);
+    c.until("Redis holds both again", |_| {
+        redis_nicks(&redis) == ["n0 alice", "n1 bob"]
+    });
     // Cross-node delivery works again, and the namespace is whole.
     let before = c.nodes[1].core.frames.len();
-    assert_eq!(c.nodes[0].bp.send_to("alice", "bob", &msg("alice", "bob"), Instant::now()), Ok(1));
-    c.until("the msg after recovery", |c| c.nodes[1].core.frames.len() > before);
+    assert_eq!(
+        c.nodes[0]
+            .bp
+            .send_to("alice", "bob", &msg("alice", "bob"), Instant::now()),
+        Ok(1)
+    );
+    c.until("the msg after recovery", |c| {
+        c.nodes[1].core.frames.len() > before
+    });
     assert!(matches!(c.claim(1, "ALICE"), ClaimOutcome::Taken { node } if node == "n0"));
     assert_eq!(c.claim(1, "carol"), ClaimOutcome::Claimed);
 }
@@ -138,12 +164,16 @@ fn after_redis_restarts_empty_every_node_re_announces_and_each_nick_has_one_hold
     c.join(1, "bob", "#r");
     redis.restart_empty();
     c.until_up();
-    c.until("Redis holds both again", |_| redis_nicks(&redis) == ["n0 alice", "n1 bob"]);
+    c.until("Redis holds both again", |_| {
+        redis_nicks(&redis) == ["n0 alice", "n1 bob"]
+    });
     c.until("both in #r in Redis", |_| {
         redis.client().cmd(&["SCARD", "chat:{t}:room:#r"]) == Reply::Integer(2)
     });
     c.until("#r on both nodes", |c| {
-        c.nodes.iter().all(|n| n.bp.room_members("#r") == ["alice", "bob"])
+        c.nodes
+            .iter()
+            .all(|n| n.bp.room_members("#r") == ["alice", "bob"])
     });
 
     // Again, but n0's host is slow to notice: n1 is back first and a new
@@ -159,7 +189,9 @@ fn after_redis_restarts_empty_every_node_re_announces_and_each_nick_has_one_hold
     assert_eq!(c.claim(1, "Alice"), ClaimOutcome::Claimed);
     c.nodes[0].pumped = true;
     c.until("alice evicted on n0", |c| {
-        c.nodes[0].core.count(|e| matches!(e, BackplaneEvent::Evicted { nick, holder } if nick == "alice" && holder == "n1")) == 1
+        c.nodes[0].core.count(
+            |e| matches!(e, BackplaneEvent::Evicted { nick, holder } if nick == "alice" && holder == "n1"),
+        ) == 1
     });
     c.until_up();
     c.until_users(&["Alice", "bob"]);
@@ -190,7 +222,9 @@ fn a_black_hole_between_a_node_and_redis_is_found_within_node_timeout() {
     c.until_users(&["alice", "bob"]);
     proxy.swallow(true);
     let cut = Instant::now();
-    c.until_within("n0 down", NODE_TIMEOUT + Duration::from_secs(1), |c| !c.nodes[0].bp.is_up());
+    c.until_within("n0 down", NODE_TIMEOUT + Duration::from_secs(1), |c| {
+        !c.nodes[0].bp.is_up()
+    });
     eprintln!("n0 found the black hole after {:?}", cut.elapsed());
     // For n1, n0 is a silent node: reaped.
     c.until_within("alice offline on n1", reap_bound(), |c| {
@@ -214,17 +248,26 @@ fn a_black_hole_between_a_node_and_redis_is_found_within_node_timeout() {
 fn a_node_left_unpumped_past_the_subscriber_limit_reconnects_and_resyncs() {
     let redis = RedisServer::start();
     // Redis cuts a subscriber 256 KiB behind (the default is 32 MiB).
-    redis
-        .client()
-        .cmd(&["CONFIG", "SET", "client-output-buffer-limit", "pubsub 262144 131072 1"]);
+    redis.client().cmd(&[
+        "CONFIG",
+        "SET",
+        "client-output-buffer-limit",
+        "pubsub 262144 131072 1",
+    ]);
     let mut c = up_with(&redis, &[(0, "alice"), (0, "carol"), (1, "bob")], 2);
     c.nodes[1].pumped = false;
     let stopped = Instant::now();
     // 8 MiB of broadcasts: more than the kernel's buffers and the limit.
-    let big = format!(r#"{{"type":"all","from":"alice","text":"{}"}}"#, "x".repeat(64 * 1024));
+    let big = format!(
+        r#"{{"type":"all","from":"alice","text":"{}"}}"#,
+        "x".repeat(64 * 1024)
+    );
     for _ in 0..16 {
         for _ in 0..8 {
-            c.nodes[0].bp.broadcast("alice", big.as_bytes(), Instant::now()).unwrap();
+            c.nodes[0]
+                .bp
+                .broadcast("alice", big.as_bytes(), Instant::now())
+                .unwrap();
         }
         c.round(Duration::ZERO);
     }
@@ -256,7 +299,10 @@ fn a_node_left_unpumped_past_the_subscriber_limit_reconnects_and_resyncs() {
         c.nodes[0].core.presence().last() == Some(&&Presence::Online { nick: "bob".into() })
     });
     let s = c.nodes[1].bp.stats();
-    assert!(s.subscriber.reconnects >= 1 && s.resyncs >= 2 && s.reannounces >= 1, "{s:#?}");
+    assert!(
+        s.subscriber.reconnects >= 1 && s.resyncs >= 2 && s.reannounces >= 1,
+        "{s:#?}"
+    );
     eprintln!(
         "n1 got {} of 128 broadcasts from before the cut",
         c.nodes[1].core.frames.len()
@@ -289,12 +335,17 @@ fn relays_during_an_outage_are_bounded_in_bytes_and_age() {
         }
     }
     let s = c.nodes[0].bp.stats();
-    eprintln!("{queued} queued, {refused} refused; {} bytes wait", s.commands.pending_bytes);
+    eprintln!(
+        "{queued} queued, {refused} refused; {} bytes wait",
+        s.commands.pending_bytes
+    );
     assert!(queued > 0 && refused > 0);
     assert!(s.commands.pending_bytes <= 64 * 1024);
     assert_eq!(s.relay_refused, refused);
     // Older than max_pending_age (node_timeout here): dropped and counted.
-    c.until("the relays expired", |c| c.nodes[0].bp.stats().relay_failed == queued);
+    c.until("the relays expired", |c| {
+        c.nodes[0].bp.stats().relay_failed == queued
+    });
     assert_eq!(c.nodes[0].bp.stats().commands.pending_bytes, 0);
     redis.restart_empty();
     c.until_up();

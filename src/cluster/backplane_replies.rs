@@ -91,7 +91,7 @@ impl Backplane {
                 }
                 if outcome == ClaimOutcome::Claimed {
                     self.local.add_user(&nick);
-                    self.stats.local_users = self.local.users.len();
+                    self.remote_counts = None;
                 }
                 self.events.push_back(BackplaneEvent::Claim {
                     ticket,
@@ -108,6 +108,7 @@ impl Backplane {
                 let outcome = match word {
                     "ok" => {
                         self.local.rename(&old, &new);
+                        self.remote_counts = None;
                         RenameOutcome::Renamed
                     }
                     "taken" => RenameOutcome::Taken {
@@ -257,7 +258,7 @@ impl Backplane {
         };
         self.unsubscribe_rooms(&emptied, now);
         self.stats.evictions += 1;
-        self.stats.local_users = self.local.users.len();
+        self.remote_counts = None;
         self.events.push_back(BackplaneEvent::Evicted {
             nick: user.nick,
             holder: holder.to_string(),

@@ -117,7 +117,7 @@ impl Backplane {
         }
     }
 
-    fn on_message(&mut self, m: PubMessage, now: Instant) {
+    pub(super) fn on_message(&mut self, m: PubMessage, now: Instant) {
         if let Sync::Reading { held, held_bytes, .. } = &mut self.sync {
             let event = m.payload.starts_with(EVENT_PREFIX);
             // Directory events are always kept: they are small, and only
