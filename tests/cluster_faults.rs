@@ -119,8 +119,9 @@ fn a_stopped_redis_makes_the_cluster_unavailable_until_it_continues() {
         stopped.elapsed() > NODE_TIMEOUT * 2
     });
     redis.resume();
+    let continued = Instant::now();
     c.until_up();
-    eprintln!("up again {:?} after SIGCONT", stopped.elapsed());
+    eprintln!("up again {:?} after SIGCONT", continued.elapsed());
     // Redis reaped both (the heartbeats written before the stop ran when
     // it continued, on connections already given up): each node claimed
     // its users again, from the heartbeat's answer or from the snapshot.
