@@ -302,3 +302,56 @@ fn two_thousand_frames_from_one_sender_keep_their_order_across_msg_all_and_room(
     assert_eq!((s.relayed_out, s.relay_refused, s.relay_failed), (N as u64, 0, 0));
     assert_eq!(c.nodes[1].bp.stats().relayed_in, N as u64);
 }
+
+/// The nicks Redis holds, as "NODE NICK", sorted.
+fn redis_nicks(redis: &RedisServer) -> Vec<String> {
+    let reply = redis.client().cmd(&["HGETALL", "chat:{t}:nicks"]);
+    let mut out: Vec<String> = reply
+        .as_array()
+        .unwrap()
+        .chunks(2)
+        .map(|p| String::from_utf8_lossy(p[1].as_bytes().unwrap()).into_owned())
+        .collect();
+    out.sort();
+    out
+}
+
+#[test]
+fn a_client_leaving_while_its_claim_or_rename_is_under_way_leaves_nothing_held() {
+    let redis = RedisServer::start();
+    let mut c = cluster(&redis, 2);
+    let now = Instant::now();
+    // Claimed and abandoned in one round: no outcome, and the nick is freed.
+    let gone = c.nodes[0].claim("ghost");
+    c.nodes[0].bp.release("ghost", "disconnect", now);
+    // Abandoned, then claimed again by a new client before any answer: the
+    // second claim keeps it.
+    c.nodes[0].claim("again");
+    c.nodes[0].bp.release("again", "quit", now);
+    let kept = c.nodes[0].claim("again");
+    c.until("the second claim", |c| c.nodes[0].core.claims.contains_key(&kept));
+    assert_eq!(c.nodes[0].core.claims[&kept], ClaimOutcome::Claimed);
+    // A rename whose user leaves before the answer: both nicks end free.
+    assert_eq!(c.claim(1, "old"), ClaimOutcome::Claimed);
+    let t = c.nodes[1].bp.rename("old", "new", Instant::now());
+    c.nodes[1].bp.release("old", "quit", Instant::now());
+    c.until("the rename's answer", |c| {
+        c.nodes[1]
+            .core
+            .log
+            .iter()
+            .any(|e| matches!(e, BackplaneEvent::Rename { ticket, .. } if *ticket == t))
+    });
+    c.until_users(&["again"]);
+    c.until("Redis holds only 'again'", |_| {
+        redis_nicks(&redis) == ["n0 again"]
+    });
+    assert!(!c.nodes[0].core.claims.contains_key(&gone));
+    // n1 saw "new" go offline with the reason its user left for.
+    c.until("new offline on n0", |c| {
+        c.nodes[0].core.presence().contains(&&Presence::Offline {
+            nick: "new".into(),
+            reason: "quit".into(),
+        })
+    });
+}

@@ -50,10 +50,11 @@ pub enum BackplaneError {
 /// What a command's reply means.
 #[derive(Debug)]
 enum Pending {
+    /// `abandoned`: its client left meanwhile, with this reason.
     Claim {
         ticket: Ticket,
         nick: String,
-        abandoned: bool,
+        abandoned: Option<String>,
     },
     /// A claim of a nick this node already holds (re-announcing it).
     Reclaim {

@@ -45,7 +45,7 @@ impl Backplane {
         let pending = Pending::Claim {
             ticket,
             nick: nick.to_string(),
-            abandoned: false,
+            abandoned: None,
         };
         match self.eval(now, &scripts::CLAIM, &[nick.as_bytes()], pending) {
             Some(token) => {
@@ -69,7 +69,7 @@ impl Backplane {
         let folded = fold(nick);
         if let Some(token) = self.local.claiming.remove(&folded) {
             if let Some(Pending::Claim { abandoned, .. }) = self.pending.get_mut(&token) {
-                *abandoned = true;
+                *abandoned = Some(reason.to_string());
             }
             return;
         }
@@ -77,6 +77,8 @@ impl Backplane {
             return;
         };
         self.unsubscribe_rooms(&emptied, now);
+        // send_release records the reason: a rename under way that wins
+        // frees its new nick with it.
         self.send_release(&user.nick, reason, now);
         self.remote_counts = None;
     }

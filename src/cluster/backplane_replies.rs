@@ -82,10 +82,13 @@ impl Backplane {
                     },
                     _ => ClaimOutcome::Unavailable,
                 };
-                if abandoned {
-                    // Its client left while it was under way.
-                    if outcome == ClaimOutcome::Claimed {
-                        self.send_release(&nick, "disconnect", now);
+                if let Some(reason) = abandoned {
+                    // Its client left while it was under way: free the nick,
+                    // unless a claim sent since (answered after this one)
+                    // holds it for a new client.
+                    let again = self.local.holds(&folded) || self.local.claiming.contains_key(&folded);
+                    if outcome == ClaimOutcome::Claimed && !again {
+                        self.send_release(&nick, &reason, now);
                     }
                     return;
                 }
@@ -107,7 +110,12 @@ impl Backplane {
             Pending::Rename { ticket, old, new } => {
                 let outcome = match word {
                     "ok" => {
-                        self.local.rename(&old, &new);
+                        if !self.local.rename(&old, &new) {
+                            // Its user left meanwhile; the release went to the
+                            // old nick, too late: free the new one.
+                            let reason = self.local.released.get(&fold(&old)).cloned();
+                            self.send_release(&new, reason.as_deref().unwrap_or("disconnect"), now);
+                        }
                         self.remote_counts = None;
                         RenameOutcome::Renamed
                     }
@@ -185,7 +193,7 @@ impl Backplane {
                 if self.local.claiming.get(&folded) == Some(&token) {
                     self.local.claiming.remove(&folded);
                 }
-                if !abandoned {
+                if abandoned.is_none() {
                     self.events.push_back(BackplaneEvent::Claim {
                         ticket,
                         nick,
