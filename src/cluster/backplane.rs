@@ -371,8 +371,9 @@ impl Backplane {
             }
             self.request_snapshot(now);
             self.heartbeat(now);
-            self.update_up(now);
-            if !any {
+            // Going down cancels commands: their failures are events.
+            let changed = self.update_up(now);
+            if !any && !changed {
                 return;
             }
         }
@@ -400,16 +401,16 @@ impl Backplane {
 
     /// Tells the core when the cluster becomes usable or stops being so;
     /// on the way down, what waits to be sent for the core is cancelled
-    /// (it is answered `Unavailable`).
-    fn update_up(&mut self, now: Instant) {
+    /// (it is answered `Unavailable`). Says whether it changed.
+    fn update_up(&mut self, now: Instant) -> bool {
         let up = self.is_up();
         if up == self.was_up {
-            return;
+            return false;
         }
         self.was_up = up;
         if up {
             self.events.push_back(BackplaneEvent::Up);
-            return;
+            return true;
         }
         self.events.push_back(BackplaneEvent::Down);
         let pending = &self.pending;
@@ -428,6 +429,7 @@ impl Backplane {
         for j in waiting {
             self.join_failed(j.ticket, &j.nick, &j.room, JoinOutcome::Unavailable, now);
         }
+        true
     }
 }
 

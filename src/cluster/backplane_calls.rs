@@ -263,7 +263,7 @@ impl Backplane {
         self.left = true;
         self.next_heartbeat = None;
         self.remote_counts = None;
-        self.update_up(now);
+        self.pump(now);
     }
 
     /// Whether nothing waits for Redis on the command link.
