@@ -1,9 +1,10 @@
 //! The operating-system calls the event core makes, each turned into
 //! `io::Result` with `EINTR` retried where retrying is right. Everything
-//! goes through nix; the one `unsafe` here lends raw descriptor numbers to
-//! `FdSet` for the length of one `select()`.
+//! goes through nix where it can; the two `unsafe` blocks here lend raw
+//! descriptor numbers to `FdSet` for the length of one `select()`, and ask
+//! libc for the host name.
 
-use std::io::{self, IoSlice};
+use std::io::{self, IoSlice, Read};
 use std::net::{SocketAddr, TcpListener};
 use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd, RawFd};
 use std::time::Duration;
@@ -178,4 +179,203 @@ pub fn wait(interest: &Interest, timeout: Option<Duration>, ready: &mut Ready) -
             .filter(|&fd| wset.contains(borrow(fd))),
     );
     Ok(())
+}
+
+/// Starts a non-blocking TCP connect to `addr` on a new `SOCK_NONBLOCK |
+/// SOCK_CLOEXEC` socket. `Ok((fd, true))`: connected at once (loopback
+/// can); `Ok((fd, false))`: in progress (`EINPROGRESS`, or `EINTR`, after
+/// which the connect goes on by itself): watch for writability, then ask
+/// [`connect_result`]. A socket `select()` cannot watch is refused
+/// (`EMFILE`), so the caller never meets one.
+pub fn connect_nonblocking(addr: SocketAddr) -> io::Result<(OwnedFd, bool)> {
+    let family = match addr {
+        SocketAddr::V4(_) => AddressFamily::Inet,
+        SocketAddr::V6(_) => AddressFamily::Inet6,
+    };
+    let flags = SockFlag::SOCK_NONBLOCK | SockFlag::SOCK_CLOEXEC;
+    let fd = socket::socket(family, SockType::Stream, flags, None)?;
+    if !selectable(fd.as_raw_fd()) {
+        return Err(Errno::EMFILE.into());
+    }
+    // Commands are small and pipelined: no Nagle delay on them.
+    let _ = socket::setsockopt(&fd, sockopt::TcpNoDelay, &true);
+    let _ = socket::setsockopt(&fd, sockopt::KeepAlive, &true);
+    match socket::connect(fd.as_raw_fd(), &SockaddrStorage::from(addr)) {
+        Ok(()) => Ok((fd, true)),
+        Err(Errno::EINPROGRESS | Errno::EINTR) => Ok((fd, false)),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// How a non-blocking connect ended, once its socket is writable: the
+/// socket's pending error (`SO_ERROR`), `Ok` if there is none.
+pub fn connect_result(fd: BorrowedFd<'_>) -> io::Result<()> {
+    match socket::getsockopt(&fd, sockopt::SocketError)? {
+        0 => Ok(()),
+        errno => Err(io::Error::from_raw_os_error(errno)),
+    }
+}
+
+/// What [`recv_until_blocked`] found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Drained {
+    /// Bytes read.
+    pub bytes: usize,
+    /// The peer closed its side (end of stream).
+    pub eof: bool,
+    /// The budget ran out before the socket would block: more may wait.
+    pub more: bool,
+}
+
+/// Reads until the socket would block, the peer closes, or `budget` bytes
+/// were read, handing each chunk to `f` as it comes. A subscriber is read
+/// this way every round, so Redis never finds it slow while the loop runs.
+/// An error other than `EAGAIN`/`EINTR` is returned after the chunks read
+/// before it were handed over.
+pub fn recv_until_blocked(
+    fd: BorrowedFd<'_>,
+    buf: &mut [u8],
+    budget: usize,
+    mut f: impl FnMut(&[u8]),
+) -> io::Result<Drained> {
+    let mut out = Drained {
+        bytes: 0,
+        eof: false,
+        more: false,
+    };
+    while out.bytes < budget {
+        let want = buf.len().min(budget - out.bytes);
+        match socket::recv(fd.as_raw_fd(), &mut buf[..want], MsgFlags::MSG_DONTWAIT) {
+            Ok(0) => {
+                out.eof = true;
+                return Ok(out);
+            }
+            Ok(n) => {
+                out.bytes += n;
+                f(&buf[..n]);
+            }
+            Err(Errno::EINTR) => continue,
+            Err(Errno::EAGAIN) => return Ok(out),
+            Err(e) => return Err(e.into()),
+        }
+    }
+    out.more = true;
+    Ok(out)
+}
+
+/// One non-blocking send of `bytes`: how many went, 0 if the socket is
+/// full. `MSG_NOSIGNAL`: a closed peer is `EPIPE`, never SIGPIPE.
+pub fn send_some(fd: BorrowedFd<'_>, bytes: &[u8]) -> io::Result<usize> {
+    let flags = MsgFlags::MSG_NOSIGNAL | MsgFlags::MSG_DONTWAIT;
+    loop {
+        match socket::send(fd.as_raw_fd(), bytes, flags) {
+            Err(Errno::EINTR) => continue,
+            Err(Errno::EAGAIN) => return Ok(0),
+            other => return other.map_err(io::Error::from),
+        }
+    }
+}
+
+/// Fills `out` from the kernel's random source (`/dev/urandom`, which
+/// never blocks once the system has booted).
+pub fn random_bytes(out: &mut [u8]) -> io::Result<()> {
+    std::fs::File::open("/dev/urandom")?.read_exact(out)
+}
+
+/// The machine's host name (`gethostname`), or `None`.
+pub fn hostname() -> Option<String> {
+    let mut buf = [0u8; 256];
+    // SAFETY: `buf` is valid for writes of `buf.len()` bytes for the whole
+    // call; gethostname writes at most that many and nothing after it.
+    let rc = unsafe { libc::gethostname(buf.as_mut_ptr().cast(), buf.len()) };
+    if rc != 0 {
+        return None;
+    }
+    let end = buf.iter().position(|&b| b == 0).unwrap_or(buf.len());
+    String::from_utf8(buf[..end].to_vec())
+        .ok()
+        .filter(|h| !h.is_empty())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+    use std::net::TcpListener;
+    use std::os::fd::AsFd;
+
+    /// Waits (bounded) until `fd` is writable, as the loop's select would.
+    fn writable(fd: RawFd) {
+        let interest = Interest {
+            read: Vec::new(),
+            write: vec![fd],
+        };
+        let mut ready = Ready::default();
+        for _ in 0..100 {
+            wait(&interest, Some(Duration::from_millis(100)), &mut ready).unwrap();
+            if ready.write.contains(&fd) {
+                return;
+            }
+        }
+        panic!("not writable within 10 s");
+    }
+
+    #[test]
+    fn a_nonblocking_connect_completes_and_moves_bytes_both_ways() {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let (fd, done) = connect_nonblocking(listener.local_addr().unwrap()).unwrap();
+        if !done {
+            writable(fd.as_raw_fd());
+        }
+        connect_result(fd.as_fd()).unwrap();
+        let (mut peer, _) = listener.accept().unwrap();
+        assert_eq!(send_some(fd.as_fd(), b"ping").unwrap(), 4);
+        let mut got = [0u8; 4];
+        peer.read_exact(&mut got).unwrap();
+        assert_eq!(&got, b"ping");
+        peer.write_all(&[7u8; 10_000]).unwrap();
+        drop(peer);
+        // Everything sent before the close, then the end of the stream.
+        let (mut total, mut buf) = (0, [0u8; 1024]);
+        for _ in 0..1000 {
+            let d = recv_until_blocked(fd.as_fd(), &mut buf, 4096, |c| total += c.len()).unwrap();
+            if d.eof {
+                assert_eq!(total, 10_000);
+                return;
+            }
+            if !d.more {
+                let interest = Interest {
+                    read: vec![fd.as_raw_fd()],
+                    write: Vec::new(),
+                };
+                wait(&interest, Some(Duration::from_millis(100)), &mut Ready::default()).unwrap();
+            }
+        }
+        panic!("no end of stream; read {total}");
+    }
+
+    #[test]
+    fn a_refused_connect_reports_its_error() {
+        // A port nobody listens on: bound, then released.
+        let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+        match connect_nonblocking(port) {
+            Err(e) => assert_eq!(e.kind(), io::ErrorKind::ConnectionRefused),
+            Ok((fd, done)) => {
+                if !done {
+                    writable(fd.as_raw_fd());
+                }
+                let e = connect_result(fd.as_fd()).unwrap_err();
+                assert_eq!(e.kind(), io::ErrorKind::ConnectionRefused);
+            }
+        }
+    }
+
+    #[test]
+    fn random_bytes_and_the_host_name_are_there() {
+        let (mut a, mut b) = ([0u8; 16], [0u8; 16]);
+        random_bytes(&mut a).unwrap();
+        random_bytes(&mut b).unwrap();
+        assert_ne!(a, b);
+        assert!(hostname().is_some());
+    }
 }

@@ -603,6 +603,8 @@ fn write_eval(out: &mut Vec<u8>, verb: &[u8], script: &[u8], tail: &[u8], nargs:
 
 #[path = "link_handshake.rs"]
 mod handshake;
+#[path = "link_publish.rs"]
+mod publish;
 #[path = "link_replies.rs"]
 mod replies;
 #[cfg(test)]

@@ -98,6 +98,11 @@ pub enum LinkEvent {
     },
     /// A message pushed to a subscriber.
     Message(PubMessage),
+    /// Redis confirmed a `SUBSCRIBE` asked for while connected (the
+    /// subscriptions of a handshake are confirmed by [`Ready`](Self::Ready)):
+    /// from now on every message published on the channel reaches this
+    /// link.
+    Subscribed(Vec<u8>),
     /// The link is down: close its socket if still open; connect again
     /// when [`connect_due`](super::link::Link::connect_due) says so.
     Down(DownReason),

@@ -2,7 +2,7 @@
 
 use std::time::Instant;
 
-use super::{write_eval, Expect, Link, ProbeState, Step};
+use super::{write_eval, Expect, Link, ProbeState, Step, SubKind};
 use crate::cluster::link_config::Role;
 use crate::cluster::link_event::{DownReason, LinkEvent, Phase, PubMessage, Token};
 use crate::codec::resp::Reply;
@@ -66,6 +66,11 @@ impl Link {
                         DownReason::Unexpected("a subscription confirmation of another kind"),
                         now,
                     );
+                }
+                if kind == SubKind::Subscribe && !handshake {
+                    let channel = reply.as_array().and_then(|a| a.get(1)).and_then(Reply::as_bytes);
+                    self.events
+                        .push_back(LinkEvent::Subscribed(channel.unwrap_or_default().to_vec()));
                 }
                 if left > 1 {
                     let rest = Expect::Sub {

@@ -161,9 +161,19 @@ impl<T> Outbox<T> {
 
     /// Removes every wholly unwritten command of the caller's, handing each
     /// to `gone`; a partly written one stays, so the stream stays whole.
-    pub fn remove_user(&mut self, mut gone: impl FnMut(Entry<T>)) {
+    pub fn remove_user(&mut self, gone: impl FnMut(Entry<T>)) {
+        self.remove_user_where(|_| true, gone);
+    }
+
+    /// Like [`remove_user`](Self::remove_user), for the commands `which`
+    /// picks.
+    pub fn remove_user_where(
+        &mut self,
+        mut which: impl FnMut(&Entry<T>) -> bool,
+        mut gone: impl FnMut(Entry<T>),
+    ) {
         self.rebuild(|e, partly| {
-            if partly || !e.user {
+            if partly || !e.user || !which(&e) {
                 Some(e)
             } else {
                 gone(e);

@@ -503,4 +503,5 @@ pub fn start_listening(cmd: Command) -> (Spawned, SocketAddr) {
     let addr = p.listening_addr();
     (p, addr)
 }
+pub mod backplane;
 pub mod redis;
