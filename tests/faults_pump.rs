@@ -22,11 +22,6 @@ use nix::sys::socket::{self, sockopt, SockaddrIn};
 use serde_json::{json, Value};
 use support_a::*;
 
-/// A registered client whose receive buffer is as small as the kernel
-/// allows (asked for 1 byte before connecting, so the window it advertises
-/// is tiny from the start): a stalled reader backs up into the server after
-/// little data.
-
 // ----- 3. SO_KEEPALIVE on accepted sockets -----
 
 /// The server side of `client`'s connection, among this process's
