@@ -196,6 +196,33 @@
 #define CHAT_EVENT_INTERCEPTED 8
 
 /**
+ * The client renamed itself with `nick` (protocol 1.2). Fills `client`,
+ * `peer`, `nick` (the new nick) and `old_nick` (the one before).
+ */
+#define CHAT_EVENT_RENAMED 9
+
+/**
+ * A resumable session resumed on this connection (protocol 1.2): the
+ * client known until now as `previous` is `client` from now on (its nick,
+ * rooms, user data and waiting frames moved here). `previous` is never
+ * valid again and gets no `DISCONNECTED`. Fills `client` (the new id),
+ * `peer` (the new connection's), `nick`, `previous` and `user_data`.
+ */
+#define CHAT_EVENT_RESUMED 10
+
+/**
+ * The connection of a resumable session ended by `disconnect`, `timeout`
+ * or `slow_consumer` (protocol 1.2) and the session is parked for
+ * `resume_window_ms`, under the same id: it keeps its nick and rooms, and
+ * `chat_send`, `chat_notice`, `chat_kick`... still work on the id (what is
+ * sent waits for the resume). Either `RESUMED` (on a new id, with this one
+ * in `previous`) or `DISCONNECTED` (on this id, when the session ends)
+ * follows. Fills `client`, `peer` (the last connection's), `nick` and
+ * `reason` (why the connection ended).
+ */
+#define CHAT_EVENT_PARKED 11
+
+/**
  * `ChatPollFd.events` bit: watch the descriptor for reading (`POLLIN`).
  */
 #define CHAT_POLL_READ 1
@@ -446,6 +473,14 @@ typedef struct ChatEvent {
      * Every kind: the value set with `chat_set_user_data` (0 until then).
      */
     uint64_t user_data;
+    /**
+     * `RENAMED`: the nick before, NUL-terminated; otherwise NULL.
+     */
+    const char *old_nick;
+    /**
+     * `RESUMED`: the id the session had before; otherwise 0.
+     */
+    uint64_t previous;
 } ChatEvent;
 
 /**

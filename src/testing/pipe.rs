@@ -36,6 +36,27 @@ struct Inbox {
     read: usize,
     /// The server closed the connection (after flushing it).
     closed: bool,
+    /// Most unread bytes the "socket" holds: the server writes no more
+    /// until the client reads (a full socket buffer); `None`: no limit.
+    window: Option<usize>,
+    /// The client's side vanished: what the server writes from now on is
+    /// lost (still counted against the window), and the server was not
+    /// told.
+    vanished: bool,
+    /// Bytes written since the client vanished.
+    lost: usize,
+}
+
+impl Inbox {
+    /// Bytes the socket would take now.
+    fn room(&self) -> Option<usize> {
+        let held = if self.vanished {
+            self.lost
+        } else {
+            self.bytes.len() - self.read
+        };
+        self.window.map(|w| w.saturating_sub(held))
+    }
 }
 
 #[derive(Debug)]
@@ -53,9 +74,24 @@ impl Inner {
     /// finished connections closed, events collected.
     fn pump(&mut self) {
         let now = self.now;
+        let mut lost = Vec::new();
         for (&id, inbox) in &mut self.inboxes {
-            if !inbox.closed {
-                self.core.take_output(id, &mut inbox.bytes);
+            if inbox.closed {
+                continue;
+            }
+            let room = inbox.room();
+            let sink = if inbox.vanished {
+                lost.clear();
+                &mut lost
+            } else {
+                &mut inbox.bytes
+            };
+            let n = match room {
+                Some(room) => self.core.take_output_limited(id, sink, room),
+                None => self.core.take_output(id, sink),
+            };
+            if inbox.vanished {
+                inbox.lost += n;
             }
         }
         for id in self.core.reap(now) {
@@ -229,6 +265,37 @@ impl PipeClient {
         inner.pump();
     }
 
+    /// Limits the unread bytes its "socket" holds (`None`: no limit): past
+    /// that the server writes nothing more until the client reads, and
+    /// frames can be left partly written, as with a full socket buffer.
+    pub fn set_window(&mut self, window: Option<usize>) {
+        let mut inner = self.pipe.borrow_mut();
+        if let Some(inbox) = inner.inboxes.get_mut(&self.id) {
+            inbox.window = window;
+        }
+        inner.pump();
+    }
+
+    /// The client's network goes away without the server noticing: what
+    /// it had not read (a partly received frame included) is lost, and so
+    /// is whatever the server writes from now on. The server learns only
+    /// through [`close`](Self::close) (or dropping the client), a timeout,
+    /// or a resume that replaces this connection.
+    pub fn vanish(&mut self) {
+        let mut inner = self.pipe.borrow_mut();
+        if let Some(inbox) = inner.inboxes.get_mut(&self.id) {
+            inbox.vanished = true;
+            inbox.bytes.clear();
+            inbox.read = 0;
+        }
+    }
+
+    /// Whether the server closed this connection (whatever is left to
+    /// read).
+    pub fn server_closed(&self) -> bool {
+        self.pipe.borrow().inboxes.get(&self.id).is_some_and(|i| i.closed)
+    }
+
     /// The client closes its side (or its socket resets).
     pub fn close(&mut self) {
         let mut inner = self.pipe.borrow_mut();
@@ -249,6 +316,10 @@ impl PipeClient {
                 if inbox.read == inbox.bytes.len() {
                     inbox.bytes.clear();
                     inbox.read = 0;
+                }
+                if inbox.window.is_some() {
+                    // The socket has room again: the server writes more.
+                    inner.pump();
                 }
                 Some(payload)
             }
@@ -391,6 +462,23 @@ impl Host<'_> {
     pub fn drop_held(&mut self, ticket: u64, code: &str, message: Option<&str>) -> Result<()> {
         let now = self.live()?;
         self.inner.core.drop_held(ticket, code, message, now)
+    }
+
+    /// As [`Server::notice`](crate::Server::notice).
+    pub fn notice(&mut self, client: ClientId, text: &str) -> Result<()> {
+        let now = self.live()?;
+        self.inner.core.notice(client, text, now)
+    }
+
+    /// As [`Server::notice_all`](crate::Server::notice_all).
+    pub fn notice_all(&mut self, text: &str) -> Result<usize> {
+        let now = self.live()?;
+        self.inner.core.notice_all(text, now)
+    }
+
+    /// As [`Server::is_parked`](crate::Server::is_parked).
+    pub fn is_parked(&mut self, client: ClientId) -> bool {
+        self.inner.core.is_parked(client)
     }
 
     /// As [`Server::set_user_data`](crate::Server::set_user_data).
