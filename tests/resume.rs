@@ -68,9 +68,8 @@ fn a_blip_loses_nothing_and_repeats_nothing_and_nobody_is_told() {
         expected.push(msg("bob", "alice", &text));
     }
     // Both ways: alice's messages go out while bob's come in.
-    for i in 0..3 {
-        let got = alice.recv();
-        assert_eq!(got, expected[i]);
+    for (i, want) in expected.iter().take(3).enumerate() {
+        assert_eq!(&alice.recv(), want);
         let text = format!("to bob {i}");
         alice
             .wire
