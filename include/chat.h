@@ -574,6 +574,23 @@ typedef struct ChatStats {
      * Clients that left with reason `shutdown`.
      */
     uint64_t disconnects_shutdown;
+    /**
+     * Resumable sessions parked now, waiting for a resume (protocol 1.2).
+     */
+    uint64_t parked;
+    /**
+     * Successful resumes since the server started.
+     */
+    uint64_t resumed;
+    /**
+     * Resumes answered `resume_failed` since the server started.
+     */
+    uint64_t resume_failed;
+    /**
+     * Bytes resumable sessions hold now for a resume (written frames kept
+     * for replay, frames queued while parked), by reference.
+     */
+    uint64_t retained_bytes;
 } ChatStats;
 
 #ifdef __cplusplus
@@ -867,6 +884,30 @@ int chat_drop(struct ChatServer *s, uint64_t ticket, const char *code, const cha
  * `s` is NULL or a live server, used by this thread only.
  */
 int chat_set_user_data(struct ChatServer *s, uint64_t client, uint64_t data);
+
+/**
+ * Queues `{"type":"notice","text":text}` to one client: a connected one,
+ * or a parked session (it gets it when it resumes). `text` is any
+ * NUL-terminated UTF-8 string (escaped as JSON by the library). Returns
+ * `CHAT_OK`, or `CHAT_ERR_NULL`, `CHAT_ERR_UTF8`, `CHAT_ERR_TOO_LARGE`
+ * (the frame would pass `max_frame_bytes`), `CHAT_ERR_UNKNOWN_CLIENT`
+ * (gone, or being closed), `CHAT_ERR_SHUTTING_DOWN`.
+ *
+ * # Safety
+ * `s` is NULL or a live server, used by this thread only; `text` is NULL
+ * or a NUL-terminated string.
+ */
+int chat_notice(struct ChatServer *s, uint64_t client, const char *text);
+
+/**
+ * Queues `{"type":"notice","text":text}` to every registered client
+ * (parked sessions included), encoded once. Returns how many clients it
+ * was queued to (>= 0), or a negative `CHAT_ERR_*` as for `chat_notice`.
+ *
+ * # Safety
+ * As `chat_notice`.
+ */
+int chat_notice_all(struct ChatServer *s, const char *text);
 
 /**
  * Queues one frame to every member of a room: `json` is exactly one JSON
