@@ -4,6 +4,8 @@
 //! the `parked`, `resumed` and `renamed` events.
 
 mod common;
+// Shared with cpp_host.rs, which uses all of it.
+#[allow(dead_code)]
 mod cpp;
 
 use std::process::Command;
