@@ -13,9 +13,19 @@
 //!   each one a client receives is exactly a frame the core reported as
 //!   routed (event `Message`) for a sender registered under that nick, or a
 //!   payload the host itself sent;
-//! - registered nicks are unique (case-insensitively); events for a client
-//!   stop at its `Disconnected`; only closed clients are reaped; the client
-//!   and registered counts match the events.
+//! - registered nicks are unique (case-insensitively), renames included;
+//!   events for a client stop at its `Disconnected` (or at the `Resumed`
+//!   that moved its session elsewhere); only closed clients (or parked
+//!   sessions' connections) are reaped; the client, registered and parked
+//!   counts match the events;
+//! - resumable sessions (`core_sessions.rs`): every token is new; a welcome
+//!   carries one exactly when its hello asked; `resume_failed` says
+//!   `unknown_session` or `gap`, and always `unknown_session` for a token
+//!   that is not a live session's (wrong, spent, ended), which changes
+//!   nothing for anyone; a resume moves the session (nick, id) exactly once;
+//!   only resumable sessions park, for `disconnect`, `timeout` or
+//!   `slow_consumer`; a queue passes `max_queue_bytes` only by a resume's
+//!   replayed backlog.
 
 // The `Arbitrary` derives need `--cfg fuzzing` (set by cargo-fuzz and
 // cargo-afl); a crate that includes this file without it declares the cfg
@@ -29,6 +39,11 @@ use chat::frame::FrameDecoder;
 use chat::testing::Core;
 use chat::{ClientId, Config, EventKind, Stats};
 use serde_json::{json, Value};
+
+#[path = "core_sessions.rs"]
+mod sessions;
+
+pub use sessions::ResumeCount;
 
 /// Nicks the scripted clients ask for: two that collide case-insensitively,
 /// and two invalid ones.
@@ -75,6 +90,11 @@ impl Limits {
             approve_registrations: self.approve,
             approval_timeout: Duration::from_millis(1000),
             intercept_messages: self.intercept,
+            // Small enough that windows end, tails run out (`gap`) and the
+            // parked cap (max_clients) is met.
+            resume_window: Duration::from_millis(1000),
+            resume_retain_bytes: 512,
+            max_clients: 3,
             ..Config::default()
         }
     }
@@ -120,6 +140,21 @@ pub enum ClientMsg {
     },
     /// Any payload, correctly framed.
     Frame(Vec<u8>),
+    /// `hello` asking for a resumable session.
+    HelloResumable { nick: u8 },
+    /// `hello` resuming the session of the `token`-th token issued so far,
+    /// with a count near its holder's own, the token maybe corrupted.
+    Resume {
+        token: u8,
+        count: ResumeCount,
+        corrupt: bool,
+    },
+    /// `nick` (a rename).
+    Nick { nick: u8 },
+    /// `members`.
+    Members { room: u8 },
+    /// `rooms`.
+    Rooms,
 }
 
 impl ClientMsg {
@@ -166,6 +201,17 @@ impl ClientMsg {
                 *spoof,
             ),
             ClientMsg::Frame(bytes) => return bytes.clone(),
+            ClientMsg::HelloResumable { nick } => {
+                json!({"type": "hello", "nick": pick(&NICKS, *nick), "resumable": true})
+            }
+            // Built by the world, which knows the tokens (`resume_payload`);
+            // alone, a resume of nothing.
+            ClientMsg::Resume { .. } => {
+                json!({"type": "hello", "nick": "alice", "resume": {"session": "none", "received": 0}})
+            }
+            ClientMsg::Nick { nick } => json!({"type": "nick", "nick": pick(&NICKS, *nick)}),
+            ClientMsg::Members { room } => json!({"type": "members", "room": pick(&ROOMS, *room)}),
+            ClientMsg::Rooms => json!({"type": "rooms"}),
         };
         serde_json::to_vec(&v).expect("serialising a Value")
     }
@@ -235,6 +281,10 @@ pub enum Op {
     Release { ticket: u8 },
     /// Host drops an intercepted message.
     DropHeld { ticket: u8 },
+    /// Host notice to one client.
+    HostNotice { client: u8, text: String },
+    /// Host notice to everyone.
+    HostNoticeAll { text: String },
     /// The server shuts down: the script ends here.
     Shutdown,
 }
@@ -265,6 +315,8 @@ struct Client {
     reaped: bool,
     /// Every frame it received, in order.
     received: Vec<Value>,
+    /// Its resumable session, as seen from outside.
+    session: sessions::ClientSession,
 }
 
 /// What a script left behind, for tests to look at.
@@ -292,6 +344,8 @@ struct World {
     host_sent: HashSet<Vec<u8>>,
     /// Tickets of intercepted messages.
     tickets: Vec<u64>,
+    /// Every session token issued, and what is known of sessions.
+    sessions: sessions::Sessions,
 }
 
 /// Runs a script, checking every invariant after every step. Panics on the
@@ -309,6 +363,7 @@ pub fn run(script: &Script) -> Outcome {
         routed: HashSet::new(),
         host_sent: HashSet::new(),
         tickets: Vec::new(),
+        sessions: sessions::Sessions::new(&cfg),
     };
     for (step, op) in script.ops.iter().enumerate() {
         let go_on = w.apply(op);
@@ -383,12 +438,14 @@ impl World {
                         disconnected: false,
                         reaped: false,
                         received: Vec::new(),
+                        session: sessions::ClientSession::default(),
                     });
                 }
             }
             Op::Send { client, msg, split } => {
-                if let Some(id) = self.id(*client) {
-                    let payload = msg.payload();
+                if let Some(k) = self.pick(*client) {
+                    let id = self.clients[k].id;
+                    let payload = self.client_payload(k, msg);
                     let mut wire = (payload.len() as u32).to_be_bytes().to_vec();
                     wire.extend_from_slice(&payload);
                     let cut = usize::from(*split).min(wire.len());
@@ -397,8 +454,9 @@ impl World {
                 }
             }
             Op::Raw { client, bytes } => {
-                if let Some(id) = self.id(*client) {
-                    self.core.receive(id, bytes, now);
+                if let Some(k) = self.pick(*client) {
+                    self.clients[k].session.tainted = true;
+                    self.core.receive(self.clients[k].id, bytes, now);
                 }
             }
             Op::Advance { ms } => {
@@ -416,7 +474,10 @@ impl World {
                     let k = self.by_id[&id];
                     self.drain_events();
                     let c = &mut self.clients[k];
-                    assert!(c.disconnected, "client {id} reaped before its Disconnected event");
+                    assert!(
+                        c.disconnected || c.session.parked || c.session.moved,
+                        "client {id} reaped before its Disconnected event"
+                    );
                     assert!(!c.reaped, "client {id} reaped twice");
                     // The server drops the socket at reap: whatever the core
                     // still held for it is gone with it.
@@ -433,7 +494,7 @@ impl World {
                     let bytes = payload.bytes();
                     let id = self.clients[k].id;
                     self.drain_events();
-                    let gone = self.clients[k].disconnected;
+                    let gone = self.clients[k].disconnected || self.clients[k].session.moved;
                     let res = self.core.send(id, &bytes, now);
                     if gone {
                         assert!(res.is_err(), "host send to closed client {id} accepted");
@@ -485,12 +546,37 @@ impl World {
                     let _ = self.core.drop_held(t, "dropped", None, now);
                 }
             }
+            Op::HostNotice { client, text } => {
+                if let Some(k) = self.pick(*client) {
+                    let id = self.clients[k].id;
+                    self.drain_events();
+                    let gone = self.clients[k].disconnected || self.clients[k].session.moved;
+                    let res = self.core.notice(id, text, now);
+                    if gone {
+                        assert!(res.is_err(), "host notice to closed client {id} accepted");
+                    }
+                }
+            }
+            Op::HostNoticeAll { text } => {
+                let _ = self.core.notice_all(text, now);
+            }
             Op::Shutdown => {
                 self.core.shutdown(now, now + Duration::from_millis(100));
                 return false;
             }
         }
         true
+    }
+
+    /// No other live session holds `nick` (case-insensitively).
+    fn assert_nick_free(&self, k: usize, nick: &str) {
+        let folded = nick.to_ascii_lowercase();
+        for (j, other) in self.clients.iter().enumerate() {
+            if j != k && !other.disconnected && !other.session.moved {
+                let taken = other.nick.as_deref().map(str::to_ascii_lowercase);
+                assert_ne!(taken.as_deref(), Some(&*folded), "nick {nick} registered twice");
+            }
+        }
     }
 
     fn note_host(&mut self, accepted: bool, bytes: Vec<u8>) {
@@ -508,20 +594,15 @@ impl World {
                 .get(&ev.client)
                 .unwrap_or_else(|| panic!("event for unknown client {}: {ev:?}", ev.client));
             assert!(
-                !self.clients[k].disconnected,
-                "event after Disconnected for client {}: {ev:?}",
+                !self.clients[k].disconnected && !self.clients[k].session.moved,
+                "event after Disconnected (or after its session moved) for client {}: {ev:?}",
                 ev.client
             );
+            self.sessions.check_step_event(&ev);
             match &ev.kind {
                 EventKind::Registered => {
                     let nick = ev.nick.as_deref().expect("Registered without a nick").to_string();
-                    let folded = nick.to_ascii_lowercase();
-                    for (j, other) in self.clients.iter().enumerate() {
-                        if j != k && !other.disconnected {
-                            let taken = other.nick.as_deref().map(str::to_ascii_lowercase);
-                            assert_ne!(taken.as_deref(), Some(&*folded), "nick {nick} registered twice");
-                        }
-                    }
+                    self.assert_nick_free(k, &nick);
                     assert!(
                         self.clients[k].nick.is_none(),
                         "client {} registered twice",
@@ -542,7 +623,13 @@ impl World {
                     self.routed.insert(m.payload().to_vec());
                 }
                 EventKind::Intercepted(h) => self.tickets.push(h.ticket),
-                EventKind::Disconnected { .. } => self.clients[k].disconnected = true,
+                EventKind::Disconnected { .. } => {
+                    self.session_ended(k);
+                    self.clients[k].disconnected = true;
+                }
+                EventKind::Renamed { old } => self.renamed(k, old, ev.nick.as_deref()),
+                EventKind::Parked { reason } => self.parked(k, *reason),
+                EventKind::Resumed { previous } => self.resumed(k, *previous, ev.nick.as_deref()),
                 _ => {}
             }
         }
@@ -554,9 +641,12 @@ impl World {
         let id = self.clients[k].id;
         let n = self.core.take_output(id, &mut out);
         assert_eq!(n, out.len());
+        let cap = self
+            .sessions
+            .queue_cap(&self.clients[k].session, self.max_queue_bytes);
         assert!(
-            n <= self.max_queue_bytes,
-            "client {id} had {n} bytes queued, over max_queue_bytes"
+            n <= cap,
+            "client {id} had {n} bytes queued, over its cap of {cap}"
         );
         let c = &mut self.clients[k];
         c.stream.push(&out);
@@ -581,6 +671,7 @@ impl World {
                     "client {id} got a {kind} frame nobody routed under that sender: {v}"
                 );
             }
+            self.session_frame(k, &v);
             self.clients[k].received.push(v);
         }
         n
@@ -607,9 +698,12 @@ impl World {
         let registered = self
             .clients
             .iter()
-            .filter(|c| c.nick.is_some() && !c.disconnected)
+            .filter(|c| c.nick.is_some() && !c.disconnected && !c.session.moved)
             .count() as u64;
         assert_eq!(s.registered, registered, "step {step} ({op:?}): stats.registered");
+        let parked = self.clients.iter().filter(|c| c.session.parked).count() as u64;
+        assert_eq!(s.parked, parked, "step {step} ({op:?}): stats.parked");
+        self.sessions.end_step();
     }
 
     /// Every reader catches up: the queues empty exactly, and every stream
