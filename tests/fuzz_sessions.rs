@@ -219,3 +219,26 @@ fn renames_members_rooms_and_notices() {
     assert_eq!(frames(&out, 0, "notice").len(), 2);
     assert_eq!(frames(&out, 1, "notice").len(), 1);
 }
+
+/// Fuzzing finding (a harness false positive, kept as a regression): with
+/// approval on, a resume needs none and is answered at once.
+#[test]
+fn with_approval_a_resume_needs_no_approval() {
+    let limits = Limits {
+        approve: true,
+        ..Limits::default()
+    };
+    let ops = vec![
+        Op::Connect { ip: 0 },
+        send(0, ClientMsg::HelloResumable { nick: 2 }),
+        Op::Approve { client: 0 },
+        Op::Gone { client: 0 },
+        Op::Reap,
+        Op::Connect { ip: 0 },
+        resume(1, 0, ResumeCount::Honest, false),
+        Op::HostNoticeAll { text: String::new() },
+    ];
+    let out = core_script::run(&Script { limits, ops });
+    assert_eq!(out.stats.resumed, 1);
+    assert_eq!(frames(&out, 1, "notice").len(), 1);
+}

@@ -45,6 +45,7 @@ mod ops;
 #[path = "core_sessions.rs"]
 mod sessions;
 
+#[allow(unused_imports)] // the fuzz target names only `Script`
 pub use ops::{ClientMsg, HostPayload, Limits, Op, Script, MAX_CLIENTS, NICKS, ROOMS};
 pub use sessions::ResumeCount;
 
