@@ -196,6 +196,33 @@
 #define CHAT_EVENT_INTERCEPTED 8
 
 /**
+ * The client renamed itself with `nick` (protocol 1.2). Fills `client`,
+ * `peer`, `nick` (the new nick) and `old_nick` (the one before).
+ */
+#define CHAT_EVENT_RENAMED 9
+
+/**
+ * A resumable session resumed on this connection (protocol 1.2): the
+ * client known until now as `previous` is `client` from now on (its nick,
+ * rooms, user data and waiting frames moved here). `previous` is never
+ * valid again and gets no `DISCONNECTED`. Fills `client` (the new id),
+ * `peer` (the new connection's), `nick`, `previous` and `user_data`.
+ */
+#define CHAT_EVENT_RESUMED 10
+
+/**
+ * The connection of a resumable session ended by `disconnect`, `timeout`
+ * or `slow_consumer` (protocol 1.2) and the session is parked for
+ * `resume_window_ms`, under the same id: it keeps its nick and rooms, and
+ * `chat_send`, `chat_notice`, `chat_kick`... still work on the id (what is
+ * sent waits for the resume). Either `RESUMED` (on a new id, with this one
+ * in `previous`) or `DISCONNECTED` (on this id, when the session ends)
+ * follows. Fills `client`, `peer` (the last connection's), `nick` and
+ * `reason` (why the connection ended).
+ */
+#define CHAT_EVENT_PARKED 11
+
+/**
  * `ChatPollFd.events` bit: watch the descriptor for reading (`POLLIN`).
  */
 #define CHAT_POLL_READ 1
@@ -446,6 +473,14 @@ typedef struct ChatEvent {
      * Every kind: the value set with `chat_set_user_data` (0 until then).
      */
     uint64_t user_data;
+    /**
+     * `RENAMED`: the nick before, NUL-terminated; otherwise NULL.
+     */
+    const char *old_nick;
+    /**
+     * `RESUMED`: the id the session had before; otherwise 0.
+     */
+    uint64_t previous;
 } ChatEvent;
 
 /**
@@ -545,6 +580,23 @@ typedef struct ChatStats {
      * out, a WebSocket upgrade that timed out.
      */
     uint64_t failed_handshakes;
+    /**
+     * Resumable sessions parked now, waiting for a resume (protocol 1.2).
+     */
+    uint64_t parked;
+    /**
+     * Successful resumes since the server started.
+     */
+    uint64_t resumed;
+    /**
+     * Resumes answered `resume_failed` since the server started.
+     */
+    uint64_t resume_failed;
+    /**
+     * Bytes resumable sessions hold now for a resume (written frames kept
+     * for replay, frames queued while parked), by reference.
+     */
+    uint64_t retained_bytes;
 } ChatStats;
 
 #ifdef __cplusplus
@@ -838,6 +890,30 @@ int chat_drop(struct ChatServer *s, uint64_t ticket, const char *code, const cha
  * `s` is NULL or a live server, used by this thread only.
  */
 int chat_set_user_data(struct ChatServer *s, uint64_t client, uint64_t data);
+
+/**
+ * Queues `{"type":"notice","text":text}` to one client: a connected one,
+ * or a parked session (it gets it when it resumes). `text` is any
+ * NUL-terminated UTF-8 string (escaped as JSON by the library). Returns
+ * `CHAT_OK`, or `CHAT_ERR_NULL`, `CHAT_ERR_UTF8`, `CHAT_ERR_TOO_LARGE`
+ * (the frame would pass `max_frame_bytes`), `CHAT_ERR_UNKNOWN_CLIENT`
+ * (gone, or being closed), `CHAT_ERR_SHUTTING_DOWN`.
+ *
+ * # Safety
+ * `s` is NULL or a live server, used by this thread only; `text` is NULL
+ * or a NUL-terminated string.
+ */
+int chat_notice(struct ChatServer *s, uint64_t client, const char *text);
+
+/**
+ * Queues `{"type":"notice","text":text}` to every registered client
+ * (parked sessions included), encoded once. Returns how many clients it
+ * was queued to (>= 0), or a negative `CHAT_ERR_*` as for `chat_notice`.
+ *
+ * # Safety
+ * As `chat_notice`.
+ */
+int chat_notice_all(struct ChatServer *s, const char *text);
 
 /**
  * Queues one frame to every member of a room: `json` is exactly one JSON

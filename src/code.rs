@@ -50,6 +50,10 @@ pub enum Code {
     ServerRoomLimit,
     /// The host refused a registration.
     Rejected,
+    /// A `hello` with `resume` could not resume (with a `reason`).
+    ResumeFailed,
+    /// The connection was taken over by a resume of its session.
+    Replaced,
 }
 
 impl Code {
@@ -77,6 +81,8 @@ impl Code {
             Code::RoomFull => "room_full",
             Code::ServerRoomLimit => "server_room_limit",
             Code::Rejected => "rejected",
+            Code::ResumeFailed => "resume_failed",
+            Code::Replaced => "replaced",
         }
     }
 }

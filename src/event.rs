@@ -145,10 +145,39 @@ pub enum EventKind {
     /// With `intercept_messages`: a `msg`, `all` or `room` frame waits for
     /// `release` or `drop_held`.
     Intercepted(HeldMessage),
-    /// The client is gone; the id is no longer valid.
+    /// The client is gone; the id is no longer valid. For a resumable
+    /// session that was parked, this comes when the session ends (its
+    /// window passed, a `gap`, its queue overflowed, a kick, a shutdown),
+    /// with the reason its connection ended for (or `slow_consumer`).
     Disconnected {
         /// Why.
         reason: Reason,
+    },
+    /// The client renamed itself with `nick` (protocol 1.2); the event's
+    /// `nick` is the new one.
+    Renamed {
+        /// The nick before.
+        old: Arc<str>,
+    },
+    /// The connection of a resumable session ended by `disconnect`,
+    /// `timeout` or `slow_consumer` (protocol 1.2): the session is parked
+    /// for `resume_window`, under the same id. It keeps its nick and rooms,
+    /// frames for it (and the host's calls on the id) keep queuing, and
+    /// nobody is told. What follows is either `Resumed` on a new id or
+    /// `Disconnected` on this one.
+    Parked {
+        /// Why the connection ended.
+        reason: Reason,
+    },
+    /// A session resumed on this connection (protocol 1.2): the client
+    /// known until now as `previous` is this id from now on (nick, rooms,
+    /// user data and queued frames moved here). `previous` is never valid
+    /// again and gets no `Disconnected`. It may have been parked (after
+    /// `Parked`) or still connected (then its connection was closed with
+    /// `replaced`).
+    Resumed {
+        /// The session's id before.
+        previous: ClientId,
     },
 }
 

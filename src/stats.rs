@@ -30,8 +30,21 @@ pub struct Stats {
     pub queued_bytes: u64,
     /// The most bytes ever waiting in output queues at once.
     pub peak_queued_bytes: u64,
-    /// Disconnects counted by reason, indexed by [`Reason::index`].
+    /// Disconnects counted by reason, indexed by [`Reason::index`]. A
+    /// resumable session counts once, when it ends for good (not when it
+    /// parks).
     pub disconnects: [u64; Reason::ALL.len()],
+    /// Resumable sessions parked now, waiting for a resume.
+    pub parked: u64,
+    /// Successful resumes since the server started.
+    pub resumed: u64,
+    /// Resumes answered `resume_failed` since the server started.
+    pub resume_failed: u64,
+    /// Bytes (as the queue cap counts them) that resumable sessions hold
+    /// now for a resume: written frames kept for replay and frames queued
+    /// while parked, by reference (a broadcast shared with other queues
+    /// counts here too).
+    pub retained_bytes: u64,
 }
 
 impl Stats {

@@ -139,6 +139,18 @@ struct Event {
         /// the client sent it) waits for Server::release or Server::drop
         /// (ticket).
         intercepted = CHAT_EVENT_INTERCEPTED,
+        /// The client renamed itself (nick: the new one, old_nick).
+        renamed = CHAT_EVENT_RENAMED,
+        /// A resumable session resumed on this connection: the client known
+        /// until now as `previous` is `client` from now on (nick, rooms,
+        /// user data and waiting frames moved here); `previous` is never
+        /// valid again and gets no disconnected.
+        resumed = CHAT_EVENT_RESUMED,
+        /// The connection of a resumable session ended (reason: disconnect,
+        /// timeout or slow_consumer) and the session waits for a resume
+        /// under the same id; resumed (on a new id) or disconnected (on
+        /// this one) follows.
+        parked = CHAT_EVENT_PARKED,
     };
 
     Kind kind;
@@ -154,7 +166,8 @@ struct Event {
     /// the client sent it; empty otherwise.
     std::string_view payload;
     /// disconnected: quit, disconnect, slow_consumer, timeout,
-    /// protocol_error, kicked or shutdown; empty otherwise.
+    /// protocol_error, kicked or shutdown; parked: why the connection ended;
+    /// empty otherwise.
     std::string_view reason;
     /// message: how many output queues took it; 0 otherwise.
     std::uint32_t recipients;
@@ -168,10 +181,15 @@ struct Event {
     std::optional<std::string_view> token;
     /// Every kind: the value given to Server::set_user_data (0 until then).
     std::uint64_t user_data;
+    /// renamed: the nick before; empty otherwise.
+    std::string_view old_nick;
+    /// resumed: the id the session had before; 0 otherwise.
+    std::uint64_t previous;
 };
 
 /// The word for a kind: "connected", "registered", "message", "disconnected",
-/// "joined", "parted", "approval", "intercepted".
+/// "joined", "parted", "approval", "intercepted", "renamed", "resumed",
+/// "parked".
 inline const char *to_string(Event::Kind kind) noexcept {
     switch (kind) {
     case Event::Kind::connected:
@@ -190,6 +208,12 @@ inline const char *to_string(Event::Kind kind) noexcept {
         return "approval";
     case Event::Kind::intercepted:
         return "intercepted";
+    case Event::Kind::renamed:
+        return "renamed";
+    case Event::Kind::resumed:
+        return "resumed";
+    case Event::Kind::parked:
+        return "parked";
     }
     return "unknown";
 }
@@ -253,6 +277,8 @@ public:
             out.token = std::string_view(ev.token);
         }
         out.user_data = ev.user_data;
+        out.old_nick = detail::view(ev.old_nick);
+        out.previous = ev.previous;
         return out;
     }
 
@@ -271,6 +297,16 @@ public:
     void kick(std::uint64_t client, const char *reason = nullptr) {
         detail::check(chat_kick(s_, client, reason));
     }
+
+    /// Sends one client (connected, or a parked session) what the host says
+    /// itself: {"type":"notice","text":text}. No client can send a notice.
+    void notice(std::uint64_t client, const std::string &text) {
+        detail::check(chat_notice(s_, client, text.c_str()));
+    }
+
+    /// Sends every registered client (parked sessions included) the notice
+    /// {"type":"notice","text":text}; returns how many it was queued to.
+    int notice_all(const std::string &text) { return detail::check(chat_notice_all(s_, text.c_str())); }
 
     /// Queues one JSON object to every member of a room ("#name", compared
     /// case-insensitively); returns how many. Throws

@@ -67,6 +67,15 @@ pub struct Args {
     /// Most connections from one IP address; 0: no limit.
     #[arg(long, value_name = "N", default_value_t = 0, value_parser = number::<usize>)]
     pub max_per_ip: usize,
+    /// How long a resumable session whose connection dropped (disconnect,
+    /// timeout, slow consumer) waits for its client to resume it.
+    #[arg(long, value_name = "MS", default_value_t = 30_000, value_parser = number::<u64>)]
+    pub resume_window_ms: u64,
+    /// Bytes of written frames each resumable session keeps so that a
+    /// resume after a network blip loses nothing (by reference: frames
+    /// shared with other clients are not copied).
+    #[arg(long, value_name = "BYTES", default_value_t = Config::default().resume_retain_bytes, value_parser = number::<usize>)]
+    pub resume_retain_bytes: usize,
     /// Hold every msg/all/room frame for the host, which releases each at
     /// once: a way to measure what interception costs.
     #[arg(long)]
@@ -142,6 +151,12 @@ impl Args {
         if !self.ws_path.starts_with('/') {
             return Err(format!("--ws-path {:?} must start with /", self.ws_path));
         }
+        if self.resume_window_ms == 0 {
+            return Err("--resume-window-ms must be at least 1".into());
+        }
+        if self.resume_retain_bytes == 0 {
+            return Err("--resume-retain-bytes must be at least 1".into());
+        }
         if self.log_lines_per_client == 0 {
             return Err("--log-lines-per-client must be at least 1".into());
         }
@@ -168,6 +183,8 @@ impl Args {
                     .map(str::to_string)
                     .collect()
             }),
+            resume_window: Duration::from_millis(self.resume_window_ms),
+            resume_retain_bytes: self.resume_retain_bytes,
             ..Config::default()
         };
         // Anything the checks above missed, in the library's words.

@@ -88,7 +88,8 @@ fn log_stats(server: &Server) {
         .collect();
     info!(
         "stats: clients {} registered {} accepted {} refused {} failed handshakes {} \
-         frames in {} out {} bytes in {} out {} queued {} peak queued {} disconnects {}",
+         frames in {} out {} bytes in {} out {} queued {} peak queued {} disconnects {} \
+         sessions parked {} resumed {} resume_failed {} retained {}",
         s.clients,
         s.registered,
         s.accepted,
@@ -100,7 +101,11 @@ fn log_stats(server: &Server) {
         s.bytes_out,
         s.queued_bytes,
         s.peak_queued_bytes,
-        by_reason.join(" ")
+        by_reason.join(" "),
+        s.parked,
+        s.resumed,
+        s.resume_failed,
+        s.retained_bytes
     );
 }
 
@@ -125,6 +130,19 @@ fn log_events(server: &mut Server, quiet: &mut Quiet) -> Vec<u64> {
             }
             EventKind::Parted { room } if quiet.allow(id, &who, now) => {
                 info!("client {id}{who} parted {room}")
+            }
+            EventKind::Renamed { old } if quiet.allow(id, &who, now) => {
+                info!("client {id} renamed {old} to{who}")
+            }
+            EventKind::Parked { reason } if quiet.allow(id, &who, now) => {
+                info!("client {id}{who} parked ({reason}): its session waits for a resume")
+            }
+            // The session keeps its log budget under its new number.
+            EventKind::Resumed { previous } => {
+                quiet.forget(previous);
+                if quiet.allow(id, &who, now) {
+                    info!("client {id}{who} resumed the session of client {previous}")
+                }
             }
             // Always said, after the count of anything held back.
             EventKind::Disconnected { reason } => {

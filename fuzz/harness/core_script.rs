@@ -13,9 +13,19 @@
 //!   each one a client receives is exactly a frame the core reported as
 //!   routed (event `Message`) for a sender registered under that nick, or a
 //!   payload the host itself sent;
-//! - registered nicks are unique (case-insensitively); events for a client
-//!   stop at its `Disconnected`; only closed clients are reaped; the client
-//!   and registered counts match the events.
+//! - registered nicks are unique (case-insensitively), renames included;
+//!   events for a client stop at its `Disconnected` (or at the `Resumed`
+//!   that moved its session elsewhere); only closed clients (or parked
+//!   sessions' connections) are reaped; the client, registered and parked
+//!   counts match the events;
+//! - resumable sessions (`core_sessions.rs`): every token is new; a welcome
+//!   carries one exactly when its hello asked; `resume_failed` says
+//!   `unknown_session` or `gap`, and always `unknown_session` for a token
+//!   that is not a live session's (wrong, spent, ended), which changes
+//!   nothing for anyone; a resume moves the session (nick, id) exactly once;
+//!   only resumable sessions park, for `disconnect`, `timeout` or
+//!   `slow_consumer`; a queue passes `max_queue_bytes` only by a resume's
+//!   replayed backlog.
 
 // The `Arbitrary` derives need `--cfg fuzzing` (set by cargo-fuzz and
 // cargo-afl); a crate that includes this file without it declares the cfg
@@ -27,227 +37,17 @@ use std::time::{Duration, Instant};
 
 use chat::frame::FrameDecoder;
 use chat::testing::Core;
-use chat::{ClientId, Config, EventKind, Stats};
+use chat::{ClientId, EventKind, Stats};
 use serde_json::{json, Value};
 
-/// Nicks the scripted clients ask for: two that collide case-insensitively,
-/// and two invalid ones.
-pub const NICKS: [&str; 7] = ["alice", "Alice", "bob", "c-3", "d_4", "", "é"];
-/// Rooms, the same way.
-pub const ROOMS: [&str; 5] = ["#r", "#R", "#s", "#t", "bad"];
-/// Most fake clients in one script.
-pub const MAX_CLIENTS: usize = 6;
+#[path = "core_ops.rs"]
+mod ops;
+#[path = "core_sessions.rs"]
+mod sessions;
 
-/// The limits a script runs under, small so that they are reached.
-#[derive(Debug, Clone, Default)]
-#[cfg_attr(fuzzing, derive(arbitrary::Arbitrary))]
-pub struct Limits {
-    /// Frames per second per client, if limited.
-    pub rate_frames: Option<u8>,
-    /// Bytes per second per client, if limited.
-    pub rate_bytes: Option<u16>,
-    /// Idle timeout in ms, if any.
-    pub idle_ms: Option<u16>,
-    /// Handshake timeout in ms, if any.
-    pub handshake_ms: Option<u16>,
-    /// Hellos wait for the host.
-    pub approve: bool,
-    /// Messages wait for the host.
-    pub intercept: bool,
-}
-
-impl Limits {
-    /// The configuration: 256-byte frames, 4 KiB queues, few rooms.
-    pub fn config(&self) -> Config {
-        let ms = |v: u16| Duration::from_millis(u64::from(v.max(1)));
-        Config {
-            max_frame_bytes: 256,
-            max_queue_bytes: 4096,
-            idle_timeout: self.idle_ms.map(ms),
-            handshake_timeout: self.handshake_ms.map(ms),
-            close_linger: Duration::from_millis(500),
-            rate_limit_frames: self.rate_frames.map(|r| u64::from(r.max(1))),
-            rate_limit_bytes: self.rate_bytes.map(|r| u64::from(r.max(1))),
-            rate_limit_grace: Duration::from_millis(2000),
-            max_rooms_per_client: 2,
-            max_members_per_room: 3,
-            max_rooms: 3,
-            approve_registrations: self.approve,
-            approval_timeout: Duration::from_millis(1000),
-            intercept_messages: self.intercept,
-            ..Config::default()
-        }
-    }
-}
-
-/// A frame a well-meaning (or spoofing) client sends.
-#[derive(Debug, Clone)]
-#[cfg_attr(fuzzing, derive(arbitrary::Arbitrary))]
-pub enum ClientMsg {
-    /// `hello` with `NICKS[nick % len]`.
-    Hello { nick: u8 },
-    /// `msg` to `NICKS[to % len]`; `spoof` adds a `from` field.
-    Msg {
-        to: u8,
-        text: String,
-        id: Option<u8>,
-        spoof: bool,
-    },
-    /// `all`.
-    All {
-        text: String,
-        id: Option<u8>,
-        spoof: bool,
-    },
-    /// `who`.
-    Who,
-    /// `ping` with an id.
-    Ping { id: u8 },
-    /// `pong`.
-    Pong,
-    /// `quit`.
-    Quit,
-    /// `join ROOMS[room % len]`.
-    Join { room: u8 },
-    /// `part`.
-    Part { room: u8 },
-    /// `room` message.
-    Room {
-        room: u8,
-        text: String,
-        id: Option<u8>,
-        spoof: bool,
-    },
-    /// Any payload, correctly framed.
-    Frame(Vec<u8>),
-}
-
-impl ClientMsg {
-    /// The payload bytes.
-    pub fn payload(&self) -> Vec<u8> {
-        let pick = |table: &[&'static str], i: u8| table[usize::from(i) % table.len()];
-        let spoofed = |mut v: Value, spoof: bool| {
-            if spoof {
-                v["from"] = json!("mallory");
-            }
-            v
-        };
-        let with_id = |mut v: Value, id: Option<u8>| {
-            if let Some(id) = id {
-                v["id"] = json!(id);
-            }
-            v
-        };
-        let v = match self {
-            ClientMsg::Hello { nick } => json!({"type": "hello", "nick": pick(&NICKS, *nick)}),
-            ClientMsg::Msg { to, text, id, spoof } => spoofed(
-                with_id(json!({"type": "msg", "to": pick(&NICKS, *to), "text": text}), *id),
-                *spoof,
-            ),
-            ClientMsg::All { text, id, spoof } => {
-                spoofed(with_id(json!({"type": "all", "text": text}), *id), *spoof)
-            }
-            ClientMsg::Who => json!({"type": "who"}),
-            ClientMsg::Ping { id } => json!({"type": "ping", "id": id}),
-            ClientMsg::Pong => json!({"type": "pong", "id": 1}),
-            ClientMsg::Quit => json!({"type": "quit"}),
-            ClientMsg::Join { room } => json!({"type": "join", "room": pick(&ROOMS, *room)}),
-            ClientMsg::Part { room } => json!({"type": "part", "room": pick(&ROOMS, *room)}),
-            ClientMsg::Room {
-                room,
-                text,
-                id,
-                spoof,
-            } => spoofed(
-                with_id(
-                    json!({"type": "room", "room": pick(&ROOMS, *room), "text": text}),
-                    *id,
-                ),
-                *spoof,
-            ),
-            ClientMsg::Frame(bytes) => return bytes.clone(),
-        };
-        serde_json::to_vec(&v).expect("serialising a Value")
-    }
-}
-
-/// A payload the host sends.
-#[derive(Debug, Clone)]
-#[cfg_attr(fuzzing, derive(arbitrary::Arbitrary))]
-pub enum HostPayload {
-    /// `{"type":"notice","pad":"xxx..."}` with `pad` bytes of padding: large
-    /// ones fill queues, too large ones are refused.
-    Notice { pad: u16 },
-    /// Any bytes: the core must refuse what is not a JSON object.
-    Raw(Vec<u8>),
-}
-
-impl HostPayload {
-    /// The payload bytes.
-    pub fn bytes(&self) -> Vec<u8> {
-        match self {
-            HostPayload::Notice { pad } => {
-                let pad = "x".repeat(usize::from(*pad % 512));
-                serde_json::to_vec(&json!({"type": "notice", "pad": pad})).expect("serialising a Value")
-            }
-            HostPayload::Raw(bytes) => bytes.clone(),
-        }
-    }
-}
-
-/// One step of a script. `client` picks among the clients connected so far
-/// (modulo their number); steps naming a client when there is none are
-/// skipped.
-#[derive(Debug, Clone)]
-#[cfg_attr(fuzzing, derive(arbitrary::Arbitrary))]
-pub enum Op {
-    /// A new connection from `127.0.0.<ip % 4 + 1>`.
-    Connect { ip: u8 },
-    /// A client sends a frame, in two reads split after `split` bytes.
-    Send { client: u8, msg: ClientMsg, split: u8 },
-    /// A client sends raw bytes (framing included, or not).
-    Raw { client: u8, bytes: Vec<u8> },
-    /// Time passes (ms); timers run.
-    Advance { ms: u16 },
-    /// Timers run without time passing.
-    Tick,
-    /// The client's socket closed or was reset.
-    Gone { client: u8 },
-    /// The server forgets connections that finished closing.
-    Reap,
-    /// The client stops (true) or resumes (false) reading its socket.
-    Stall { client: u8, stalled: bool },
-    /// Host send to one client.
-    HostSend { client: u8, payload: HostPayload },
-    /// Host broadcast.
-    HostBroadcast { payload: HostPayload },
-    /// Host send to a room.
-    HostRoomSend { room: u8, payload: HostPayload },
-    /// Host takes a client out of a room.
-    HostRoomRemove { client: u8, room: u8 },
-    /// Host kick.
-    Kick { client: u8, message: Option<String> },
-    /// Host approves a waiting hello.
-    Approve { client: u8 },
-    /// Host rejects a waiting hello.
-    Reject { client: u8 },
-    /// Host releases an intercepted message (`ticket % held`).
-    Release { ticket: u8 },
-    /// Host drops an intercepted message.
-    DropHeld { ticket: u8 },
-    /// The server shuts down: the script ends here.
-    Shutdown,
-}
-
-/// A whole script: limits, then steps.
-#[derive(Debug, Clone, Default)]
-#[cfg_attr(fuzzing, derive(arbitrary::Arbitrary))]
-pub struct Script {
-    /// The limits.
-    pub limits: Limits,
-    /// The steps.
-    pub ops: Vec<Op>,
-}
+#[allow(unused_imports)] // the fuzz target names only `Script`
+pub use ops::{ClientMsg, HostPayload, Limits, Op, Script, MAX_CLIENTS, NICKS, ROOMS};
+pub use sessions::ResumeCount;
 
 /// What the harness knows about one fake client.
 struct Client {
@@ -265,6 +65,8 @@ struct Client {
     reaped: bool,
     /// Every frame it received, in order.
     received: Vec<Value>,
+    /// Its resumable session, as seen from outside.
+    session: sessions::ClientSession,
 }
 
 /// What a script left behind, for tests to look at.
@@ -292,6 +94,8 @@ struct World {
     host_sent: HashSet<Vec<u8>>,
     /// Tickets of intercepted messages.
     tickets: Vec<u64>,
+    /// Every session token issued, and what is known of sessions.
+    sessions: sessions::Sessions,
 }
 
 /// Runs a script, checking every invariant after every step. Panics on the
@@ -309,6 +113,7 @@ pub fn run(script: &Script) -> Outcome {
         routed: HashSet::new(),
         host_sent: HashSet::new(),
         tickets: Vec::new(),
+        sessions: sessions::Sessions::new(&cfg),
     };
     for (step, op) in script.ops.iter().enumerate() {
         let go_on = w.apply(op);
@@ -383,12 +188,14 @@ impl World {
                         disconnected: false,
                         reaped: false,
                         received: Vec::new(),
+                        session: sessions::ClientSession::default(),
                     });
                 }
             }
             Op::Send { client, msg, split } => {
-                if let Some(id) = self.id(*client) {
-                    let payload = msg.payload();
+                if let Some(k) = self.pick(*client) {
+                    let id = self.clients[k].id;
+                    let payload = self.client_payload(k, msg);
                     let mut wire = (payload.len() as u32).to_be_bytes().to_vec();
                     wire.extend_from_slice(&payload);
                     let cut = usize::from(*split).min(wire.len());
@@ -397,8 +204,9 @@ impl World {
                 }
             }
             Op::Raw { client, bytes } => {
-                if let Some(id) = self.id(*client) {
-                    self.core.receive(id, bytes, now);
+                if let Some(k) = self.pick(*client) {
+                    self.clients[k].session.tainted = true;
+                    self.core.receive(self.clients[k].id, bytes, now);
                 }
             }
             Op::Advance { ms } => {
@@ -416,7 +224,10 @@ impl World {
                     let k = self.by_id[&id];
                     self.drain_events();
                     let c = &mut self.clients[k];
-                    assert!(c.disconnected, "client {id} reaped before its Disconnected event");
+                    assert!(
+                        c.disconnected || c.session.parked || c.session.moved,
+                        "client {id} reaped before its Disconnected event"
+                    );
                     assert!(!c.reaped, "client {id} reaped twice");
                     // The server drops the socket at reap: whatever the core
                     // still held for it is gone with it.
@@ -433,7 +244,7 @@ impl World {
                     let bytes = payload.bytes();
                     let id = self.clients[k].id;
                     self.drain_events();
-                    let gone = self.clients[k].disconnected;
+                    let gone = self.clients[k].disconnected || self.clients[k].session.moved;
                     let res = self.core.send(id, &bytes, now);
                     if gone {
                         assert!(res.is_err(), "host send to closed client {id} accepted");
@@ -485,12 +296,37 @@ impl World {
                     let _ = self.core.drop_held(t, "dropped", None, now);
                 }
             }
+            Op::HostNotice { client, text } => {
+                if let Some(k) = self.pick(*client) {
+                    let id = self.clients[k].id;
+                    self.drain_events();
+                    let gone = self.clients[k].disconnected || self.clients[k].session.moved;
+                    let res = self.core.notice(id, text, now);
+                    if gone {
+                        assert!(res.is_err(), "host notice to closed client {id} accepted");
+                    }
+                }
+            }
+            Op::HostNoticeAll { text } => {
+                let _ = self.core.notice_all(text, now);
+            }
             Op::Shutdown => {
                 self.core.shutdown(now, now + Duration::from_millis(100));
                 return false;
             }
         }
         true
+    }
+
+    /// No other live session holds `nick` (case-insensitively).
+    fn assert_nick_free(&self, k: usize, nick: &str) {
+        let folded = nick.to_ascii_lowercase();
+        for (j, other) in self.clients.iter().enumerate() {
+            if j != k && !other.disconnected && !other.session.moved {
+                let taken = other.nick.as_deref().map(str::to_ascii_lowercase);
+                assert_ne!(taken.as_deref(), Some(&*folded), "nick {nick} registered twice");
+            }
+        }
     }
 
     fn note_host(&mut self, accepted: bool, bytes: Vec<u8>) {
@@ -508,20 +344,15 @@ impl World {
                 .get(&ev.client)
                 .unwrap_or_else(|| panic!("event for unknown client {}: {ev:?}", ev.client));
             assert!(
-                !self.clients[k].disconnected,
-                "event after Disconnected for client {}: {ev:?}",
+                !self.clients[k].disconnected && !self.clients[k].session.moved,
+                "event after Disconnected (or after its session moved) for client {}: {ev:?}",
                 ev.client
             );
+            self.sessions.check_step_event(&ev);
             match &ev.kind {
                 EventKind::Registered => {
                     let nick = ev.nick.as_deref().expect("Registered without a nick").to_string();
-                    let folded = nick.to_ascii_lowercase();
-                    for (j, other) in self.clients.iter().enumerate() {
-                        if j != k && !other.disconnected {
-                            let taken = other.nick.as_deref().map(str::to_ascii_lowercase);
-                            assert_ne!(taken.as_deref(), Some(&*folded), "nick {nick} registered twice");
-                        }
-                    }
+                    self.assert_nick_free(k, &nick);
                     assert!(
                         self.clients[k].nick.is_none(),
                         "client {} registered twice",
@@ -542,7 +373,13 @@ impl World {
                     self.routed.insert(m.payload().to_vec());
                 }
                 EventKind::Intercepted(h) => self.tickets.push(h.ticket),
-                EventKind::Disconnected { .. } => self.clients[k].disconnected = true,
+                EventKind::Disconnected { .. } => {
+                    self.session_ended(k);
+                    self.clients[k].disconnected = true;
+                }
+                EventKind::Renamed { old } => self.renamed(k, old, ev.nick.as_deref()),
+                EventKind::Parked { reason } => self.parked(k, *reason),
+                EventKind::Resumed { previous } => self.resumed(k, *previous, ev.nick.as_deref()),
                 _ => {}
             }
         }
@@ -580,12 +417,16 @@ impl World {
                     "client {id} got a {kind} frame nobody routed under that sender: {v}"
                 );
             }
+            self.session_frame(k, &v);
             self.clients[k].received.push(v);
         }
         let counted = n - count * chat::frame::HEADER_LEN + count * chat::FRAME_OVERHEAD;
+        let cap = self
+            .sessions
+            .queue_cap(&self.clients[k].session, self.max_queue_bytes);
         assert!(
-            counted <= self.max_queue_bytes,
-            "client {id} had {counted} bytes queued, over max_queue_bytes"
+            counted <= cap,
+            "client {id} had {counted} bytes queued, over its cap of {cap}"
         );
         counted
     }
@@ -611,9 +452,12 @@ impl World {
         let registered = self
             .clients
             .iter()
-            .filter(|c| c.nick.is_some() && !c.disconnected)
+            .filter(|c| c.nick.is_some() && !c.disconnected && !c.session.moved)
             .count() as u64;
         assert_eq!(s.registered, registered, "step {step} ({op:?}): stats.registered");
+        let parked = self.clients.iter().filter(|c| c.session.parked).count() as u64;
+        assert_eq!(s.parked, parked, "step {step} ({op:?}): stats.parked");
+        self.sessions.end_step();
     }
 
     /// Every reader catches up: the queues empty exactly, and every stream

@@ -84,6 +84,9 @@ pub fn run(data: &[u8]) {
             Incoming::Join { .. } => "join",
             Incoming::Part { .. } => "part",
             Incoming::Room { .. } => "room",
+            Incoming::Nick { .. } => "nick",
+            Incoming::Members { .. } => "members",
+            Incoming::Rooms => "rooms",
         };
         assert_eq!(kind, expected);
     }

@@ -33,6 +33,24 @@ pub const CHAT_EVENT_APPROVAL: u32 = 7;
 /// `chat_release` or `chat_drop`. Fills `client`, `peer`, `nick`,
 /// `ticket`, and `payload`/`payload_len` (the client's JSON as it sent it).
 pub const CHAT_EVENT_INTERCEPTED: u32 = 8;
+/// The client renamed itself with `nick` (protocol 1.2). Fills `client`,
+/// `peer`, `nick` (the new nick) and `old_nick` (the one before).
+pub const CHAT_EVENT_RENAMED: u32 = 9;
+/// A resumable session resumed on this connection (protocol 1.2): the
+/// client known until now as `previous` is `client` from now on (its nick,
+/// rooms, user data and waiting frames moved here). `previous` is never
+/// valid again and gets no `DISCONNECTED`. Fills `client` (the new id),
+/// `peer` (the new connection's), `nick`, `previous` and `user_data`.
+pub const CHAT_EVENT_RESUMED: u32 = 10;
+/// The connection of a resumable session ended by `disconnect`, `timeout`
+/// or `slow_consumer` (protocol 1.2) and the session is parked for
+/// `resume_window_ms`, under the same id: it keeps its nick and rooms, and
+/// `chat_send`, `chat_notice`, `chat_kick`... still work on the id (what is
+/// sent waits for the resume). Either `RESUMED` (on a new id, with this one
+/// in `previous`) or `DISCONNECTED` (on this id, when the session ends)
+/// follows. Fills `client`, `peer` (the last connection's), `nick` and
+/// `reason` (why the connection ended).
+pub const CHAT_EVENT_PARKED: u32 = 11;
 
 /// One thing that happened to one client, from `chat_server_next_event`.
 /// The library zeroes it first; each `CHAT_EVENT_*` says which fields it
@@ -72,6 +90,10 @@ pub struct ChatEvent {
     pub token: *const c_char,
     /// Every kind: the value set with `chat_set_user_data` (0 until then).
     pub user_data: u64,
+    /// `RENAMED`: the nick before, NUL-terminated; otherwise NULL.
+    pub old_nick: *const c_char,
+    /// `RESUMED`: the id the session had before; otherwise 0.
+    pub previous: u64,
 }
 
 impl ChatEvent {
@@ -90,6 +112,8 @@ impl ChatEvent {
             ticket: 0,
             token: ptr::null(),
             user_data: 0,
+            old_nick: ptr::null(),
+            previous: 0,
         }
     }
 }
@@ -116,6 +140,7 @@ pub struct EventText {
     payload: Vec<u8>,
     room: Vec<u8>,
     token: Vec<u8>,
+    old_nick: Vec<u8>,
 }
 
 /// Replaces `buf` with `bytes` and a NUL; returns where it starts.
@@ -178,6 +203,19 @@ impl EventText {
                 out.ticket = held.ticket;
                 out.payload = nul_terminated(&mut self.payload, held.payload());
                 out.payload_len = held.payload().len();
+            }
+            EventKind::Renamed { old } => {
+                out.kind = CHAT_EVENT_RENAMED;
+                // Nicks are [A-Za-z0-9_-]: no NUL inside.
+                out.old_nick = nul_terminated(&mut self.old_nick, old.as_bytes()).cast();
+            }
+            EventKind::Resumed { previous } => {
+                out.kind = CHAT_EVENT_RESUMED;
+                out.previous = *previous;
+            }
+            EventKind::Parked { reason } => {
+                out.kind = CHAT_EVENT_PARKED;
+                out.reason = reason_text(*reason).as_ptr();
             }
         }
         out

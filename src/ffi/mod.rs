@@ -12,6 +12,7 @@ mod config;
 mod error;
 mod event;
 mod handle;
+mod notice;
 mod rooms;
 mod types;
 
@@ -39,6 +40,7 @@ pub use event::{
     ChatEvent, CHAT_EVENT_CONNECTED, CHAT_EVENT_DISCONNECTED, CHAT_EVENT_MESSAGE, CHAT_EVENT_REGISTERED,
 };
 pub use handle::ChatServer;
+pub use notice::{chat_notice, chat_notice_all};
 pub use rooms::{chat_room_members, chat_room_remove, chat_room_send};
 pub use types::{ChatPollFd, ChatStats, CHAT_POLL_READ, CHAT_POLL_WRITE};
 

@@ -70,6 +70,15 @@ pub struct ChatStats {
     /// TLS handshake that failed (plaintext, garbage, a reset) or timed
     /// out, a WebSocket upgrade that timed out.
     pub failed_handshakes: u64,
+    /// Resumable sessions parked now, waiting for a resume (protocol 1.2).
+    pub parked: u64,
+    /// Successful resumes since the server started.
+    pub resumed: u64,
+    /// Resumes answered `resume_failed` since the server started.
+    pub resume_failed: u64,
+    /// Bytes resumable sessions hold now for a resume (written frames kept
+    /// for replay, frames queued while parked), by reference.
+    pub retained_bytes: u64,
 }
 
 const STATS_MIN_SIZE: usize = offset_of!(ChatStats, clients) + size_of::<u64>();
@@ -119,6 +128,10 @@ pub unsafe fn write_stats(out: NonNull<ChatStats>, stats: &Stats) -> Result<(), 
         (offset_of!(ChatStats, disconnects_kicked), by(Reason::Kicked)),
         (offset_of!(ChatStats, disconnects_shutdown), by(Reason::Shutdown)),
         (offset_of!(ChatStats, failed_handshakes), stats.failed_handshakes),
+        (offset_of!(ChatStats, parked), stats.parked),
+        (offset_of!(ChatStats, resumed), stats.resumed),
+        (offset_of!(ChatStats, resume_failed), stats.resume_failed),
+        (offset_of!(ChatStats, retained_bytes), stats.retained_bytes),
     ];
     for (offset, value) in fields {
         if offset + size_of::<u64>() <= size {

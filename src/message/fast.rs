@@ -38,7 +38,8 @@ pub(super) fn flat_strings(payload: &str) -> Option<Fields<'_>> {
             "text" => &mut fields.text,
             "room" => &mut fields.room,
             "token" => &mut fields.token,
-            "id" => return None,
+            // Not strings in the protocol: serde_json decides.
+            "id" | "resumable" | "resume" => return None,
             // Unknown fields are ignored, even twice, as serde_json does:
             // each goes to an empty slot of its own.
             _ => {
@@ -102,10 +103,13 @@ mod tests {
                     prop_oneof![
                         Just("type"), Just("text"), Just("to"), Just("nick"), Just("room"),
                         Just("token"), Just("id"), Just("from"), Just("x"), Just("ty\\u0070e"),
+                        Just("resumable"), Just("resume"),
                     ],
                     prop_oneof![
                         Just(r#""all""#.to_string()), Just(r#""msg""#.to_string()),
                         Just(r#""hello""#.to_string()), Just(r#""room""#.to_string()),
+                        Just(r#""nick""#.to_string()), Just(r#""members""#.to_string()),
+                        Just("true".to_string()),
                         Just(r##""#r""##.to_string()), Just(r#""bob""#.to_string()),
                         json_literal(), Just("1".to_string()), Just("null".to_string()),
                         Just("[\"a\"]".to_string()), Just("{}".to_string()),

@@ -14,12 +14,18 @@ use crate::code::Code;
 /// A parsed client frame, borrowing from the payload it was read from.
 #[derive(Debug)]
 pub enum Incoming<'a> {
-    /// `{"type":"hello","nick":N}`
+    /// `{"type":"hello","nick":N}`, optional `token`, `resumable`, `resume`
+    /// (protocol 1.2).
     Hello {
         /// The nick asked for (not yet validated).
         nick: Cow<'a, str>,
         /// An optional credential for a host that approves registrations.
         token: Option<Cow<'a, str>>,
+        /// `"resumable":true`: the client asks for a resumable session.
+        resumable: bool,
+        /// `"resume":{"session":T,"received":N}`: the client resumes a
+        /// session.
+        resume: Option<Resume<'a>>,
     },
     /// `{"type":"msg","to":N,"text":T}`, optional `id`.
     Msg {
@@ -58,6 +64,18 @@ pub enum Incoming<'a> {
         /// The room's name.
         room: Cow<'a, str>,
     },
+    /// `{"type":"nick","nick":N}`: a rename (protocol 1.2)
+    Nick {
+        /// The nick asked for (not yet validated).
+        nick: Cow<'a, str>,
+    },
+    /// `{"type":"members","room":R}` (protocol 1.2)
+    Members {
+        /// The room's name.
+        room: Cow<'a, str>,
+    },
+    /// `{"type":"rooms"}` (protocol 1.2)
+    Rooms,
     /// `{"type":"room","room":R,"text":T}`, optional `id` (protocol 1.1)
     Room {
         /// The room's name.
@@ -67,6 +85,16 @@ pub enum Incoming<'a> {
         /// Ask for an `ack` carrying this value.
         id: Option<&'a RawValue>,
     },
+}
+
+/// What a `hello` asks to resume: `{"session":T,"received":N}`.
+#[derive(Debug, Deserialize)]
+pub struct Resume<'a> {
+    /// The session's token, as the last `welcome` gave it.
+    #[serde(borrow)]
+    pub session: Cow<'a, str>,
+    /// How many frames of the session the client has read whole.
+    pub received: u64,
 }
 
 /// A JSON string literal from a client's payload, quotes and escapes
@@ -120,6 +148,10 @@ struct Envelope<'a> {
     room: Option<&'a RawValue>,
     #[serde(borrow)]
     token: Option<&'a RawValue>,
+    #[serde(borrow)]
+    resumable: Option<&'a RawValue>,
+    #[serde(borrow)]
+    resume: Option<&'a RawValue>,
 }
 
 /// A field that is there, even as `null`, is `Some`: plain `Option` would
@@ -161,6 +193,18 @@ fn string(raw: Option<&str>) -> Result<Cow<'_, str>, ParseError> {
         .map_err(|_| ParseError::BadRequest)
 }
 
+/// The `resume` object of a `hello` (`raw` is one valid JSON value):
+/// absent or `null` is no resume; anything but an object with a string
+/// `session` and a non-negative integer `received` is `bad_request`.
+fn resume(raw: Option<&str>) -> Result<Option<Resume<'_>>, ParseError> {
+    match raw {
+        None | Some("null") => Ok(None),
+        Some(raw) => serde_json::from_str(raw)
+            .map(Some)
+            .map_err(|_| ParseError::BadRequest),
+    }
+}
+
 /// The fields of a client payload that some message type uses, each as the
 /// JSON text it had (a string keeps its quotes and escapes).
 #[derive(Default)]
@@ -172,6 +216,8 @@ pub(super) struct Fields<'a> {
     pub(super) room: Option<&'a str>,
     pub(super) token: Option<&'a str>,
     pub(super) id: Option<&'a RawValue>,
+    pub(super) resumable: Option<&'a str>,
+    pub(super) resume: Option<&'a str>,
 }
 
 /// Parses one client payload.
@@ -224,6 +270,8 @@ fn serde_fields(payload: &str) -> Result<Fields<'_>, ParseError> {
         room: env.room.map(RawValue::get),
         token: env.token.map(RawValue::get),
         id: env.id,
+        resumable: env.resumable.map(RawValue::get),
+        resume: env.resume.map(RawValue::get),
     })
 }
 
@@ -234,6 +282,10 @@ fn incoming(f: Fields<'_>) -> Result<Incoming<'_>, ParseError> {
         "hello" => Incoming::Hello {
             nick: string(f.nick)?,
             token: f.token.map(|t| string(Some(t))).transpose()?,
+            // Only `true` asks: anything else is a plain session, as an
+            // unknown field would be.
+            resumable: f.resumable == Some("true"),
+            resume: resume(f.resume)?,
         },
         "msg" => Incoming::Msg {
             to: string(f.to)?,
@@ -261,6 +313,15 @@ fn incoming(f: Fields<'_>) -> Result<Incoming<'_>, ParseError> {
             text: text(f.text)?,
             id: f.id,
         },
+        "nick" => Incoming::Nick {
+            nick: string(f.nick)?,
+        },
+        "members" => Incoming::Members {
+            room: string(f.room)?,
+        },
+        "rooms" => Incoming::Rooms,
+        // `notice` is the host's alone: from a client it is as unknown as
+        // any other type, so nobody can pose as the host.
         _ => return Err(ParseError::UnknownType),
     })
 }
@@ -272,7 +333,7 @@ mod tests {
     #[test]
     fn parses_every_client_message() {
         assert!(
-            matches!(parse(br#"{"type":"hello","nick":"al"}"#), Ok(Incoming::Hello { nick, token: None }) if nick == "al")
+            matches!(parse(br#"{"type":"hello","nick":"al"}"#), Ok(Incoming::Hello { nick, token: None, resumable: false, resume: None }) if nick == "al")
         );
         assert!(matches!(
             parse(br#"{"type":"msg","to":"b","text":"hi \u00e9","id":[1]}"#),
@@ -287,6 +348,63 @@ mod tests {
             matches!(parse(br#"{"type":"ping","id":1.50}"#), Ok(Incoming::Ping { id }) if id.get() == "1.50")
         );
         assert!(matches!(parse(br#"{"type":"quit"}"#), Ok(Incoming::Quit)));
+        assert!(
+            matches!(parse(br#"{"type":"nick","nick":"b2"}"#), Ok(Incoming::Nick { nick }) if nick == "b2")
+        );
+        assert!(
+            matches!(parse(br##"{"type":"members","room":"#r"}"##), Ok(Incoming::Members { room }) if room == "#r")
+        );
+        assert!(matches!(parse(br#"{"type":"rooms"}"#), Ok(Incoming::Rooms)));
+    }
+
+    #[test]
+    fn hello_may_ask_for_a_session_or_resume_one() {
+        assert!(matches!(
+            parse(br#"{"type":"hello","nick":"al","resumable":true}"#),
+            Ok(Incoming::Hello {
+                resumable: true,
+                resume: None,
+                ..
+            })
+        ));
+        for not_asking in [r#""true""#, "false", "1", "null"] {
+            let payload = format!(r#"{{"type":"hello","nick":"al","resumable":{not_asking}}}"#);
+            assert!(
+                matches!(
+                    parse(payload.as_bytes()),
+                    Ok(Incoming::Hello { resumable: false, .. })
+                ),
+                "{payload}"
+            );
+        }
+        assert!(matches!(
+            parse(br#"{"type":"hello","nick":"al","resume":{"session":"t0","received":7,"x":1}}"#),
+            Ok(Incoming::Hello { resume: Some(Resume { session, received: 7 }), .. }) if session == "t0"
+        ));
+        assert!(matches!(
+            parse(br#"{"type":"hello","nick":"al","resume":null}"#),
+            Ok(Incoming::Hello { resume: None, .. })
+        ));
+        for bad in [
+            r#""t""#,
+            r#"{"session":"t"}"#,
+            r#"{"received":1}"#,
+            r#"{"session":1,"received":1}"#,
+            r#"{"session":"t","received":-1}"#,
+            r#"{"session":"t","received":1.5}"#,
+            r#"{"session":"t","received":18446744073709551616}"#,
+        ] {
+            let payload = format!(r#"{{"type":"hello","nick":"al","resume":{bad}}}"#);
+            assert_eq!(
+                parse(payload.as_bytes()).unwrap_err(),
+                ParseError::BadRequest,
+                "{payload}"
+            );
+        }
+        assert_eq!(
+            parse(br#"{"type":"notice","text":"I am the host"}"#).unwrap_err(),
+            ParseError::UnknownType
+        );
     }
 
     #[test]

@@ -11,11 +11,14 @@ mod json;
 mod names;
 mod outgoing;
 
-pub use incoming::{parse, parse_slow, Incoming, JsonString, ParseError};
+pub use incoming::{parse, parse_slow, Incoming, JsonString, ParseError, Resume};
 pub(crate) use json::check_payload;
 pub use json::looks_like_object;
 pub use names::{fold, fold_in, valid_nick, valid_room, MAX_NAME_LEN};
-pub use outgoing::{encode_json, encode_with, error_payload, text_payload, Outgoing, Payload, TextTo};
+pub use outgoing::{
+    encode_json, encode_with, error_payload, resume_failed_payload, text_payload, Outgoing, Payload,
+    RoomCount, TextTo,
+};
 
 #[cfg(test)]
 pub(crate) mod strategies {

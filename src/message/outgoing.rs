@@ -107,29 +107,59 @@ pub fn error_payload(code: &str, to: Option<&str>, room: Option<&str>, message: 
         code,
         to,
         room,
+        reason: None,
         message,
     })
+}
+
+/// `{"type":"error","code":"resume_failed","reason":W,"message":M}`.
+pub fn resume_failed_payload(reason: &str, message: &str) -> Payload {
+    encode_json(&Outgoing::Error {
+        code: "resume_failed",
+        to: None,
+        room: None,
+        reason: Some(reason),
+        message: Some(message),
+    })
+}
+
+/// One room in the answer to `rooms`.
+#[derive(Debug, Serialize)]
+pub struct RoomCount<'a> {
+    /// The room's name, as it was first written.
+    pub room: &'a str,
+    /// How many members it has.
+    pub members: usize,
 }
 
 /// A frame the server sends. Field order follows `docs/protocol.md`.
 #[derive(Serialize)]
 #[serde(tag = "type", rename_all = "lowercase")]
 pub enum Outgoing<'a> {
-    /// Registration succeeded.
+    /// Registration (or a resume) succeeded.
     Welcome {
         /// The nick as registered.
         nick: &'a str,
         /// Every registered nick, sorted.
         users: &'a [&'a str],
+        /// A resumable session's token (protocol 1.2).
+        #[serde(skip_serializing_if = "Option::is_none")]
+        session: Option<&'a str>,
+        /// The welcome of a resume (protocol 1.2).
+        #[serde(skip_serializing_if = "std::ops::Not::not")]
+        resumed: bool,
     },
-    /// Someone came or went, on the server or in a room.
+    /// Someone came or went, on the server or in a room, or was renamed.
     Presence {
-        /// Whose presence changed.
+        /// Whose presence changed (for `renamed`, the new nick).
         nick: &'a str,
+        /// For `renamed`: the nick before.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        old: Option<&'a str>,
         /// The room, for `joined` and `parted`.
         #[serde(skip_serializing_if = "Option::is_none")]
         room: Option<&'a str>,
-        /// `online`, `offline`, `joined` or `parted`.
+        /// `online`, `offline`, `joined`, `parted` or `renamed`.
         state: &'a str,
         /// Why, for `offline`.
         #[serde(skip_serializing_if = "Option::is_none")]
@@ -146,6 +176,30 @@ pub enum Outgoing<'a> {
     Parted {
         /// The room.
         room: &'a str,
+    },
+    /// The answer to a successful `nick` (protocol 1.2).
+    Nick {
+        /// The new nick.
+        nick: &'a str,
+        /// The nick before.
+        old: &'a str,
+    },
+    /// The answer to `members` (protocol 1.2).
+    Members {
+        /// The room, as it was first named.
+        room: &'a str,
+        /// Every member, sorted.
+        members: &'a [&'a str],
+    },
+    /// The answer to `rooms` (protocol 1.2).
+    Rooms {
+        /// Every room with its member count, sorted by name.
+        rooms: &'a [RoomCount<'a>],
+    },
+    /// What the host says itself (protocol 1.2); clients cannot send it.
+    Notice {
+        /// The host's text.
+        text: &'a str,
     },
     /// The answer to `who`.
     Users {
@@ -179,6 +233,9 @@ pub enum Outgoing<'a> {
         /// For room errors: the room.
         #[serde(skip_serializing_if = "Option::is_none")]
         room: Option<&'a str>,
+        /// For `resume_failed`: `unknown_session` or `gap`.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        reason: Option<&'a str>,
         /// A sentence for people.
         #[serde(skip_serializing_if = "Option::is_none")]
         message: Option<&'a str>,
@@ -241,6 +298,7 @@ mod tests {
     fn outgoing_shapes() {
         let s = serde_json::to_string(&Outgoing::Presence {
             nick: "a",
+            old: None,
             room: None,
             state: "offline",
             reason: Some("quit"),
@@ -254,9 +312,45 @@ mod tests {
             code: Code::NoSuchUser.as_str(),
             to: Some("b"),
             room: None,
+            reason: None,
             message: None,
         })
         .unwrap();
         assert_eq!(s, r#"{"type":"error","code":"no_such_user","to":"b"}"#);
+        let s = serde_json::to_string(&Outgoing::Presence {
+            nick: "b2",
+            old: Some("b"),
+            room: None,
+            state: "renamed",
+            reason: None,
+        })
+        .unwrap();
+        assert_eq!(
+            s,
+            r#"{"type":"presence","nick":"b2","old":"b","state":"renamed"}"#
+        );
+        let s = serde_json::to_string(&Outgoing::Welcome {
+            nick: "a",
+            users: &["a"],
+            session: Some("T"),
+            resumed: true,
+        })
+        .unwrap();
+        assert_eq!(
+            s,
+            r#"{"type":"welcome","nick":"a","users":["a"],"session":"T","resumed":true}"#
+        );
+        let s = serde_json::to_string(&Outgoing::Welcome {
+            nick: "a",
+            users: &["a"],
+            session: None,
+            resumed: false,
+        })
+        .unwrap();
+        assert_eq!(s, r#"{"type":"welcome","nick":"a","users":["a"]}"#);
+        assert_eq!(
+            &resume_failed_payload("gap", "m")[..],
+            br#"{"type":"error","code":"resume_failed","reason":"gap","message":"m"}"#
+        );
     }
 }

@@ -69,6 +69,15 @@ impl Authority {
         self.held.remove(&ticket)
     }
 
+    /// Held messages follow a session that moved to a new connection.
+    pub fn rekey(&mut self, old: ClientId, new: ClientId) {
+        for held in self.held.values_mut() {
+            if held.sender == old {
+                held.sender = new;
+            }
+        }
+    }
+
     /// Forgets what a client that left was holding.
     pub fn forget_sender(&mut self, id: ClientId) {
         if !self.held.is_empty() {

@@ -6,6 +6,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Instant;
 
+use super::history::Session;
 use super::queue::OutQueue;
 use super::ratelimit::Limiter;
 use crate::event::{Reason, Via};
@@ -21,9 +22,26 @@ pub(super) enum Phase {
         nick: Arc<str>,
         /// When it is rejected if the host has not answered.
         deadline: Instant,
+        /// Whether its `hello` asked for a resumable session.
+        resumable: bool,
     },
     /// Registered with a nick.
     Registered,
+    /// A resumable session whose connection ended (protocol 1.2): to
+    /// everyone else it is still registered, frames for it go to its
+    /// session's `held` queue, and it waits for a resume. Its connection's
+    /// queue (`out`) only finishes a partly written frame and says the
+    /// connection's farewell, as a closing one would.
+    Parked {
+        /// Why the connection ended; the session ends with it if it is not
+        /// resumed in time.
+        reason: Reason,
+        /// The end of the resume window.
+        until: Instant,
+        /// When to give up flushing the connection; `None` once the server
+        /// closed it (then only the session is left).
+        linger: Option<Instant>,
+    },
     /// Gone as far as everyone else knows (its `Disconnected` event is out);
     /// the server only flushes what is queued, then closes the socket.
     Closing {
@@ -64,6 +82,9 @@ pub(super) struct Conn {
     /// Bytes its transport holds on the way to the socket (TLS records),
     /// counted against its cap with the queue.
     pub transport_held: usize,
+    /// A resumable session's state (protocol 1.2); `None` for the plain
+    /// ones, which pay nothing for it.
+    pub session: Option<Box<Session>>,
 }
 
 impl Conn {
@@ -82,12 +103,25 @@ impl Conn {
             user_data: 0,
             over_cap: false,
             transport_held: 0,
+            session: None,
         }
     }
 
-    /// Whether it is closing (no more reading or routing to it).
+    /// What counts against its `max_queue_bytes`: its queue's unwritten
+    /// bytes and what its transport holds on the way to the socket.
+    pub fn held_bytes(&self) -> usize {
+        self.out.counted_bytes() + self.transport_held
+    }
+
+    /// Whether its connection is closing or gone (no more reading from it,
+    /// and frames for it do not go to `out`): closing, or parked.
     pub fn is_closing(&self) -> bool {
-        matches!(self.phase, Phase::Closing { .. })
+        matches!(self.phase, Phase::Closing { .. } | Phase::Parked { .. })
+    }
+
+    /// Whether it is a parked session.
+    pub fn is_parked(&self) -> bool {
+        matches!(self.phase, Phase::Parked { .. })
     }
 
     /// The nick its events carry: the registered one, or the one it waits

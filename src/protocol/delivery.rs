@@ -58,30 +58,79 @@ impl Delivery {
         let Some(conn) = conns.get_mut(&id) else {
             return false;
         };
-        if conn.is_closing() || (conn.over_cap && kind != Kind::Farewell) {
-            return false;
+        if conn.is_closing() {
+            return self.deliver_parked(id, conn, payload, kind);
         }
         let cost = OutQueue::cost(payload);
-        if conn.out.counted_bytes() + conn.transport_held + cost > self.max_queue_bytes {
-            match kind {
-                Kind::Normal => {
-                    conn.over_cap = true;
-                    self.doomed.push(id);
-                    return false;
-                }
-                Kind::Probe => return false,
-                Kind::Farewell => {
-                    let dropped = conn.out.drop_unstarted();
-                    self.unqueued(dropped);
-                }
-            }
+        if (conn.over_cap || conn.held_bytes() + cost > self.max_queue_bytes)
+            && !self.over_cap(id, conn, cost, kind)
+        {
+            return false;
         }
+        self.push(id, conn, payload.clone());
+        true
+    }
+
+    /// Appends to a live connection's queue, whatever the cap: for what
+    /// [`deliver`](Self::deliver) decided to take, and for the frames a
+    /// resume replays (counted against the session's allowance instead).
+    pub fn push(&mut self, id: ClientId, conn: &mut Conn, payload: Payload) {
         if conn.out.is_empty() {
             self.dirty.push(id);
         }
-        self.queued_bytes += cost as u64;
+        self.queued_bytes += OutQueue::cost(&payload) as u64;
         self.peak_queued_bytes = self.peak_queued_bytes.max(self.queued_bytes);
-        conn.out.push(payload.clone());
+        conn.out.push(payload);
+    }
+
+    /// A payload that does not fit under the cap (or a client already
+    /// found over it): whether to queue it anyway.
+    #[cold]
+    fn over_cap(&mut self, id: ClientId, conn: &mut Conn, cost: usize, kind: Kind) -> bool {
+        match kind {
+            Kind::Probe => false,
+            Kind::Farewell => {
+                if conn.held_bytes() + cost > self.max_queue_bytes {
+                    let dropped = conn.out.drop_unstarted();
+                    self.unqueued(dropped);
+                }
+                true
+            }
+            Kind::Normal => {
+                let allowance = conn.session.as_ref().map_or(0, |s| s.allowance);
+                if !conn.over_cap && conn.held_bytes() + cost <= self.max_queue_bytes + allowance {
+                    // Within what a resume's replayed backlog allows.
+                    return true;
+                }
+                if !conn.over_cap {
+                    conn.over_cap = true;
+                    self.doomed.push(id);
+                }
+                // A resumable session keeps the frame that overflowed, and
+                // what comes before it is dropped at the end of this step:
+                // it parks with them (protocol 1.2), so nothing is lost.
+                conn.session.is_some()
+            }
+        }
+    }
+
+    /// A payload for a client whose connection is closing or gone: a
+    /// parked session queues it (up to its cap, then it is found over it
+    /// and ends as a slow consumer); anyone else takes nothing.
+    #[cold]
+    fn deliver_parked(&mut self, id: ClientId, conn: &mut Conn, payload: &Payload, kind: Kind) -> bool {
+        let (true, Some(session), Kind::Normal) = (conn.is_parked(), conn.session.as_mut(), kind) else {
+            return false;
+        };
+        if conn.over_cap {
+            return false;
+        }
+        if session.held.counted_bytes() + OutQueue::cost(payload) > session.held_cap {
+            conn.over_cap = true;
+            self.doomed.push(id);
+            return false;
+        }
+        session.held.push(payload.clone());
         true
     }
 
@@ -107,7 +156,7 @@ impl Delivery {
     /// that writes requests without reading costs about its own cap, and
     /// TCP pushes back on it, not on everyone else.
     pub fn backlogged(&self, conn: &Conn) -> bool {
-        conn.out.counted_bytes() + conn.transport_held >= self.max_queue_bytes / 2
+        conn.held_bytes() >= self.max_queue_bytes / 2
     }
 
     /// Bytes (as counted) left a queue: written, or dropped with it.

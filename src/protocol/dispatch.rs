@@ -28,6 +28,9 @@ impl Core {
             (Phase::Registered, Some(nick)) => nick.clone(),
             (Phase::AwaitingApproval { .. }, _) => {
                 return match msg {
+                    Incoming::Hello { resume: Some(_), .. } => {
+                        self.reply_error(id, Code::BadRequest, Some("hello pending approval"))
+                    }
                     Incoming::Hello { .. } => {
                         self.reply_error(id, Code::BadRequest, Some("hello pending approval"))
                     }
@@ -36,7 +39,17 @@ impl Core {
             }
             _ => {
                 return match msg {
-                    Incoming::Hello { nick, token } => self.hello(id, &nick, token.map(Cow::into_owned), now),
+                    Incoming::Hello {
+                        nick,
+                        resume: Some(resume),
+                        ..
+                    } => self.resume_hello(id, &nick, &resume, now),
+                    Incoming::Hello {
+                        nick,
+                        token,
+                        resumable,
+                        resume: None,
+                    } => self.hello(id, &nick, token.map(Cow::into_owned), resumable, now),
                     _ => self.reply_error(id, Code::NotRegistered, Some("send hello first")),
                 };
             }
@@ -89,11 +102,14 @@ impl Core {
             Incoming::Join { room } => self.join(id, from, &room),
             Incoming::Part { room } => self.part_by_client(id, &room),
             Incoming::Room { room, text, id: ack } => self.room_message(id, from, &room, text, ack),
+            Incoming::Nick { nick } => self.rename(id, from, &nick),
+            Incoming::Members { room } => self.members(id, &room),
+            Incoming::Rooms => self.list_rooms(id),
         }
     }
 
     /// A `hello` from a client not yet registered.
-    fn hello(&mut self, id: ClientId, nick: &str, token: Option<String>, now: Instant) {
+    fn hello(&mut self, id: ClientId, nick: &str, token: Option<String>, resumable: bool, now: Instant) {
         if !message::valid_nick(nick) {
             return self.reply_error(id, Code::BadNick, Some("a nick is 1 to 32 of A-Z a-z 0-9 _ -"));
         }
@@ -102,8 +118,8 @@ impl Core {
             return self.reply_error(id, Code::NickTaken, None);
         }
         match self.authority.approval_timeout() {
-            Some(timeout) => self.await_approval(id, key, nick.into(), token, now + timeout),
-            None => self.register(id, nick.into()),
+            Some(timeout) => self.await_approval(id, key, nick.into(), token, now + timeout, resumable),
+            None => self.register(id, nick.into(), resumable),
         }
     }
 
@@ -130,6 +146,7 @@ impl Core {
         if joined.new_member {
             let presence = encode_json(&Outgoing::Presence {
                 nick,
+                old: None,
                 room: Some(&joined.name),
                 state: "joined",
                 reason: None,
@@ -145,12 +162,7 @@ impl Core {
             );
         }
         // Joining a room one is in only repeats the member list.
-        let members = &self.rooms.get(&joined.key).expect("just joined").members;
-        let mut nicks: Vec<&str> = members
-            .iter()
-            .filter_map(|m| self.conns.get(m)?.nick.as_deref())
-            .collect();
-        nicks.sort_unstable();
+        let nicks = self.member_nicks(&joined.key);
         let reply = encode_json(&Outgoing::Joined {
             room: &joined.name,
             members: &nicks,
@@ -185,6 +197,7 @@ impl Core {
                 .unwrap_or_default();
             let presence = encode_json(&Outgoing::Presence {
                 nick: &nick,
+                old: None,
                 room: Some(&parted.name),
                 state: "parted",
                 reason: None,
@@ -226,7 +239,7 @@ impl Core {
         self.reply(id, &error_payload(code.as_str(), None, None, message));
     }
 
-    fn room_error(&mut self, id: ClientId, code: Code, room: &str) {
+    pub(super) fn room_error(&mut self, id: ClientId, code: Code, room: &str) {
         self.reply(id, &error_payload(code.as_str(), None, Some(room), None));
     }
 }

@@ -38,6 +38,8 @@ impl Core {
     /// the error frame.
     pub fn kick(&mut self, id: ClientId, message: Option<&str>, now: Instant) -> Result<()> {
         self.known(id)?;
+        // A parked session has no connection to say it to.
+        self.end_parked(id, Reason::Kicked, now);
         self.leave(id, Reason::Kicked, now, Some((Code::Kicked, message)));
         self.drop_doomed(now);
         Ok(())
@@ -96,11 +98,16 @@ impl Core {
         nick: Arc<str>,
         token: Option<String>,
         deadline: Instant,
+        resumable: bool,
     ) {
         self.registry.reserve(key, id);
         self.timers.wake_at(deadline);
         if let Some(conn) = self.conns.get_mut(&id) {
-            conn.phase = Phase::AwaitingApproval { nick, deadline };
+            conn.phase = Phase::AwaitingApproval {
+                nick,
+                deadline,
+                resumable,
+            };
         }
         self.push_event(
             id,
@@ -111,23 +118,24 @@ impl Core {
     }
 
     /// Takes a client out of `AwaitingApproval`, freeing its nick; returns
-    /// the nick, or `None` if it was not waiting.
-    pub(super) fn end_approval(&mut self, id: ClientId) -> Option<Arc<str>> {
+    /// the nick and whether it asked for a resumable session, or `None` if
+    /// it was not waiting.
+    pub(super) fn end_approval(&mut self, id: ClientId) -> Option<(Arc<str>, bool)> {
         let conn = self.conns.get_mut(&id)?;
-        let Phase::AwaitingApproval { nick, .. } = &conn.phase else {
+        let Phase::AwaitingApproval { nick, resumable, .. } = &conn.phase else {
             return None;
         };
-        let nick = nick.clone();
+        let (nick, resumable) = (nick.clone(), *resumable);
         conn.phase = Phase::Handshake;
         self.registry.unreserve(&nick);
-        Some(nick)
+        Some((nick, resumable))
     }
 
     /// Lets a client waiting for approval in: it gets its `welcome`.
     pub fn approve(&mut self, id: ClientId, now: Instant) -> Result<()> {
         self.known(id)?;
-        let nick = self.end_approval(id).ok_or(Error::NotAwaitingApproval(id))?;
-        self.register(id, nick);
+        let (nick, resumable) = self.end_approval(id).ok_or(Error::NotAwaitingApproval(id))?;
+        self.register(id, nick, resumable);
         self.drop_doomed(now);
         Ok(())
     }
@@ -180,9 +188,11 @@ impl Core {
         self.conns.get(&id).map(|c| c.user_data)
     }
 
-    /// `UnknownClient` unless `id` is connected and not closing.
-    fn known(&self, id: ClientId) -> Result<()> {
-        if self.is_open(id) {
+    /// `UnknownClient` unless `id` is connected and not closing, or a
+    /// parked session (which takes the host's calls as a connected client
+    /// would: what is sent to it waits for its resume).
+    pub(super) fn known(&self, id: ClientId) -> Result<()> {
+        if self.is_open(id) || self.conns.get(&id).is_some_and(|c| c.is_parked()) {
             Ok(())
         } else {
             Err(Error::UnknownClient(id))

@@ -70,6 +70,12 @@ impl Core {
             if !conn.limiter.as_mut().is_none_or(|l| l.frame_allowed(now)) {
                 break;
             }
+            // A resumable session over its cap keeps what is queued for it
+            // until it parks at the end of this step: its own requests
+            // (each `who` may answer kilobytes) must not grow that.
+            if conn.over_cap && conn.session.is_some() {
+                break;
+            }
             match source.next_payload() {
                 Next::Done => break,
                 Next::Handled => {}

@@ -6,8 +6,9 @@
 //!
 //! The core is a few parts with one job each, and the [`Core`] that joins
 //! them: the nick [`registry`], the [`rooms`], host [`authority`],
-//! [`delivery`] (the queue cap rule and the fan-out), [`timers`], and each
-//! client's [`conn`] state with its output [`queue`].
+//! [`delivery`] (the queue cap rule and the fan-out), [`timers`], each
+//! client's [`conn`] state with its output [`queue`], and for resumable
+//! sessions (protocol 1.2) their [`history`], [`parking`] and [`resume`].
 //!
 //! The API the loop uses:
 //! - connections: [`Core::connect`], [`Core::peer_gone`], [`Core::remove`];
@@ -29,14 +30,18 @@ use crate::idmap::IdMap;
 use crate::stats::Stats;
 
 mod authority;
+mod commands;
 mod conn;
 mod delivery;
 mod dispatch;
+mod history;
 mod host;
 mod input;
+mod parking;
 mod queue;
 mod ratelimit;
 mod registry;
+mod resume;
 mod rooms;
 mod session;
 mod timers;
@@ -46,7 +51,9 @@ pub use queue::{OutQueue, FRAME_OVERHEAD};
 
 use authority::Authority;
 use conn::Conn;
+use conn::Phase;
 use delivery::Delivery;
+use parking::Resumption;
 use ratelimit::RateLimits;
 use registry::Registry;
 use rooms::Rooms;
@@ -62,6 +69,7 @@ pub struct Core {
     delivery: Delivery,
     timers: Timers,
     rate_limits: RateLimits,
+    resumption: Resumption,
     /// Largest payload the host may send.
     max_frame_bytes: usize,
     events: VecDeque<Event>,
@@ -84,6 +92,7 @@ impl Core {
             delivery: Delivery::new(cfg),
             timers: Timers::new(cfg),
             rate_limits: RateLimits::new(cfg),
+            resumption: Resumption::new(cfg),
             max_frame_bytes: cfg.max_frame_bytes,
             events: VecDeque::new(),
             stats: Stats::default(),
@@ -102,7 +111,17 @@ impl Core {
     /// `wire_bytes` went out on the socket.
     pub fn written(&mut self, id: ClientId, whole: usize, head_written: usize, wire_bytes: usize) {
         if let Some(conn) = self.conns.get_mut(&id) {
-            let freed = conn.out.advance(whole, head_written);
+            let freed = match (&conn.phase, &mut conn.session) {
+                // A resumable session counts what was written whole and
+                // keeps it for a replay (not a parked one's connection:
+                // what it writes is the connection's own).
+                (Phase::Registered, Some(session)) => {
+                    let freed = conn.out.advance_with(whole, head_written, |p| session.wrote(p));
+                    session.allowance = session.allowance.saturating_sub(freed);
+                    freed
+                }
+                _ => conn.out.advance(whole, head_written),
+            };
             self.delivery.unqueued(freed);
             self.stats.frames_out += whole as u64;
             self.stats.bytes_out += wire_bytes as u64;
@@ -128,9 +147,15 @@ impl Core {
         self.timers.next_deadline()
     }
 
-    /// Whether `id` is connected and not closing.
+    /// Whether `id` is connected and not closing (a parked session is
+    /// not: its connection ended).
     pub fn is_open(&self, id: ClientId) -> bool {
         self.conns.get(&id).is_some_and(|c| !c.is_closing())
+    }
+
+    /// Whether `id` is a parked session, waiting for a resume.
+    pub fn is_parked(&self, id: ClientId) -> bool {
+        self.conns.get(&id).is_some_and(|c| c.is_parked())
     }
 
     /// A connected client's nick, once registered.
@@ -156,9 +181,17 @@ impl Core {
     /// The counters.
     pub fn stats(&self) -> Stats {
         let (queued, peak) = self.delivery.queued();
+        let retained: usize = self
+            .conns
+            .values()
+            .filter_map(|c| c.session.as_ref())
+            .map(|s| s.retained_bytes())
+            .sum();
         Stats {
             queued_bytes: queued,
             peak_queued_bytes: peak,
+            parked: self.resumption.parked() as u64,
+            retained_bytes: retained as u64,
             ..self.stats.clone()
         }
     }

@@ -74,9 +74,21 @@ impl OutQueue {
     /// `head_written` into the next one; returns the bytes (as counted)
     /// that left the queue.
     pub(super) fn advance(&mut self, whole: usize, head_written: usize) -> usize {
+        self.advance_with(whole, head_written, drop)
+    }
+
+    /// [`advance`](Self::advance), handing each payload written whole to
+    /// `written` (a resumable session keeps them), oldest first.
+    pub(super) fn advance_with(
+        &mut self,
+        whole: usize,
+        head_written: usize,
+        mut written: impl FnMut(Payload),
+    ) -> usize {
         let mut freed = 0;
         for payload in self.payloads.drain(..whole) {
             freed += Self::cost(&payload);
+            written(payload);
         }
         self.counted -= freed;
         self.head_written = if self.payloads.is_empty() { 0 } else { head_written };
@@ -86,6 +98,44 @@ impl OutQueue {
             self.payloads = VecDeque::new();
         }
         freed
+    }
+
+    /// Moves the payloads from position `at` on into a queue of their own,
+    /// none of them started (a partly written one is to be sent again,
+    /// whole, elsewhere). This queue keeps the ones before `at`, and its
+    /// first payload if it was partly written, so that the stream it was
+    /// going to still ends on a frame boundary. Returns the new queue and
+    /// the bytes (as counted) that left this one.
+    pub(super) fn split_off(&mut self, at: usize) -> (OutQueue, usize) {
+        let at = at.min(self.payloads.len());
+        let rest = self.payloads.split_off(at);
+        if at == 0 && self.head_written > 0 {
+            if let Some(head) = rest.front() {
+                self.payloads.push_back(head.clone());
+            }
+        }
+        let mut moved = OutQueue::default();
+        for payload in rest {
+            moved.push(payload);
+        }
+        let before = self.counted;
+        self.counted = self.payloads.iter().map(|p| Self::cost(p)).sum();
+        if self.payloads.is_empty() {
+            self.head_written = 0;
+        }
+        (moved, before - self.counted)
+    }
+
+    /// Empties the queue; returns the bytes (as counted) it held.
+    pub(super) fn clear(&mut self) -> usize {
+        self.payloads.clear();
+        self.head_written = 0;
+        std::mem::take(&mut self.counted)
+    }
+
+    /// The payloads, oldest first, for a queue that is being dissolved.
+    pub(super) fn into_payloads(self) -> impl Iterator<Item = Payload> {
+        self.payloads.into_iter()
     }
 
     /// Drops every payload not yet started, keeping a partly written head
@@ -121,6 +171,31 @@ mod tests {
         assert_eq!(q.advance(1, 0), 2 + FRAME_OVERHEAD);
         assert!(q.is_empty());
         assert_eq!(q.counted_bytes(), 0);
+    }
+
+    #[test]
+    fn split_off_keeps_a_partly_written_head_on_both_sides() {
+        let mut q = OutQueue::default();
+        q.push(payload(b"abcd"));
+        q.push(payload(b"ef"));
+        q.push(payload(b"g"));
+        q.advance(0, 2);
+        let (moved, freed) = q.split_off(0);
+        assert_eq!(moved.len(), 3);
+        assert_eq!(moved.head_written(), 0);
+        assert_eq!(moved.counted_bytes(), 7 + 3 * FRAME_OVERHEAD);
+        assert_eq!(q.len(), 1);
+        assert_eq!(q.head_written(), 2);
+        assert_eq!(freed, 3 + 2 * FRAME_OVERHEAD);
+        let mut q = OutQueue::default();
+        q.push(payload(b"welcome"));
+        q.push(payload(b"ef"));
+        let (moved, freed) = q.split_off(1);
+        assert_eq!(moved.len(), 1);
+        assert_eq!(q.len(), 1);
+        assert_eq!(freed, 2 + FRAME_OVERHEAD);
+        assert_eq!(q.clear(), 7 + FRAME_OVERHEAD);
+        assert!(q.is_empty());
     }
 
     #[test]

@@ -38,6 +38,14 @@ impl Registry {
         self.roster.insert(nick);
     }
 
+    /// The session registered as `nick` moved to the connection `id` (a
+    /// resume).
+    pub fn rekey(&mut self, nick: &str, id: ClientId) {
+        if let Some(slot) = self.by_key.get_mut(&message::fold(nick)) {
+            *slot = id;
+        }
+    }
+
     /// Unregisters `nick`.
     pub fn remove(&mut self, nick: &str) {
         self.by_key.remove(&message::fold(nick));

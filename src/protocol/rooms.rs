@@ -144,6 +144,35 @@ impl Rooms {
         self.of(id).iter().any(|k| k == key)
     }
 
+    /// Every room's name with its member count, sorted by name.
+    pub fn counts(&self) -> Vec<(Arc<str>, usize)> {
+        let mut counts: Vec<(Arc<str>, usize)> = self
+            .by_key
+            .values()
+            .map(|r| (r.name.clone(), r.members.len()))
+            .collect();
+        counts.sort_unstable();
+        counts
+    }
+
+    /// A session moved from `old` to `new` (a resume): its memberships go
+    /// with it, each in its place in the joining order.
+    pub fn rekey(&mut self, old: ClientId, new: ClientId) {
+        let Some(keys) = self.of_member.remove(&old) else {
+            return;
+        };
+        for key in &keys {
+            if let Some(room) = self.by_key.get_mut(key) {
+                for m in &mut room.members {
+                    if *m == old {
+                        *m = new;
+                    }
+                }
+            }
+        }
+        self.of_member.insert(new, keys);
+    }
+
     /// Every room's name, sorted.
     pub fn names(&self) -> Vec<Arc<str>> {
         let mut names: Vec<Arc<str>> = self.by_key.values().map(|r| r.name.clone()).collect();
@@ -180,6 +209,20 @@ mod tests {
         assert!(r.part(1, "#rust").is_none());
         assert!(r.part(2, "#rust").unwrap().vanished);
         assert!(r.get("#rust").is_none());
+    }
+
+    #[test]
+    fn rekey_keeps_the_joining_order_and_counts_sort_by_name() {
+        let mut r = rooms();
+        r.join(1, "#b").unwrap();
+        r.join(2, "#b").unwrap();
+        r.join(2, "#a").unwrap();
+        r.rekey(2, 9);
+        assert_eq!(r.get("#b").unwrap().members, [1, 9]);
+        assert_eq!(r.of(9), ["#b", "#a"]);
+        assert!(r.of(2).is_empty());
+        let counts: Vec<(String, usize)> = r.counts().into_iter().map(|(n, c)| (n.to_string(), c)).collect();
+        assert_eq!(counts, [("#a".to_string(), 1), ("#b".to_string(), 2)]);
     }
 
     #[test]

@@ -7,6 +7,7 @@ use std::time::Instant;
 
 use super::conn::{Conn, Phase};
 use super::delivery::Kind;
+use super::history::{Session, Token};
 use super::timers::Due;
 use super::Core;
 use crate::code::Code;
@@ -48,9 +49,13 @@ impl Core {
         self.drop_doomed(now);
     }
 
-    /// Forgets a connection whose socket the server closed.
+    /// Forgets a connection whose socket the server closed. A parked
+    /// session outlives it: only its connection's side is dropped.
     pub fn remove(&mut self, id: ClientId, now: Instant) {
         self.peer_gone(id, now);
+        if self.detach_parked(id) {
+            return;
+        }
         if let Some(conn) = self.conns.remove(&id) {
             self.delivery.unqueued(conn.out.counted_bytes());
             self.stats.clients -= 1;
@@ -76,12 +81,14 @@ impl Core {
         for &id in &due.unanswered {
             let _ = self.reject(id, Some("the host did not answer in time"), now);
         }
+        self.expire_parked(now);
         self.drop_doomed(now);
         self.timers.rescan(&self.conns, now);
     }
 
-    /// Completes registration: welcome, presence, event.
-    pub(super) fn register(&mut self, id: ClientId, nick: Arc<str>) {
+    /// Completes registration: welcome (with a session token if it asked
+    /// for a resumable session), presence, event.
+    pub(super) fn register(&mut self, id: ClientId, nick: Arc<str>, resumable: bool) {
         self.registry.insert(id, nick.clone());
         self.stats.registered += 1;
         if let Some(conn) = self.conns.get_mut(&id) {
@@ -89,13 +96,23 @@ impl Core {
             conn.phase = Phase::Registered;
             self.timers.registered(conn);
         }
+        let token = resumable.then(Token::generate).flatten();
         let welcome = encode_json(&Outgoing::Welcome {
             nick: &nick,
             users: &self.registry.roster(),
+            session: token.as_ref().map(Token::as_str),
+            resumed: false,
         });
         self.delivery.deliver(&mut self.conns, id, &welcome, Kind::Normal);
+        if let (Some(token), Some(conn)) = (token, self.conns.get_mut(&id)) {
+            // Counting starts after the welcome: what is queued so far is
+            // the connection's.
+            let session = Session::new(token, self.resumption.retain(), conn.out.len());
+            conn.session = Some(Box::new(session));
+        }
         let online = encode_json(&Outgoing::Presence {
             nick: &nick,
+            old: None,
             room: None,
             state: "online",
             reason: None,
@@ -107,25 +124,38 @@ impl Core {
 
     /// The client is gone for everyone else: its farewell, its rooms, its
     /// nick, presence and event; its connection only flushes from now on.
-    /// Idempotent.
+    /// A resumable session whose connection ended by `disconnect`,
+    /// `timeout` or `slow_consumer` parks instead. Idempotent.
     pub(super) fn leave(&mut self, id: ClientId, reason: Reason, now: Instant, farewell: Farewell<'_>) {
         if !self.is_open(id) {
             return;
+        }
+        if self.parkable(id, reason) {
+            return self.park(id, reason, now, farewell);
         }
         if let Some((code, message)) = farewell {
             let bye = error_payload(code.as_str(), None, None, message);
             self.delivery.deliver(&mut self.conns, id, &bye, Kind::Farewell);
         }
         self.end_approval(id);
+        let deadline = self.timers.start_closing(id, now);
+        if let Some(conn) = self.conns.get_mut(&id) {
+            conn.phase = Phase::Closing { reason, deadline };
+        }
+        self.end_session(id, reason);
+    }
+
+    /// A registered client's session ends for good (its connection is
+    /// closing, or gone): its rooms, held messages, nick, presence, event.
+    pub(super) fn end_session(&mut self, id: ClientId, reason: Reason) {
         for key in self.rooms.of(id).to_vec() {
             self.part(id, &key, false);
         }
         self.authority.forget_sender(id);
-        let deadline = self.timers.start_closing(id, now);
         let Some(conn) = self.conns.get_mut(&id) else {
             return;
         };
-        conn.phase = Phase::Closing { reason, deadline };
+        conn.session = None;
         self.stats.disconnects[reason.index()] += 1;
         if let Some(nick) = conn.nick.clone() {
             self.registry.remove(&nick);
@@ -133,6 +163,7 @@ impl Core {
             if !self.quiet {
                 let offline = encode_json(&Outgoing::Presence {
                     nick: &nick,
+                    old: None,
                     room: None,
                     state: "offline",
                     reason: Some(reason.as_str()),
@@ -147,6 +178,11 @@ impl Core {
     /// Drops every client found over its queue cap.
     pub(super) fn drop_doomed(&mut self, now: Instant) {
         while let Some(id) = self.delivery.next_doomed() {
+            if self.conns.get(&id).is_some_and(Conn::is_parked) {
+                // Parked, and what was queued for it passed its cap.
+                self.end_parked(id, Reason::SlowConsumer, now);
+                continue;
+            }
             let why = Some("output queue over max_queue_bytes");
             self.leave(id, Reason::SlowConsumer, now, Some((Code::SlowConsumer, why)));
         }
@@ -158,6 +194,7 @@ impl Core {
         self.quiet = true;
         let ids: Vec<ClientId> = self.conns.keys().copied().collect();
         for id in ids {
+            self.end_parked(id, Reason::Shutdown, now);
             self.leave(id, Reason::Shutdown, now, Some((Code::Shutdown, None)));
             if let Some(Phase::Closing { deadline: d, .. }) = self.conns.get_mut(&id).map(|c| &mut c.phase) {
                 *d = deadline;

@@ -104,7 +104,9 @@ impl Timers {
                         due.probe.push(id);
                     }
                 }
-                Phase::Closing { .. } => {}
+                // The resume window is the core's (`Resumption`); the
+                // connection's linger is `finished`'s.
+                Phase::Closing { .. } | Phase::Parked { .. } => {}
             }
         }
     }
@@ -145,6 +147,7 @@ impl Timers {
                     }
                 }),
                 Phase::Closing { deadline, .. } => Some(*deadline),
+                Phase::Parked { until, linger, .. } => Some(linger.map_or(*until, |l| l.min(*until))),
             })
             .min();
         self.earliest = throttled.into_iter().chain(timers).min();
@@ -177,6 +180,13 @@ impl Timers {
                 Phase::Closing { deadline, reason } if conn.out.is_empty() || now >= *deadline => {
                     Some((*id, *reason))
                 }
+                // A parked session's connection: done when its farewell is
+                // out (the session stays).
+                Phase::Parked {
+                    reason,
+                    linger: Some(deadline),
+                    ..
+                } if conn.out.is_empty() || now >= *deadline => Some((*id, *reason)),
                 _ => None,
             }
         }));

@@ -75,6 +75,27 @@ impl Server {
         self.core.drop_held(ticket, code, message, self.live()?)
     }
 
+    /// Sends one client (connected, or a parked session) what the host says
+    /// itself: `{"type":"notice","text":text}`. Clients cannot send a
+    /// `notice`, so none can pose as the host.
+    pub fn notice(&mut self, client: ClientId, text: &str) -> Result<()> {
+        self.core.notice(client, text, self.live()?)
+    }
+
+    /// Sends every registered client (parked sessions included) the notice
+    /// `{"type":"notice","text":text}`, encoded once; returns how many
+    /// clients it was queued to.
+    pub fn notice_all(&mut self, text: &str) -> Result<usize> {
+        self.core.notice_all(text, self.live()?)
+    }
+
+    /// Whether `client` is a resumable session that is parked: its
+    /// connection ended and it waits for a resume (a `Parked` event said
+    /// so; `Resumed` or `Disconnected` ends that).
+    pub fn is_parked(&self, client: ClientId) -> bool {
+        self.core.is_parked(client)
+    }
+
     /// Attaches a value to a client; every later event of it carries it.
     pub fn set_user_data(&mut self, client: ClientId, data: u64) -> Result<()> {
         self.core.set_user_data(client, data)

@@ -111,6 +111,34 @@ impl Core {
         out.len() - before
     }
 
+    /// As [`take_output`](Self::take_output), but as if the socket took at
+    /// most `max` bytes: a frame may be left partly written, as a full
+    /// socket buffer leaves it.
+    pub fn take_output_limited(&mut self, id: ClientId, out: &mut Vec<u8>, max: usize) -> usize {
+        self.forget_dirty();
+        let before = out.len();
+        if let Some(transport) = self.transports.get_mut(&id) {
+            let mut room = max;
+            let mut sink = |slices: &[std::io::IoSlice<'_>]| {
+                let mut n = 0;
+                for s in slices {
+                    let take = s.len().min(room);
+                    out.extend_from_slice(&s[..take]);
+                    room -= take;
+                    n += take;
+                    if take < s.len() {
+                        break;
+                    }
+                }
+                Ok(n)
+            };
+            transport
+                .flush(&mut self.core, id, &mut sink)
+                .expect("writing to memory");
+        }
+        out.len() - before
+    }
+
     /// Drops what is queued for `id` as if written; returns how many bytes.
     pub fn discard_output(&mut self, id: ClientId) -> usize {
         let mut out = Vec::new();
@@ -196,6 +224,26 @@ impl Core {
     /// Host discard of an intercepted message.
     pub fn drop_held(&mut self, ticket: u64, code: &str, message: Option<&str>, now: Instant) -> Result<()> {
         self.core.drop_held(ticket, code, message, now)
+    }
+
+    /// Host notice to one client.
+    pub fn notice(&mut self, id: ClientId, text: &str, now: Instant) -> Result<()> {
+        self.core.notice(id, text, now)
+    }
+
+    /// Host notice to every registered client.
+    pub fn notice_all(&mut self, text: &str, now: Instant) -> Result<usize> {
+        self.core.notice_all(text, now)
+    }
+
+    /// Whether `id` is a parked session.
+    pub fn is_parked(&self, id: ClientId) -> bool {
+        self.core.is_parked(id)
+    }
+
+    /// Whether `id` is connected and not closing.
+    pub fn is_open(&self, id: ClientId) -> bool {
+        self.core.is_open(id)
     }
 
     /// Starts closing every client, giving up flushing at `deadline`.

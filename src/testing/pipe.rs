@@ -15,18 +15,19 @@ use std::cell::RefCell;
 use std::collections::VecDeque;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::rc::Rc;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
 use super::Core;
+
+mod host;
+
 use crate::codec::length_prefix::{self, split_frame};
 use crate::config::Config;
-use crate::error::{Error, Result};
 use crate::event::{ClientId, Event};
 use crate::idmap::IdMap;
-use crate::stats::Stats;
+pub use host::Host;
 
 /// What one client has been sent and not read yet.
 #[derive(Debug, Default)]
@@ -36,6 +37,27 @@ struct Inbox {
     read: usize,
     /// The server closed the connection (after flushing it).
     closed: bool,
+    /// Most unread bytes the "socket" holds: the server writes no more
+    /// until the client reads (a full socket buffer); `None`: no limit.
+    window: Option<usize>,
+    /// The client's side vanished: what the server writes from now on is
+    /// lost (still counted against the window), and the server was not
+    /// told.
+    vanished: bool,
+    /// Bytes written since the client vanished.
+    lost: usize,
+}
+
+impl Inbox {
+    /// Bytes the socket would take now.
+    fn room(&self) -> Option<usize> {
+        let held = if self.vanished {
+            self.lost
+        } else {
+            self.bytes.len() - self.read
+        };
+        self.window.map(|w| w.saturating_sub(held))
+    }
 }
 
 #[derive(Debug)]
@@ -55,10 +77,25 @@ impl Inner {
         let now = self.now;
         // Output written, then input the core held back (its queue was
         // long) offered again, until neither moves: the server's rounds.
+        let mut lost = Vec::new();
         loop {
             for (&id, inbox) in &mut self.inboxes {
-                if !inbox.closed {
-                    self.core.take_output(id, &mut inbox.bytes);
+                if inbox.closed {
+                    continue;
+                }
+                let room = inbox.room();
+                let sink = if inbox.vanished {
+                    lost.clear();
+                    &mut lost
+                } else {
+                    &mut inbox.bytes
+                };
+                let n = match room {
+                    Some(room) => self.core.take_output_limited(id, sink, room),
+                    None => self.core.take_output(id, sink),
+                };
+                if inbox.vanished {
+                    inbox.lost += n;
                 }
             }
             if !self.core.resume_input(now) {
@@ -236,6 +273,37 @@ impl PipeClient {
         inner.pump();
     }
 
+    /// Limits the unread bytes its "socket" holds (`None`: no limit): past
+    /// that the server writes nothing more until the client reads, and
+    /// frames can be left partly written, as with a full socket buffer.
+    pub fn set_window(&mut self, window: Option<usize>) {
+        let mut inner = self.pipe.borrow_mut();
+        if let Some(inbox) = inner.inboxes.get_mut(&self.id) {
+            inbox.window = window;
+        }
+        inner.pump();
+    }
+
+    /// The client's network goes away without the server noticing: what
+    /// it had not read (a partly received frame included) is lost, and so
+    /// is whatever the server writes from now on. The server learns only
+    /// through [`close`](Self::close) (or dropping the client), a timeout,
+    /// or a resume that replaces this connection.
+    pub fn vanish(&mut self) {
+        let mut inner = self.pipe.borrow_mut();
+        if let Some(inbox) = inner.inboxes.get_mut(&self.id) {
+            inbox.vanished = true;
+            inbox.bytes.clear();
+            inbox.read = 0;
+        }
+    }
+
+    /// Whether the server closed this connection (whatever is left to
+    /// read).
+    pub fn server_closed(&self) -> bool {
+        self.pipe.borrow().inboxes.get(&self.id).is_some_and(|i| i.closed)
+    }
+
     /// The client closes its side (or its socket resets).
     pub fn close(&mut self) {
         let mut inner = self.pipe.borrow_mut();
@@ -256,6 +324,10 @@ impl PipeClient {
                 if inbox.read == inbox.bytes.len() {
                     inbox.bytes.clear();
                     inbox.read = 0;
+                }
+                if inbox.window.is_some() {
+                    // The socket has room again: the server writes more.
+                    inner.pump();
                 }
                 Some(payload)
             }
@@ -316,129 +388,5 @@ impl PipeClient {
         let inner = self.pipe.borrow();
         let inbox = &inner.inboxes[&self.id];
         inbox.closed && inbox.read == inbox.bytes.len()
-    }
-}
-
-/// The host's side of the pipe: the calls of [`Server`](crate::Server), at
-/// the pipe's clock.
-#[derive(Debug)]
-pub struct Host<'a> {
-    inner: &'a mut Inner,
-}
-
-impl Host<'_> {
-    /// The clock, for a call that gives the server new work; refused once
-    /// a shutdown has begun.
-    fn live(&self) -> Result<Instant> {
-        if self.inner.shutting_down {
-            return Err(Error::ShuttingDown);
-        }
-        Ok(self.inner.now)
-    }
-
-    /// As [`Server::send`](crate::Server::send).
-    pub fn send(&mut self, client: ClientId, json: &[u8]) -> Result<()> {
-        let now = self.live()?;
-        self.inner.core.send(client, json, now)
-    }
-
-    /// As [`Server::broadcast`](crate::Server::broadcast).
-    pub fn broadcast(&mut self, json: &[u8]) -> Result<usize> {
-        let now = self.live()?;
-        self.inner.core.broadcast(json, now)
-    }
-
-    /// As [`Server::kick`](crate::Server::kick).
-    pub fn kick(&mut self, client: ClientId, message: Option<&str>) -> Result<()> {
-        let now = self.live()?;
-        self.inner.core.kick(client, message, now)
-    }
-
-    /// As [`Server::room_send`](crate::Server::room_send).
-    pub fn room_send(&mut self, room: &str, json: &[u8]) -> Result<usize> {
-        let now = self.live()?;
-        self.inner.core.room_send(room, json, now)
-    }
-
-    /// As [`Server::room_members`](crate::Server::room_members).
-    pub fn room_members(&mut self, room: &str) -> Option<Vec<ClientId>> {
-        self.inner.core.inner().room_members(room)
-    }
-
-    /// As [`Server::rooms`](crate::Server::rooms).
-    pub fn rooms(&mut self) -> Vec<Arc<str>> {
-        self.inner.core.inner().room_names()
-    }
-
-    /// As [`Server::room_remove`](crate::Server::room_remove).
-    pub fn room_remove(&mut self, client: ClientId, room: &str) -> Result<()> {
-        let now = self.live()?;
-        self.inner.core.room_remove(client, room, now)
-    }
-
-    /// As [`Server::approve`](crate::Server::approve).
-    pub fn approve(&mut self, client: ClientId) -> Result<()> {
-        let now = self.live()?;
-        self.inner.core.approve(client, now)
-    }
-
-    /// As [`Server::reject`](crate::Server::reject).
-    pub fn reject(&mut self, client: ClientId, message: Option<&str>) -> Result<()> {
-        let now = self.live()?;
-        self.inner.core.reject(client, message, now)
-    }
-
-    /// As [`Server::release`](crate::Server::release).
-    pub fn release(&mut self, ticket: u64) -> Result<()> {
-        let now = self.live()?;
-        self.inner.core.release(ticket, now)
-    }
-
-    /// As [`Server::drop_held`](crate::Server::drop_held).
-    pub fn drop_held(&mut self, ticket: u64, code: &str, message: Option<&str>) -> Result<()> {
-        let now = self.live()?;
-        self.inner.core.drop_held(ticket, code, message, now)
-    }
-
-    /// As [`Server::set_user_data`](crate::Server::set_user_data).
-    pub fn set_user_data(&mut self, client: ClientId, data: u64) -> Result<()> {
-        self.inner.core.inner().set_user_data(client, data)
-    }
-
-    /// As [`Server::user_data`](crate::Server::user_data).
-    pub fn user_data(&mut self, client: ClientId) -> Option<u64> {
-        self.inner.core.inner().user_data(client)
-    }
-
-    /// As [`Server::nick`](crate::Server::nick).
-    pub fn nick(&mut self, client: ClientId) -> Option<&str> {
-        self.inner.core.inner().nick(client)
-    }
-
-    /// As [`Server::peer_addr`](crate::Server::peer_addr).
-    pub fn peer_addr(&mut self, client: ClientId) -> Option<SocketAddr> {
-        self.inner.core.inner().peer(client)
-    }
-
-    /// As [`Server::stats`](crate::Server::stats).
-    pub fn stats(&mut self) -> Stats {
-        self.inner.core.stats()
-    }
-
-    /// As [`Server::shutdown`](crate::Server::shutdown): starts closing
-    /// every client; true once all are closed.
-    pub fn shutdown(&mut self, deadline: Duration) -> bool {
-        if !self.inner.shutting_down {
-            self.inner.shutting_down = true;
-            let now = self.inner.now;
-            self.inner.core.shutdown(now, now + deadline);
-            self.inner.pump();
-        }
-        self.inner.inboxes.values().all(|i| i.closed)
-    }
-
-    /// As [`Server::is_shutting_down`](crate::Server::is_shutting_down).
-    pub fn is_shutting_down(&mut self) -> bool {
-        self.inner.shutting_down
     }
 }

@@ -47,8 +47,11 @@ from .events import (
     Intercepted,
     Joined,
     Message,
+    Parked,
     Parted,
     Registered,
+    Renamed,
+    Resumed,
     Stats,
 )
 from .server import Server
@@ -103,8 +106,11 @@ __all__ = [
     "LibraryNotFoundError",
     "LibraryVersionError",
     "Message",
+    "Parked",
     "Parted",
     "Registered",
+    "Renamed",
+    "Resumed",
     "Server",
     "Stats",
     "library_path",

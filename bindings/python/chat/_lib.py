@@ -39,6 +39,9 @@ EVENT_JOINED = 5
 EVENT_PARTED = 6
 EVENT_APPROVAL = 7
 EVENT_INTERCEPTED = 8
+EVENT_RENAMED = 9
+EVENT_RESUMED = 10
+EVENT_PARKED = 11
 
 INT32_MAX = 2**31 - 1
 UINT32_MAX = 2**32 - 1
@@ -105,6 +108,9 @@ class ChatEvent(Structure):
         ("ticket", c_uint64),
         ("token", c_char_p),
         ("user_data", c_uint64),
+        # Appended in 1.2: renames and resumed sessions.
+        ("old_nick", c_char_p),
+        ("previous", c_uint64),
     ]
 
 
@@ -128,6 +134,11 @@ STATS_FIELDS = (
     "disconnects_shutdown",
     # Appended in 1.2.
     "failed_handshakes",
+    # Appended in 1.2: resumable sessions.
+    "parked",
+    "resumed",
+    "resume_failed",
+    "retained_bytes",
 )
 
 
@@ -164,6 +175,8 @@ _PROTOTYPES = [
     ("chat_release", [c_void_p, c_uint64], c_int),
     ("chat_drop", [c_void_p, c_uint64, c_char_p, c_char_p], c_int),
     ("chat_set_user_data", [c_void_p, c_uint64, c_uint64], c_int),
+    ("chat_notice", [c_void_p, c_uint64, c_char_p], c_int),
+    ("chat_notice_all", [c_void_p, c_char_p], c_int),
 ]
 
 
@@ -272,6 +285,8 @@ def next_event(handle):
         "ticket": ev.ticket,
         "token": _text(ev.token),
         "user_data": ev.user_data,
+        "old_nick": _text(ev.old_nick),
+        "previous": ev.previous,
     }
 
 
@@ -357,3 +372,11 @@ def drop(handle, ticket, code, message):
 
 def set_user_data(handle, client, data):
     _check(lib().chat_set_user_data(handle, client, data))
+
+
+def notice(handle, client, text):
+    _check(lib().chat_notice(handle, client, text))
+
+
+def notice_all(handle, text):
+    return _check(lib().chat_notice_all(handle, text))

@@ -98,6 +98,36 @@ class Intercepted(Event):
         return _json.loads(self.payload)
 
 
+@dataclass(frozen=True)
+class Renamed(Event):
+    """The client renamed itself with a nick command; nick is the new one."""
+
+    old_nick: str
+    """The nick before."""
+
+
+@dataclass(frozen=True)
+class Parked(Event):
+    """The connection of a resumable session ended (disconnect, timeout or
+    slow_consumer) and the session waits for a resume, under the same id:
+    it keeps its nick and rooms, and send, notice, kick... still work on
+    the id. Resumed (on a new id) or Disconnected (on this one) follows."""
+
+    reason: str
+    """Why the connection ended."""
+
+
+@dataclass(frozen=True)
+class Resumed(Event):
+    """A session resumed on this connection: the client known until now as
+    ``previous`` is this id from now on (nick, rooms, user data and waiting
+    frames moved here); ``previous`` is never valid again and gets no
+    Disconnected."""
+
+    previous: int
+    """The session's id before."""
+
+
 def from_raw(raw):
     """The dataclass for a dict from _lib.next_event."""
     kind = raw["kind"]
@@ -118,6 +148,12 @@ def from_raw(raw):
         return Approval(*base, raw["token"])
     if kind == _lib.EVENT_INTERCEPTED:
         return Intercepted(*base, raw["ticket"], raw["payload"])
+    if kind == _lib.EVENT_RENAMED:
+        return Renamed(*base, raw["old_nick"])
+    if kind == _lib.EVENT_PARKED:
+        return Parked(*base, raw["reason"])
+    if kind == _lib.EVENT_RESUMED:
+        return Resumed(*base, raw["previous"])
     # A newer library may add kinds; an old binding must not crash on them.
     return Event(*base)
 
@@ -146,7 +182,16 @@ class Stats:
     disconnects_protocol_error: int
     disconnects_kicked: int
     disconnects_shutdown: int
-    failed_handshakes: int = 0
+    failed_handshakes: int
+    """Connections closed before they were clients (TLS or WebSocket handshakes)."""
+    parked: int
+    """Resumable sessions parked now."""
+    resumed: int
+    """Successful resumes so far."""
+    resume_failed: int
+    """Resumes answered resume_failed so far."""
+    retained_bytes: int
+    """Bytes sessions hold for a resume now (by reference)."""
 
     @property
     def disconnects(self):

@@ -273,6 +273,19 @@ class Server:
         raw_reason = None if reason is None else _text_arg("reason", reason)
         self._call(_lib.kick, client, raw_reason)
 
+    def notice(self, client, text):
+        """Sends one client (connected, or a parked session) what the host
+        says itself: {"type":"notice","text":text}. No client can send a
+        notice, so none can pose as the host."""
+        client = _check_int("client", client, _lib.UINT64_MAX)
+        self._call(_lib.notice, client, _text_arg("text", text))
+
+    def notice_all(self, text):
+        """Sends every registered client (parked sessions included) the
+        notice {"type":"notice","text":text}; returns how many it was
+        queued to."""
+        return self._call(_lib.notice_all, _text_arg("text", text))
+
     def set_user_data(self, client, data):
         """Attaches an int (0 to 2**64-1) of the host's choosing to a client:
         every later event of that client carries it as ``user_data``
