@@ -37,10 +37,16 @@ impl Server {
                         Some(libc::EMFILE | libc::ENFILE | libc::ENOBUFS | libc::ENOMEM)
                     );
                     if out_of_fds {
+                        log::warn!(
+                            "accept failed: {e}: pausing accepts for {} ms (raise the descriptor \
+                             limit, ulimit -n, or lower max_clients)",
+                            ACCEPT_BACKOFF.as_millis()
+                        );
                         self.accept_paused_until = Some(now + ACCEPT_BACKOFF);
                         return;
                     }
                     // ECONNABORTED and the like concern one connection only.
+                    log::debug!("accept failed: {e}");
                 }
             }
         }
@@ -48,14 +54,21 @@ impl Server {
 
     fn admit(&mut self, socket: TcpStream, peer: SocketAddr, kind: ListenerKind, now: Instant) {
         let fd = socket.as_raw_fd();
-        if !sys::selectable(fd) || self.slots.clients() >= self.cfg.max_clients {
+        if !sys::selectable(fd) {
+            log::warn!("refused {peer}: descriptor {fd} is past what select() can watch (FD_SETSIZE)");
+            return self.refuse(socket, "the server cannot take more connections");
+        }
+        if self.slots.clients() >= self.cfg.max_clients {
+            log::warn!("refused {peer}: server full ({} clients)", self.cfg.max_clients);
             return self.refuse(socket, "the server cannot take more connections");
         }
         let from_peer = self.per_ip.get(&peer.ip()).copied().unwrap_or(0);
         if self.cfg.max_per_ip.is_some_and(|max| from_peer >= max) {
+            log::info!("refused {peer}: {from_peer} connections from its address already (max_per_ip)");
             return self.refuse(socket, "too many connections from your address");
         }
-        if socket.set_nonblocking(true).is_err() {
+        if let Err(e) = socket.set_nonblocking(true) {
+            log::warn!("refused {peer}: {e}");
             return self.refuse(socket, "the server cannot take this connection");
         }
         sys::tune_client_socket(socket.as_fd());
@@ -63,6 +76,7 @@ impl Server {
             ListenerKind::Plain => Transport::length_prefix(&self.cfg),
         };
         let id = self.core.connect(peer, now);
+        log::debug!("client {id} connected from {peer}");
         *self.per_ip.entry(peer.ip()).or_insert(0) += 1;
         self.slots.insert(
             fd,

