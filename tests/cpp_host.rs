@@ -11,7 +11,6 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::OnceLock;
 
-use common::strace::Trace;
 use common::{spawn_listening, start_listening, Spawned, TestClient};
 use cpp::{compile, compile_with, Link};
 use serde_json::{json, Value};
@@ -441,7 +440,6 @@ fn host_serves_without_a_stdin_and_never_shows_a_token() {
         .stdin(Stdio::null())
         .stderr(Stdio::piped());
     let (host, addr) = spawn_listening(cmd);
-    let trace = Trace::attach(host.child.id(), "cpp_host");
     let (mut ann, ann_id) = admitted(&host, addr, "ann", secret, 1);
     let (mut mal, mal_id) = ask(&host, addr, "mal", Some("wrong-guess"));
     assert_eq!(host.line(), format!("rejected {mal_id} mal"));
@@ -454,18 +452,7 @@ fn host_serves_without_a_stdin_and_never_shows_a_token() {
         1,
         json!({"type":"all","from":"ann","text":"anyone?"}),
     );
-    let calls = trace.finish();
-    assert!(
-        calls.stdin_reads <= 1,
-        "stdin read again after its end:\n{:?}",
-        calls.lines
-    );
-    assert!(
-        calls.waits < 100,
-        "{} waits for a few events: spinning?\n{:?}",
-        calls.waits,
-        calls.lines
-    );
+    common::strace::assert_idle(host.child.id(), "cpp_host");
 
     let killed = Command::new("kill")
         .args(["-TERM", &host.child.id().to_string()])

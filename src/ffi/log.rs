@@ -235,25 +235,28 @@ impl Drop for LogSlot {
 
 /// Sends the server's log records at `max_level` and above to `callback`
 /// (`CHAT_LOG_ERROR` 1 .. `CHAT_LOG_TRACE` 5), replacing any callback set
-/// before; `max_level` `CHAT_LOG_OFF` (0) or `callback` NULL turns it off. The
-/// library is silent until asked. `callback(user, level, message)` runs on the
-/// thread pumping `s`, inside the call on `s` that logged (so records made
-/// while no call on `s` runs, in `chat_server_new` say, are not seen: the
-/// first record after setting a callback says where the server listens).
-/// Each server's records go to its own callback only. `message` is one line
-/// of text, valid during the callback only; it never holds a payload, a
+/// before; `max_level` `CHAT_LOG_OFF` (0) or a NULL `callback` turns it
+/// off. The library is silent until asked.
+///
+/// `callback(user, level, message)` runs on the thread pumping `s`, inside
+/// the call on `s` that logged. Records made while no call on `s` runs (in
+/// `chat_server_new`, say) reach no callback, so each call that sets one is
+/// followed by an info record saying where the server listens. Each
+/// server's records go to its own callback only. `message` is one line of
+/// text, valid during the callback only; it never holds a payload, a
 /// token, a key or a password. The callback must return normally (C++:
 /// catch everything) and must not call the library: a call on any server
 /// from inside it fails with `CHAT_ERR_INVALID`. `user` is passed back as
-/// given. Returns `CHAT_OK`, `CHAT_ERR_NULL`, or `CHAT_ERR_INVALID`
-/// (`max_level` out of range; or the process already has a logger of its
-/// own, a Rust program's through the `log` crate, which then gets the
-/// library's records instead).
+/// given.
+///
+/// Returns `CHAT_OK`, `CHAT_ERR_NULL`, or `CHAT_ERR_INVALID` (`max_level`
+/// out of range; or the process has a logger of its own, a Rust program's
+/// through the `log` crate, which gets the library's records instead).
 ///
 /// # Safety
-/// `s` is NULL or a live server, used by this thread only; `callback` is NULL or
-/// a function that may be called with `user` until it is replaced or `s` is
-/// freed.
+/// `s` is NULL or a live server, used by this thread only; `callback` is
+/// NULL or a function that may be called with `user` until it is replaced
+/// or `s` is freed.
 // SAFETY: an unsafe fn: callers uphold its `# Safety` section above.
 #[no_mangle]
 pub unsafe extern "C" fn chat_server_set_log(
@@ -265,13 +268,14 @@ pub unsafe extern "C" fn chat_server_set_log(
     boundary("chat_server_set_log", as_int, || {
         // SAFETY: `s` is NULL or live, used by this thread only (caller).
         let mut inner = unsafe { handle::inner_mut(s) }?;
-        let was_on = inner.log.sink().is_some();
         inner.log.set(max_level, callback, user)?;
-        if !was_on && inner.log.sink().is_some() {
+        if inner.log.sink().is_some() {
             // What chat_server_new logged went nowhere: say it again.
             log::info!(
-                "logging to the host at level {max_level}: listening on {}",
-                inner.server.local_addr()
+                "listening on {} (at most {} clients; logging from {} up)",
+                inner.server.local_addr(),
+                inner.server.config().max_clients,
+                level_filter(max_level).as_str().to_lowercase()
             );
         }
         Ok(CHAT_OK)

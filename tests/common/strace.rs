@@ -1,14 +1,16 @@
-//! Watching a running program's system calls with strace, for checks that
-//! must not depend on time: "after the end of stdin, a host never reads it
-//! again and waits once per thing that happens" is a count of calls, where
-//! a CPU-time check would be a guess. strace is installed with apt-get if
-//! missing; a test fails loudly if it cannot be.
+//! Watching a running program's system calls with strace, for checks of
+//! what a program does while nothing happens: a host blocked in its wait
+//! makes no call at all however long it idles, and one that spins (polls
+//! with no timeout, reads a stdin at its end again) makes hundreds, so the
+//! check is a count of calls, not a timing. strace is installed with
+//! apt-get if missing; a test fails loudly if it cannot be.
 
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
 use std::process::{Child, ChildStderr, Command, Stdio};
 use std::sync::mpsc;
 use std::sync::Once;
+use std::time::Duration;
 
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
@@ -17,6 +19,32 @@ use super::DEADLINE;
 
 /// The system calls a loop blocks in, and `read`.
 const TRACED: &str = "/^(poll|ppoll|select|pselect6|epoll_wait|epoll_pwait|epoll_pwait2|read)$";
+
+/// How long [`assert_idle`] watches. A correct host makes no call in it
+/// whatever its length; a spinning one shows within milliseconds.
+const IDLE: Duration = Duration::from_millis(300);
+
+/// Checks that the program `pid` (with nothing to do now: no client sends
+/// anything, no timer is due) sits in its wait: at most the one wait it was
+/// in when strace attached, and no read of stdin.
+pub fn assert_idle(pid: u32, name: &str) {
+    let trace = Trace::attach(pid, name);
+    // Not a synchronisation: the window in which a spinning program would
+    // show itself. Nothing is waited for.
+    std::thread::sleep(IDLE);
+    let calls = trace.finish();
+    assert_eq!(
+        calls.stdin_reads, 0,
+        "{name} read stdin while idle:\n{:?}",
+        calls.lines
+    );
+    assert!(
+        calls.waits <= 2,
+        "{name} waited {} times in {IDLE:?} of idleness: spinning?\n{:?}",
+        calls.waits,
+        calls.lines
+    );
+}
 
 /// The calls a loop blocks in.
 const WAITS: [&str; 7] = [
