@@ -6,6 +6,7 @@
  *   ChatConfig cfg; chat_config_default(&cfg); cfg.listen_addr = "127.0.0.1:0";
  *   ChatServer *s = chat_server_new(&cfg);        NULL: see chat_last_error()
  *   loop: chat_server_poll_once(s, timeout_ms);   then take every event:
+ *         ChatEvent ev = { sizeof ev };            struct_size comes first
  *         while (chat_server_next_event(s, &ev) == 1) { ... chat_send ... }
  *   stop: while (chat_server_shutdown(s, 2000) == 0) chat_server_poll_once(s, 100);
  *         chat_server_free(s);
@@ -27,8 +28,9 @@
  * boundary: one becomes CHAT_ERR_PANIC.
  *
  * Pointers in a ChatEvent stay valid until the next call that takes the same
- * server. The library never changes signal dispositions and never raises
- * SIGPIPE.
+ * server; so do the strings the lookups return (chat_client_nick, ...). The
+ * library never changes signal dispositions and never raises SIGPIPE, and
+ * it is silent unless chat_server_set_log gives it a callback.
  *
  * Linking: libchat.so, or libchat.a followed by -lpthread -ldl -lm.
  */
