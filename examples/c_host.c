@@ -1,7 +1,8 @@
 /*
  * c_host: a small chat host in C, over include/chat.h.
  *
- *   c_host [LISTEN_ADDR]        (default 127.0.0.1:7878)
+ *   c_host [--log-level LEVEL] [LISTEN_ADDR]     (default 127.0.0.1:7878)
+ *   c_host --help
  *
  * It shows host-loop integration: instead of blocking in
  * chat_server_poll_once(s, -1), it asks chat_server_fds() and
@@ -18,8 +19,15 @@
  *
  * stdin console: /say TEXT  (to everyone, from "host"),
  *   /room #ROOM TEXT  ({"type":"room","room":ROOM,"from":"host","text":TEXT}
- *                      to the room's members only), /kick NICK, /stats.
- * stdin EOF, SIGINT or SIGTERM: graceful shutdown, "stopped", exit 0.
+ *                      to the room's members only), /kick NICK (any case:
+ *   the library looks the nick up), /stats, /quit.
+ * /quit, SIGINT or SIGTERM: graceful shutdown, "stopped", exit 0. At the end
+ * of stdin (</dev/null, or under a service manager) the console is off and
+ * the host keeps serving until a signal.
+ *
+ * The library's log records go to stderr as "chat: LEVEL: MESSAGE", at
+ * --log-level (off, error, warn, info, debug, trace; default warn) and
+ * above: chat_server_set_log.
  *
  * Build: cc -std=c11 -Iinclude examples/c_host.c target/debug/libchat.a \
  *           -lpthread -ldl -lm -o c_host
@@ -27,6 +35,7 @@
 #define _POSIX_C_SOURCE 200809L
 
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <poll.h>
 #include <signal.h>
@@ -37,7 +46,6 @@
 
 #include "chat.h"
 
-#define MAX_USERS 1024
 #define NICK_MAX 32
 #define CONSOLE_LINE_MAX 4096
 #define SHUTDOWN_DEADLINE_MS 2000
@@ -58,50 +66,8 @@ static void on_signal(int sig)
     errno = saved;
 }
 
-/* Registered users, for /kick NICK. */
-struct user {
-    uint64_t id;
-    char nick[NICK_MAX + 1];
-};
-static struct user users[MAX_USERS];
-static size_t user_count = 0;
 /* Users registered so far: the next one's number. */
 static uint64_t registrations = 0;
-
-static struct user *add_user(uint64_t id, const char *nick)
-{
-    struct user *u;
-    if (user_count == MAX_USERS) {
-        return NULL;
-    }
-    u = &users[user_count++];
-    u->id = id;
-    strncpy(u->nick, nick, NICK_MAX);
-    u->nick[NICK_MAX] = '\0';
-    return u;
-}
-
-static void remove_user(uint64_t id)
-{
-    size_t i;
-    for (i = 0; i < user_count; i++) {
-        if (users[i].id == id) {
-            users[i] = users[--user_count];
-            return;
-        }
-    }
-}
-
-static const struct user *find_user(const char *nick)
-{
-    size_t i;
-    for (i = 0; i < user_count; i++) {
-        if (strcmp(users[i].nick, nick) == 0) {
-            return &users[i];
-        }
-    }
-    return NULL;
-}
 
 /* Appends `s` as a JSON string (quoted, escaped) to out[*len..cap).
  * Returns 0, or -1 if it does not fit. */
@@ -159,19 +125,19 @@ static void report(const char *what, int code)
     fprintf(stderr, "c_host: %s: %s (%s)\n", what, chat_strerror(code), detail ? detail : "");
 }
 
-static void send_banner(ChatServer *s, const struct user *u)
+static void send_banner(ChatServer *s, uint64_t client, const char *nick)
 {
     char text[NICK_MAX + 16];
     char json[2 * sizeof text + 64];
     size_t len = 0;
     int rc;
-    snprintf(text, sizeof text, "welcome, %s", u->nick);
+    snprintf(text, sizeof text, "welcome, %s", nick);
     if (put_raw(json, sizeof json, &len, "{\"type\":\"banner\",\"text\":") != 0 ||
         put_json_string(json, sizeof json, &len, text) != 0 || put_raw(json, sizeof json, &len, "}") != 0) {
         fprintf(stderr, "c_host: banner too long\n");
         return;
     }
-    rc = chat_send(s, u->id, (const uint8_t *)json, len);
+    rc = chat_send(s, client, (const uint8_t *)json, len);
     /* The client may already be gone again: its event comes next. */
     if (rc < 0 && rc != CHAT_ERR_UNKNOWN_CLIENT) {
         report("chat_send", rc);
@@ -183,18 +149,18 @@ static int drain_events(ChatServer *s)
 {
     ChatEvent ev;
     int rc;
+    memset(&ev, 0, sizeof ev);
+    ev.struct_size = (uint32_t)sizeof ev; /* what this host knows of the struct */
     while ((rc = chat_server_next_event(s, &ev)) == 1) {
         switch (ev.kind) {
         case CHAT_EVENT_CONNECTED:
             printf("connected %" PRIu64 " %s\n", ev.client, ev.peer);
             break;
         case CHAT_EVENT_REGISTERED: {
-            const struct user *u;
             char nick[NICK_MAX + 1];
             int set;
             /* ev's pointers die with the next call on s: keep copies. */
             snprintf(nick, sizeof nick, "%s", ev.nick);
-            u = add_user(ev.client, nick);
             set = chat_set_user_data(s, ev.client, registrations + 1);
             if (set == CHAT_OK) {
                 registrations++;
@@ -206,9 +172,7 @@ static int drain_events(ChatServer *s)
                 }
                 printf("registered %" PRIu64 " %s\n", ev.client, nick);
             }
-            if (u != NULL) {
-                send_banner(s, u);
-            }
+            send_banner(s, ev.client, nick);
             break;
         }
         case CHAT_EVENT_MESSAGE:
@@ -223,7 +187,6 @@ static int drain_events(ChatServer *s)
             break;
         case CHAT_EVENT_DISCONNECTED:
             printf("disconnected %" PRIu64 " %s %s\n", ev.client, ev.nick ? ev.nick : "-", ev.reason);
-            remove_user(ev.client);
             break;
         default:
             printf("event %" PRIu32 " %" PRIu64 "\n", ev.kind, ev.client);
@@ -283,6 +246,24 @@ static void room_command(ChatServer *s, const char *args)
     }
 }
 
+/* "/kick NICK": the library finds the user, in any case. */
+static void kick_command(ChatServer *s, const char *nick)
+{
+    int64_t id = chat_find_client(s, nick);
+    int rc;
+    if (id < 0) {
+        fprintf(stderr, "c_host: /kick: no user %s\n", nick);
+        return;
+    }
+    rc = chat_kick(s, (uint64_t)id, "kicked by the host");
+    if (rc < 0) {
+        report("chat_kick", rc);
+    }
+}
+
+/* Set by /quit: shut down as for a signal. */
+static int quit_requested = 0;
+
 static void console_command(ChatServer *s, const char *line)
 {
     int rc;
@@ -302,19 +283,14 @@ static void console_command(ChatServer *s, const char *line)
     } else if (strncmp(line, "/room", 5) == 0 && (line[5] == ' ' || line[5] == '\0')) {
         room_command(s, line[5] == ' ' ? line + 6 : "");
     } else if (strncmp(line, "/kick ", 6) == 0) {
-        const struct user *u = find_user(line + 6);
-        if (u == NULL) {
-            fprintf(stderr, "c_host: /kick: no user %s\n", line + 6);
-            return;
-        }
-        rc = chat_kick(s, u->id, "kicked by the host");
-        if (rc < 0) {
-            report("chat_kick", rc);
-        }
+        kick_command(s, line + 6);
     } else if (strcmp(line, "/stats") == 0) {
         print_stats(s);
+    } else if (strcmp(line, "/quit") == 0) {
+        quit_requested = 1;
     } else if (line[0] != '\0') {
-        fprintf(stderr, "c_host: unknown command (try /say TEXT, /room #ROOM TEXT, /kick NICK, /stats): %s\n",
+        fprintf(stderr,
+                "c_host: unknown command (try /say TEXT, /room #ROOM TEXT, /kick NICK, /stats, /quit): %s\n",
                 line);
     }
 }
@@ -359,15 +335,16 @@ static int read_console(ChatServer *s)
     return 1;
 }
 
-/* The pump: the server's descriptors and stdin in one poll(2). */
-static int run(ChatServer *s)
+/* The pump: the server's descriptors and, while it is open, stdin in one
+ * poll(2). At the end of stdin the console is off: the host keeps serving
+ * (a service has no stdin) and stops at /quit or a signal only. */
+static int run(ChatServer *s, int stdin_open)
 {
     ChatPollFd *watch = NULL;
     struct pollfd *pfds = NULL;
     size_t cap = 0;
-    int stdin_open = 1;
     int failed = 0;
-    while (!stop_requested && stdin_open && !failed) {
+    while (!stop_requested && !quit_requested && !failed) {
         int n = chat_server_fds(s, watch, cap);
         int i;
         int ready;
@@ -398,7 +375,8 @@ static int run(ChatServer *s)
                                      ((watch[i].events & CHAT_POLL_WRITE) ? POLLOUT : 0));
             pfds[i].revents = 0;
         }
-        pfds[n].fd = STDIN_FILENO;
+        /* A negative fd is ignored by poll(2): stdin once it has ended. */
+        pfds[n].fd = stdin_open ? STDIN_FILENO : -1;
         pfds[n].events = POLLIN;
         pfds[n].revents = 0;
         ready = poll(pfds, (nfds_t)n + 1, chat_server_timeout_ms(s));
@@ -417,8 +395,13 @@ static int run(ChatServer *s)
             failed = 1;
             break;
         }
-        if (ready > 0 && (pfds[n].revents & (POLLIN | POLLHUP | POLLERR)) != 0) {
+        if (ready > 0 && (pfds[n].revents & POLLNVAL) != 0) {
+            stdin_open = 0; /* not open at all */
+        } else if (ready > 0 && (pfds[n].revents & (POLLIN | POLLHUP | POLLERR)) != 0) {
             stdin_open = read_console(s);
+            if (!stdin_open) {
+                fprintf(stderr, "c_host: end of stdin: the console is off; stop with SIGINT or SIGTERM\n");
+            }
             /* Commands act at once (a kick is an event already). */
             if (drain_events(s) < 0) {
                 failed = 1;
@@ -454,22 +437,76 @@ static int shut_down(ChatServer *s)
     }
 }
 
+static const char *const level_names[] = {"off", "error", "warn", "info", "debug", "trace"};
+
+/* The library's log records, one line each on stderr. */
+static void on_log(void *user, int level, const char *message)
+{
+    (void)user;
+    fprintf(stderr, "chat: %s: %s\n", level >= 1 && level <= 5 ? level_names[level] : "?", message);
+}
+
+/* CHAT_LOG_* for a level's name, or -1. */
+static int log_level(const char *name)
+{
+    int i;
+    for (i = 0; i <= CHAT_LOG_TRACE; i++) {
+        if (strcmp(name, level_names[i]) == 0) {
+            return i;
+        }
+    }
+    return -1;
+}
+
+static void usage(FILE *to, const char *program)
+{
+    fprintf(to,
+            "usage: %s [--log-level LEVEL] [LISTEN_ADDR]\n"
+            "\n"
+            "A chat server in C over libchat: clients connect to LISTEN_ADDR (IP:port,\n"
+            "default 127.0.0.1:7878; port 0 picks a free one). Prints \"listening on ADDR\",\n"
+            "then one line per event on stdout.\n"
+            "\n"
+            "  --log-level LEVEL  the library's records on stderr at LEVEL and above:\n"
+            "                     off, error, warn, info, debug, trace (default warn)\n"
+            "  --help             this text\n"
+            "\n"
+            "Console (stdin): /say TEXT, /room #ROOM TEXT, /kick NICK, /stats, /quit.\n"
+            "Without a stdin (</dev/null, a service) it serves until SIGINT or SIGTERM,\n"
+            "which shut it down gracefully, as /quit does.\n",
+            program);
+}
+
 int main(int argc, char **argv)
 {
-    const char *addr = argc > 1 ? argv[1] : "127.0.0.1:7878";
-    const char *colon;
+    const char *addr = "127.0.0.1:7878";
+    int level = CHAT_LOG_WARN;
+    int stdin_open;
     ChatConfig cfg;
     ChatServer *s;
     struct sigaction sa;
     sigset_t stop_signals;
-    int host_len;
+    int i;
     int ok;
 
-    if (argc > 2) {
-        fprintf(stderr, "usage: %s [LISTEN_ADDR]\n", argv[0]);
-        return 2;
+    for (i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+            usage(stdout, argv[0]);
+            return 0;
+        } else if (strcmp(argv[i], "--log-level") == 0 && i + 1 < argc && log_level(argv[i + 1]) >= 0) {
+            level = log_level(argv[++i]);
+        } else if (argv[i][0] == '-' || i + 1 < argc) {
+            fprintf(stderr, "c_host: bad argument: %s\n", argv[i]);
+            usage(stderr, argv[0]);
+            return 2;
+        } else {
+            addr = argv[i];
+        }
     }
     setvbuf(stdout, NULL, _IOLBF, 0); /* one line per event, even into a pipe */
+    /* Started with stdin closed (not even /dev/null): there is no console,
+     * and descriptor 0 may soon be one of the server's. */
+    stdin_open = fcntl(STDIN_FILENO, F_GETFD) != -1;
 
     chat_config_default(&cfg);
     cfg.listen_addr = addr;
@@ -477,6 +514,9 @@ int main(int argc, char **argv)
     if (s == NULL) {
         report("chat_server_new", chat_last_error_code());
         return 1;
+    }
+    if (chat_server_set_log(s, level, on_log, NULL) != CHAT_OK) {
+        report("chat_server_set_log", chat_last_error_code());
     }
 
     signal_server = s;
@@ -486,12 +526,10 @@ int main(int argc, char **argv)
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
 
-    colon = strrchr(addr, ':');
-    host_len = colon != NULL ? (int)(colon - addr) : (int)strlen(addr);
-    printf("listening on %.*s:%u\n", host_len, addr, (unsigned)chat_server_port(s));
+    printf("listening on %s\n", chat_server_local_addr(s));
     fflush(stdout);
 
-    ok = run(s) == 0;
+    ok = run(s, stdin_open) == 0;
     ok = shut_down(s) == 0 && ok;
 
     /* No handler may touch the server once it is freed. */

@@ -4,11 +4,18 @@
 // server which descriptors to watch (Server::fds) and for how long it may
 // wait (Server::timeout_ms), and calls Server::poll(0) after each wait.
 //
-//   cpp_host [--tokens A,B,C] [LISTEN_ADDR]     (default 127.0.0.1:7878)
+//   cpp_host [--tokens A,B,C] [--log-level LEVEL] [LISTEN_ADDR]
+//                                                  (default 127.0.0.1:7878)
+//   cpp_host --help
 //
 // --tokens turns on approval of registrations: a hello whose "token" is in
 // the list is approved, any other (or none) is rejected with the message
-// "unknown token" (the client may try again).
+// "unknown token" (the client may try again). Tokens are credentials: they
+// are never printed, by this host or by the library's log.
+//
+// --log-level (off, error, warn, info, debug, trace; default warn): the
+// library's log records at that level and above, on stderr as
+// "chat: LEVEL: MESSAGE" (Server::set_log with a lambda).
 //
 // Every user let in gets a member number (1, 2, ...), attached to it as the
 // library's user data; the events of that client carry it from then on, and
@@ -16,7 +23,7 @@
 // number is attached before approval, so even the registered line has it).
 //
 // stdout: "listening on ADDR", then one line per event:
-//   connected ID PEER | approval ID NICK TOKEN (TOKEN "-": none) |
+//   connected ID PEER | approval ID NICK with-token|no-token |
 //   rejected ID NICK | registered ID NICK | message ID NICK JSON |
 //   joined ID NICK ROOM | parted ID NICK ROOM | disconnected ID NICK REASON
 //   (NICK is "-" for a client that never registered), and the answers to
@@ -28,8 +35,12 @@
 //   /members #ROOM     print "members ROOM ID..." (joining order)
 //   /remove NICK #ROOM take that user out of the room
 //   /kick NICK         disconnect that user (reason "kicked")
+//   (NICK in any case: the library looks it up, Server::find_client)
 //   /stats             print the server's counters
-// stdin EOF, SIGINT or SIGTERM: graceful shutdown, "stopped", exit 0.
+//   /quit              shut down
+// /quit, SIGINT or SIGTERM: graceful shutdown, "stopped", exit 0. At the end
+// of stdin (</dev/null, or under a service manager) the console is off and
+// the host keeps serving until a signal.
 //
 // Build (after `cargo build`), one command:
 //   g++ -std=c++17 -Iinclude -Ibindings/cpp examples/cpp_host.cpp
@@ -37,6 +48,7 @@
 
 #include "chat.hpp"
 
+#include <fcntl.h>
 #include <sys/select.h>
 #include <unistd.h>
 
@@ -48,7 +60,6 @@
 #include <cstdio>
 #include <cstring>
 #include <iostream>
-#include <map>
 #include <optional>
 #include <set>
 #include <string>
@@ -200,12 +211,12 @@ public:
                 out_line("connected " + ev.id + " " + ev.peer);
                 break;
             case chat::Event::Kind::approval:
-                out_line("approval " + ev.id + " " + ev.nick + " " + ev.token.value_or("-") + member);
+                // The token is a credential: whether there is one, never what.
+                out_line("approval " + ev.id + " " + ev.nick + (ev.token ? " with-token" : " no-token") + member);
                 decide(ev);
                 break;
             case chat::Event::Kind::registered:
                 out_line("registered " + ev.id + " " + ev.nick + member);
-                ids_[ev.nick] = ev.client;
                 if (ev.user_data == 0) {
                     // Without approval, the first chance to number a member.
                     try_call([&] { server_.set_user_data(ev.client, ++members_); });
@@ -229,9 +240,6 @@ public:
                 break;
             case chat::Event::Kind::disconnected:
                 out_line("disconnected " + ev.id + " " + field_or_dash(ev.nick) + " " + ev.reason + member);
-                if (!ev.nick.empty()) {
-                    ids_.erase(ev.nick);
-                }
                 break;
             case chat::Event::Kind::renamed: {
                 const std::string old_nick(next->old_nick);
@@ -290,29 +298,33 @@ public:
         } else if (line.rfind("/remove ", 0) == 0) {
             std::string_view rest = line.substr(8);
             const std::size_t space = rest.find(' ');
-            const std::string nick(rest.substr(0, space));
-            auto it = ids_.find(nick);
-            if (space == std::string_view::npos || it == ids_.end()) {
+            const std::optional<std::uint64_t> id = server_.find_client(std::string(rest.substr(0, space)));
+            if (space == std::string_view::npos || !id) {
                 std::cerr << "usage: /remove NICK #ROOM (a user who is online)" << std::endl;
                 return;
             }
-            try_call([&] { server_.room_remove(it->second, std::string(rest.substr(space + 1))); });
+            try_call([&] { server_.room_remove(*id, std::string(rest.substr(space + 1))); });
         } else if (line.rfind("/kick ", 0) == 0) {
-            std::string nick(line.substr(6));
-            auto it = ids_.find(nick);
-            if (it == ids_.end()) {
+            const std::string nick(line.substr(6));
+            const std::optional<std::uint64_t> id = server_.find_client(nick);
+            if (!id) {
                 std::cerr << "no such user: " << nick << std::endl;
                 return;
             }
-            try_call([&] { server_.kick(it->second, "kicked by the operator"); });
+            try_call([&] { server_.kick(*id, "kicked by the operator"); });
         } else if (line == "/stats") {
             try_call([&] { print_stats(server_.stats()); });
+        } else if (line == "/quit") {
+            quit_ = true;
         } else {
             std::cerr << "commands: /say TEXT, /room #ROOM TEXT, /members #ROOM, /remove NICK #ROOM, "
-                         "/kick NICK, /stats"
+                         "/kick NICK, /stats, /quit"
                       << std::endl;
         }
     }
+
+    // Whether /quit was given.
+    bool quit() const { return quit_; }
 
 private:
     // --tokens: approve a hello with a listed token, numbering the member
@@ -364,7 +376,7 @@ private:
 
     chat::Server &server_;
     std::optional<std::set<std::string>> tokens_;
-    std::map<std::string, std::uint64_t> ids_;
+    bool quit_ = false;
     // Members numbered so far; the next one is members_ + 1.
     std::uint64_t members_ = 0;
 };
@@ -454,28 +466,36 @@ private:
     bool discarding_ = false;
 };
 
-int run(const std::string &listen_addr, std::optional<std::set<std::string>> tokens) {
+// The names of the log levels, CHAT_LOG_OFF (0) to CHAT_LOG_TRACE (5).
+constexpr const char *LEVELS[] = {"off", "error", "warn", "info", "debug", "trace"};
+
+int run(const std::string &listen_addr, std::optional<std::set<std::string>> tokens, int log_level) {
     chat::Config cfg;
     cfg.listen_addr = listen_addr;
     cfg.approve_registrations = tokens.has_value();
     chat::Server server(cfg);
+    server.set_log(log_level, [](int level, std::string_view message) {
+        std::cerr << "chat: " << LEVELS[level >= 1 && level <= 5 ? level : 0] << ": " << message << std::endl;
+    });
     SignalTarget target(server);
     install_signal_handlers();
 
     // The port may have been 0: report the one actually bound.
-    const std::string host_part = listen_addr.substr(0, listen_addr.rfind(':'));
-    out_line("listening on " + host_part + ":" + std::to_string(server.port()));
+    out_line("listening on " + server.local_addr());
 
     Host host(server, std::move(tokens));
     Console console;
-    bool stdin_open = true;
-    while (!g_stop && stdin_open) {
+    // Started with stdin closed (not even /dev/null): no console.
+    bool stdin_open = fcntl(STDIN_FILENO, F_GETFD) != -1;
+    while (!g_stop && !host.quit()) {
         bool stdin_ready = false;
-        if (!wait_once(server, true, stdin_ready)) {
+        if (!wait_once(server, stdin_open, stdin_ready)) {
             continue;
         }
-        if (stdin_ready) {
-            stdin_open = console.read_from_stdin(host);
+        if (stdin_ready && !console.read_from_stdin(host)) {
+            // A service has no console: keep serving until a signal.
+            stdin_open = false;
+            std::cerr << "cpp_host: end of stdin: the console is off; stop with SIGINT or SIGTERM" << std::endl;
         }
         server.poll(0);
         host.drain_events();
@@ -497,19 +517,55 @@ int run(const std::string &listen_addr, std::optional<std::set<std::string>> tok
 
 } // namespace
 
+void usage(std::ostream &to, const char *program) {
+    to << "usage: " << program << " [--tokens A,B,C] [--log-level LEVEL] [LISTEN_ADDR]\n"
+       << "\n"
+       << "A chat server in C++ over libchat, in the program's own select() loop:\n"
+       << "clients connect to LISTEN_ADDR (IP:port, default 127.0.0.1:7878; port 0\n"
+       << "picks a free one). Prints \"listening on ADDR\", then one line per event.\n"
+       << "\n"
+       << "  --tokens A,B,C     approve only a hello whose token is listed\n"
+       << "  --log-level LEVEL  the library's records on stderr at LEVEL and above:\n"
+       << "                     off, error, warn, info, debug, trace (default warn)\n"
+       << "  --help             this text\n"
+       << "\n"
+       << "Console (stdin): /say TEXT, /room #ROOM TEXT, /members #ROOM,\n"
+       << "/remove NICK #ROOM, /kick NICK, /stats, /quit. Without a stdin\n"
+       << "(</dev/null, a service) it serves until SIGINT or SIGTERM, which shut it\n"
+       << "down gracefully, as /quit does.\n";
+}
+
 int main(int argc, char **argv) {
     std::optional<std::set<std::string>> tokens;
-    int arg = 1;
-    if (arg + 1 < argc && std::string_view(argv[arg]) == "--tokens") {
-        tokens = split_tokens(argv[arg + 1]);
-        arg += 2;
-    }
-    if (argc - arg > 1 || (arg < argc && argv[arg][0] == '-')) {
-        std::cerr << "usage: " << argv[0] << " [--tokens A,B,C] [LISTEN_ADDR]" << std::endl;
-        return 2;
+    int log_level = CHAT_LOG_WARN;
+    std::string listen = "127.0.0.1:7878";
+    const auto level_of = [](std::string_view name) {
+        for (int i = CHAT_LOG_OFF; i <= CHAT_LOG_TRACE; i++) {
+            if (name == LEVELS[i]) {
+                return i;
+            }
+        }
+        return -1;
+    };
+    for (int arg = 1; arg < argc; arg++) {
+        const std::string_view a = argv[arg];
+        if (a == "--help" || a == "-h") {
+            usage(std::cout, argv[0]);
+            return 0;
+        } else if (a == "--tokens" && arg + 1 < argc) {
+            tokens = split_tokens(argv[++arg]);
+        } else if (a == "--log-level" && arg + 1 < argc && level_of(argv[arg + 1]) >= 0) {
+            log_level = level_of(argv[++arg]);
+        } else if (a.empty() || a[0] == '-' || arg + 1 < argc) {
+            std::cerr << "cpp_host: bad argument: " << a << "\n";
+            usage(std::cerr, argv[0]);
+            return 2;
+        } else {
+            listen = argv[arg];
+        }
     }
     try {
-        return run(arg < argc ? argv[arg] : "127.0.0.1:7878", std::move(tokens));
+        return run(listen, std::move(tokens), log_level);
     } catch (const chat::Error &e) {
         std::cerr << "cpp_host: " << e.what() << " (" << chat_strerror(e.code()) << ")" << std::endl;
     } catch (const std::exception &e) {

@@ -2,8 +2,9 @@
 """A small chat host in Python: libchat through the `chat` binding, pumped
 from the host's own `selectors` loop together with a stdin console.
 
-    python3 examples/python_host.py [--bad-words W1,W2,...] [LISTEN_ADDR]
-                                                      (default 127.0.0.1:7878)
+    python3 examples/python_host.py [--bad-words W1,W2,...] [--log-level LEVEL]
+                                    [LISTEN_ADDR]     (default 127.0.0.1:7878)
+    python3 examples/python_host.py --help
 
 Prints `listening on ADDR`, then one line per event:
     connected ID PEER | registered ID NICK | message ID NICK JSON |
@@ -21,12 +22,21 @@ any case) with the error code `moderated` and the message
 (logged as `message` once routed).
 
 Console: `/say TEXT` broadcasts {"type":"all","from":"host","text":TEXT},
-`/kick NICK` disconnects a user. End of stdin, SIGINT or SIGTERM: graceful
-shutdown, `stopped`, exit 0. The library is found as chat/_lib.py says
-(CHAT_LIB, CARGO_TARGET_DIR, or target/ above the package).
+`/kick NICK` disconnects a user (any case: the library looks the nick up),
+`/quit` shuts down. /quit, SIGINT or SIGTERM: graceful shutdown, `stopped`,
+exit 0. At the end of stdin (</dev/null, or under a service manager) the
+console is off and the host keeps serving until a signal.
+
+--log-level (off, error, warn, info, debug, trace; default warn): the
+library's records through Python's logging, on stderr as
+`chat: LEVEL: MESSAGE` (Server.set_log).
+
+The library is found as chat/_loader.py says (CHAT_LIB, the bundled copy, a
+build in CARGO_TARGET_DIR or target/ above the package, or the system's).
 """
 
 import argparse
+import logging
 import os
 import re
 import selectors
@@ -59,7 +69,6 @@ class Host:
     def __init__(self, server, bad_words=()):
         self.server = server
         self.bad_words = frozenset(w for word in bad_words for w in words(word))
-        self.by_nick = {}  # lower-case nick -> client id (nicks are case-insensitive)
         self.visitors = 0
         self.stdin_buf = b""
         self.stopping = False
@@ -73,7 +82,6 @@ class Host:
             self.try_call(self.server.set_user_data, ev.client, self.visitors)
         elif isinstance(ev, chat.Registered):
             log("registered %d %s%s" % (ev.client, ev.nick, visitor))
-            self.by_nick[ev.nick.lower()] = ev.client
             self.try_call(self.server.send, ev.client, {"type": "banner", "text": "welcome, %s" % ev.nick})
         elif isinstance(ev, chat.Message):
             log("message %d %s %s%s" % (ev.client, ev.nick, ev.payload, visitor))
@@ -89,8 +97,6 @@ class Host:
                 self.try_call(self.server.release, ev.ticket)
         elif isinstance(ev, chat.Disconnected):
             log("disconnected %d %s %s%s" % (ev.client, ev.nick or "-", ev.reason, visitor))
-            if ev.nick and self.by_nick.get(ev.nick.lower()) == ev.client:
-                del self.by_nick[ev.nick.lower()]
 
     def is_bad(self, ev):
         """Whether an intercepted msg, all or room has a bad word in its text."""
@@ -109,8 +115,8 @@ class Host:
             print("%s: %s" % (fn.__name__, e), file=sys.stderr)
 
     def on_stdin(self, data):
+        """Runs the complete lines of what stdin gave; b"" is its end."""
         if not data:
-            self.stopping = True
             data = b"\n"  # a last line without a newline still counts
         self.stdin_buf += data
         *lines, self.stdin_buf = self.stdin_buf.split(b"\n")
@@ -130,13 +136,15 @@ class Host:
         if cmd == "/say" and arg:
             self.server.broadcast({"type": "all", "from": "host", "text": arg})
         elif cmd == "/kick" and arg:
-            client = self.by_nick.get(arg.strip().lower())
+            client = self.server.find_client(arg.strip())
             if client is None:
                 print("no such user: %s" % arg, file=sys.stderr)
             else:
                 self.server.kick(client, "kicked by the host")
+        elif cmd == "/quit" and not arg:
+            self.stopping = True
         else:
-            print("commands: /say TEXT, /kick NICK", file=sys.stderr)
+            print("commands: /say TEXT, /kick NICK, /quit", file=sys.stderr)
 
 
 def sync_watch(sel, watched, wanted):
@@ -154,12 +162,51 @@ def sync_watch(sel, watched, wanted):
         watched[fd] = mask
 
 
-def run(listen, bad_words):
+class Console:
+    """stdin as the operator's console, while it lasts. A pipe or a terminal
+    goes in the selector; a regular file or /dev/null cannot (epoll refuses
+    them) but never blocks, so it is read at once, to its end. At the end
+    the console is off and never read again: the host keeps serving."""
+
+    def __init__(self, sel, host):
+        self.sel = sel
+        self.host = host
+        self.fd = None
+        try:
+            fd = sys.stdin.fileno() if sys.stdin is not None else None
+            os.fstat(fd)
+        except (AttributeError, OSError, TypeError, ValueError):
+            return  # started without a stdin at all: no console
+        self.fd = fd
+        try:
+            sel.register(fd, selectors.EVENT_READ, STDIN)
+        except (PermissionError, ValueError):
+            while self.fd is not None:
+                self.read()
+
+    def read(self):
+        data = os.read(self.fd, 65536)
+        self.host.on_stdin(data)
+        if not data:
+            self.close()
+
+    def close(self):
+        try:
+            self.sel.unregister(self.fd)
+        except (KeyError, ValueError):
+            pass
+        self.fd = None
+        print("python_host: end of stdin: the console is off; stop with SIGINT or SIGTERM", file=sys.stderr)
+
+
+def run(listen, bad_words, log_level):
     # Interception costs a round trip through this host per message: only
     # with something to moderate.
     with chat.Server(listen, intercept_messages=bool(bad_words)) as server:
         host = Host(server, bad_words)
-        log("listening on %s:%d" % (listen.rsplit(":", 1)[0], server.port))
+        if log_level is not None:
+            server.set_log("chat")
+        log("listening on %s" % server.local_addr)
 
         def on_signal(signum, frame):
             host.stopping = True
@@ -173,23 +220,13 @@ def run(listen, bad_words):
         signal.signal(signal.SIGTERM, on_signal)
 
         sel = selectors.DefaultSelector()
-        stdin_fd = sys.stdin.fileno()
-        try:
-            sel.register(stdin_fd, selectors.EVENT_READ, STDIN)
-            stdin_polled = True
-        except (PermissionError, ValueError):
-            # A regular file (or /dev/null) cannot go in epoll; it never
-            # blocks, so read it every round instead.
-            stdin_polled = False
+        console = Console(sel, host)
         watched = {}
         while not host.stopping:
             sync_watch(sel, watched, server.fds())
-            timeout = server.timeout() if stdin_polled else 0
-            for key, _ in sel.select(timeout):
-                if key.data == STDIN:
-                    host.on_stdin(os.read(stdin_fd, 65536))
-            if not stdin_polled:
-                host.on_stdin(os.read(stdin_fd, 65536))
+            for key, _ in sel.select(server.timeout()):
+                if key.data == STDIN and console.fd is not None:
+                    console.read()
             for ev in server.pump():
                 host.on_event(ev)
         sel.close()
@@ -198,14 +235,58 @@ def run(listen, bad_words):
     log("stopped")
 
 
+class LibraryFormat(logging.Formatter):
+    """`chat: LEVEL: MESSAGE`, with the level named as the other hosts name
+    it."""
+
+    NAMES = {logging.ERROR: "error", logging.WARNING: "warn", logging.INFO: "info", logging.DEBUG: "debug", 5: "trace"}
+
+    def format(self, record):
+        level = self.NAMES.get(record.levelno, record.levelname.lower())
+        return "%s: %s: %s" % (record.name, level, record.getMessage())
+
+
+def log_to_stderr(level):
+    """The "chat" logger's records, at `level` and above, on stderr."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(LibraryFormat())
+    logger = logging.getLogger("chat")
+    logger.addHandler(handler)
+    logger.setLevel(level)
+    logger.propagate = False
+
+
+LOG_LEVELS = {
+    "off": None,
+    "error": logging.ERROR,
+    "warn": logging.WARNING,
+    "info": logging.INFO,
+    "debug": logging.DEBUG,
+    "trace": 5,
+}
+
+
 def parse_args(argv):
-    parser = argparse.ArgumentParser(description="A chat host over libchat, with optional moderation.")
-    parser.add_argument("listen", nargs="?", default="127.0.0.1:7878", help="IP:port (default %(default)s)")
+    parser = argparse.ArgumentParser(
+        description="A chat server in Python over libchat, pumped from its own selectors loop, "
+        "with optional moderation. Prints `listening on ADDR`, then one line per event.",
+        epilog="Console (stdin): /say TEXT, /kick NICK, /quit. Without a stdin (</dev/null, a service) "
+        "it serves until SIGINT or SIGTERM, which shut it down gracefully, as /quit does.",
+    )
+    parser.add_argument(
+        "listen", nargs="?", default="127.0.0.1:7878", help="IP:port; port 0 picks a free one (default %(default)s)"
+    )
     parser.add_argument(
         "--bad-words",
         default="",
         metavar="W1,W2,...",
         help="drop msg/all/room frames with one of these words in their text",
+    )
+    parser.add_argument(
+        "--log-level",
+        default="warn",
+        choices=list(LOG_LEVELS),
+        help="the library's records on stderr at this level and above (default %(default)s)",
     )
     args = parser.parse_args(argv[1:])
     args.bad_words = [w for w in args.bad_words.split(",") if w.strip()]
@@ -214,8 +295,11 @@ def parse_args(argv):
 
 def main(argv):
     args = parse_args(argv)
+    level = LOG_LEVELS[args.log_level]
+    if level is not None:
+        log_to_stderr(level)
     try:
-        run(args.listen, args.bad_words)
+        run(args.listen, args.bad_words, level)
     except (chat.ChatError, chat.LibraryNotFoundError) as e:
         print("python_host: %s" % e, file=sys.stderr)
         return 1

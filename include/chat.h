@@ -6,6 +6,7 @@
  *   ChatConfig cfg; chat_config_default(&cfg); cfg.listen_addr = "127.0.0.1:0";
  *   ChatServer *s = chat_server_new(&cfg);        NULL: see chat_last_error()
  *   loop: chat_server_poll_once(s, timeout_ms);   then take every event:
+ *         ChatEvent ev = { sizeof ev };            struct_size comes first
  *         while (chat_server_next_event(s, &ev) == 1) { ... chat_send ... }
  *   stop: while (chat_server_shutdown(s, 2000) == 0) chat_server_poll_once(s, 100);
  *         chat_server_free(s);
@@ -27,8 +28,9 @@
  * boundary: one becomes CHAT_ERR_PANIC.
  *
  * Pointers in a ChatEvent stay valid until the next call that takes the same
- * server. The library never changes signal dispositions and never raises
- * SIGPIPE.
+ * server; so do the strings the lookups return (chat_client_nick, ...). The
+ * library never changes signal dispositions and never raises SIGPIPE, and
+ * it is silent unless chat_server_set_log gives it a callback.
  *
  * Linking: libchat.so, or libchat.a followed by -lpthread -ldl -lm.
  */
@@ -223,6 +225,38 @@
 #define CHAT_EVENT_PARKED 11
 
 /**
+ * `chat_server_set_log` level: log nothing.
+ */
+#define CHAT_LOG_OFF 0
+
+/**
+ * Log level: something failed that the server cannot take in its stride.
+ */
+#define CHAT_LOG_ERROR 1
+
+/**
+ * Log level: trouble an operator should know of (out of descriptors, a
+ * full server).
+ */
+#define CHAT_LOG_WARN 2
+
+/**
+ * Log level: the server's life and clients dropped for cause (listening,
+ * shutting down, `slow_consumer`, `timeout`, `protocol_error`).
+ */
+#define CHAT_LOG_INFO 3
+
+/**
+ * Log level: every connection and departure.
+ */
+#define CHAT_LOG_DEBUG 4
+
+/**
+ * Log level: everything.
+ */
+#define CHAT_LOG_TRACE 5
+
+/**
  * `ChatPollFd.events` bit: watch the descriptor for reading (`POLLIN`).
  */
 #define CHAT_POLL_READ 1
@@ -413,12 +447,21 @@ typedef struct ChatConfig {
 
 /**
  * One thing that happened to one client, from `chat_server_next_event`.
- * The library zeroes it first; each `CHAT_EVENT_*` says which fields it
- * fills, the others stay 0 / NULL. Its pointers stay valid until the next
- * call that takes the same server (`chat_server_next_event`,
- * `chat_server_poll_once`, `chat_server_free`...): copy what you keep.
+ * Set `struct_size` to `sizeof(ChatEvent)` first: the library writes only
+ * the fields it covers, so a host built against this header keeps working
+ * when later versions append fields. It zeroes those fields first; each
+ * `CHAT_EVENT_*` says which it fills, the others stay 0 / NULL. Its
+ * pointers stay valid until the next `chat_server_next_event`,
+ * `chat_server_poll_once` or `chat_server_free` on the same server: copy
+ * what you keep.
  */
 typedef struct ChatEvent {
+    /**
+     * Set by the host to `sizeof(ChatEvent)` before each
+     * `chat_server_next_event`; the library writes only the fields this
+     * covers, and never this one. Must cover `client`.
+     */
+    uint32_t struct_size;
     /**
      * `CHAT_EVENT_*`.
      */
@@ -599,6 +642,14 @@ typedef struct ChatStats {
     uint64_t retained_bytes;
 } ChatStats;
 
+/**
+ * A log callback: `level` is `CHAT_LOG_ERROR` (1) to `CHAT_LOG_TRACE` (5),
+ * `message` one NUL-terminated line of UTF-8 text, valid only during the
+ * call. It runs on the thread that pumps the server, inside the call on
+ * that server that logged.
+ */
+typedef void (*ChatLogFn)(void *user, int level, const char *message);
+
 #ifdef __cplusplus
 extern "C" {
 #endif // __cplusplus
@@ -670,13 +721,19 @@ uint16_t chat_server_port(const struct ChatServer *s);
 int chat_server_poll_once(struct ChatServer *s, int32_t timeout_ms);
 
 /**
- * Takes the oldest waiting event. Zeroes `*out` first, then returns 1
- * with `*out` filled, 0 when no event waits, or a negative `CHAT_ERR_*`.
- * The pointers in `*out` stay valid until the next call that takes `s`.
+ * Takes the oldest waiting event. Set `out->struct_size` to
+ * `sizeof(ChatEvent)` first: the library zeroes the fields it covers, then
+ * returns 1 with them filled, 0 when no event waits, or a negative
+ * `CHAT_ERR_*`: `CHAT_ERR_NULL`, or `CHAT_ERR_INVALID` when `struct_size`
+ * does not cover `client` (nothing is written then, and the event stays
+ * queued). Fields past `struct_size` are never written. The pointers in
+ * `*out` stay valid until the next `chat_server_next_event`,
+ * `chat_server_poll_once` or `chat_server_free` on `s`.
  *
  * # Safety
  * `s` is NULL or a live server, used by this thread only; `out` is NULL or
- * points to a writable `ChatEvent`.
+ * points to a writable struct of at least `out->struct_size` bytes (and at
+ * least the `struct_size` field).
  */
 int chat_server_next_event(struct ChatServer *s, struct ChatEvent *out);
 
@@ -914,6 +971,92 @@ int chat_notice(struct ChatServer *s, uint64_t client, const char *text);
  * As `chat_notice`.
  */
 int chat_notice_all(struct ChatServer *s, const char *text);
+
+/**
+ * Sends the server's log records at `max_level` and above to `callback`
+ * (`CHAT_LOG_ERROR` 1 .. `CHAT_LOG_TRACE` 5), replacing any callback set
+ * before; `max_level` `CHAT_LOG_OFF` (0) or a NULL `callback` turns it
+ * off. The library is silent until asked.
+ *
+ * `callback(user, level, message)` runs on the thread pumping `s`, inside
+ * the call on `s` that logged. Records made while no call on `s` runs (in
+ * `chat_server_new`, say) reach no callback, so each call that sets one is
+ * followed by an info record saying where the server listens. Each
+ * server's records go to its own callback only. `message` is one line of
+ * text, valid during the callback only; it never holds a payload, a
+ * token, a key or a password. The callback must return normally (C++:
+ * catch everything) and must not call the library: a call on any server
+ * from inside it fails with `CHAT_ERR_INVALID`. `user` is passed back as
+ * given.
+ *
+ * Returns `CHAT_OK`, `CHAT_ERR_NULL`, or `CHAT_ERR_INVALID` (`max_level`
+ * out of range; or the process has a logger of its own, a Rust program's
+ * through the `log` crate, which gets the library's records instead).
+ *
+ * # Safety
+ * `s` is NULL or a live server, used by this thread only; `callback` is
+ * NULL or a function that may be called with `user` until it is replaced
+ * or `s` is freed.
+ */
+int chat_server_set_log(struct ChatServer *s, int max_level, ChatLogFn callback, void *user);
+
+/**
+ * The id of the registered client whose nick is `nick`, compared
+ * case-insensitively as the protocol compares nicks (`ALICE` finds
+ * `alice`). Returns the id (> 0), or a negative `CHAT_ERR_*`:
+ * `CHAT_ERR_NULL`, `CHAT_ERR_UTF8` (nick), `CHAT_ERR_UNKNOWN_CLIENT` (no
+ * registered client has that nick: never had, left, or still waiting for
+ * approval).
+ *
+ * # Safety
+ * `s` is NULL or a live server, not being changed by another call; `nick`
+ * is NULL or a NUL-terminated string.
+ */
+int64_t chat_find_client(const struct ChatServer *s, const char *nick);
+
+/**
+ * A client's nick, NUL-terminated, or NULL: when it has not registered
+ * yet (nothing else is wrong then, and the last error is left alone), or
+ * on an error (`CHAT_ERR_NULL`, or `CHAT_ERR_UNKNOWN_CLIENT` for an id that
+ * is not connected, or has left: its `CHAT_EVENT_DISCONNECTED` is made).
+ * The string stays valid until the next call on `s`.
+ *
+ * # Safety
+ * `s` is NULL or a live server, used by this thread only.
+ */
+const char *chat_client_nick(const struct ChatServer *s, uint64_t client);
+
+/**
+ * A client's address, `"IP:port"` (IPv6 as `"[::1]:port"`),
+ * NUL-terminated; NULL on an error: `CHAT_ERR_NULL`, or
+ * `CHAT_ERR_UNKNOWN_CLIENT` as for `chat_client_nick`. The string stays
+ * valid until the next call on `s`.
+ *
+ * # Safety
+ * `s` is NULL or a live server, used by this thread only.
+ */
+const char *chat_client_peer(const struct ChatServer *s, uint64_t client);
+
+/**
+ * The address the server listens on, `"IP:port"` with the real port when
+ * 0 was asked (`"127.0.0.1:7878"`), NUL-terminated; NULL if `s` is NULL
+ * (`CHAT_ERR_NULL`). The string stays valid until the next call on `s`.
+ *
+ * # Safety
+ * `s` is NULL or a live server, used by this thread only.
+ */
+const char *chat_server_local_addr(const struct ChatServer *s);
+
+/**
+ * The address the WebSocket listener is bound to, as
+ * `chat_server_local_addr`; NULL when the server has none (no
+ * `ws_listen_addr`: the last error is left alone then) or `s` is NULL
+ * (`CHAT_ERR_NULL`). The string stays valid until the next call on `s`.
+ *
+ * # Safety
+ * `s` is NULL or a live server, used by this thread only.
+ */
+const char *chat_server_ws_addr(const struct ChatServer *s);
 
 /**
  * Queues one frame to every member of a room: `json` is exactly one JSON

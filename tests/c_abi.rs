@@ -7,10 +7,10 @@ mod common;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Command, Stdio};
 use std::sync::OnceLock;
 
-use common::{artifact_dir, built_library, start_listening, Spawned, TestClient};
+use common::{artifact_dir, built_library, spawn_listening, start_listening, Spawned, TestClient};
 use serde_json::{json, Value};
 
 /// How a C program is linked.
@@ -146,7 +146,7 @@ fn expect_message(host: &Spawned, id: u64, nick: &str, want: &Value) {
 }
 
 /// A host's whole life: two users and their traffic, a room, the console
-/// (say, room, stats, kick), then shutdown at stdin EOF.
+/// (say, room, stats, kick in another case than the nick's), then /quit.
 fn host_session(link: Link) {
     let (mut host, addr) = start_host(host_bin(link));
     let (mut alice, alice_id) = join(&host, addr, "alice", 1);
@@ -231,7 +231,8 @@ fn host_session(link: Link) {
         "{stats}"
     );
 
-    host.command("/kick bob");
+    // The library finds the nick in any case: no table of the host's own.
+    host.command("/kick BOB");
     let kicked = bob.recv();
     assert_eq!(
         (&kicked["type"], &kicked["code"]),
@@ -245,7 +246,8 @@ fn host_session(link: Link) {
     );
     assert_eq!(host.line(), format!("disconnected {bob_id} bob kicked"));
 
-    host.close_stdin();
+    host.command("/kick nobody");
+    host.command("/quit");
     assert_eq!(alice.recv(), json!({"type":"error","code":"shutdown"}));
     assert_eq!(alice.expect_closed(), Vec::<Value>::new());
     let (status, rest, stderr) = host.finish();
@@ -261,11 +263,16 @@ fn host_session(link: Link) {
     );
     assert!(status.success(), "exit {status}; stderr:\n{stderr}");
     let errors: Vec<&str> = stderr.lines().collect();
-    assert_eq!(errors.len(), 1, "one error, for /room #nowhere:\n{stderr}");
+    assert_eq!(
+        errors.len(),
+        2,
+        "errors for /room #nowhere and /kick nobody:\n{stderr}"
+    );
     assert!(
         errors[0].starts_with("c_host: chat_room_send: ") && errors[0].contains("room"),
         "{stderr}"
     );
+    assert_eq!(errors[1], "c_host: /kick: no user nobody", "{stderr}");
 }
 
 #[test]
@@ -300,6 +307,66 @@ fn c_host_shuts_down_on_sigterm() {
         ]
     );
     assert!(status.success(), "exit {status}; stderr:\n{stderr}");
+}
+
+/// Started without a stdin, as a service manager starts it: the end of
+/// stdin turns the console off and nothing else. The host keeps serving, it
+/// never reads stdin again, and it waits once per thing that happens rather
+/// than spinning (counted with strace, not timed); SIGTERM still ends it
+/// gracefully. With --log-level debug the library's records come on stderr.
+#[test]
+fn c_host_serves_without_a_stdin() {
+    let mut cmd = c_program(host_bin(Link::Static), &["--log-level", "debug", "127.0.0.1:0"]);
+    cmd.stdin(Stdio::null()).stderr(Stdio::piped());
+    let (host, addr) = spawn_listening(cmd);
+    let (mut alice, alice_id) = join(&host, addr, "alice", 1);
+    let (mut bob, bob_id) = join(&host, addr, "bob", 2);
+    assert_eq!(alice.recv()["type"], "presence");
+    bob.send(&json!({"type":"msg","to":"alice","text":"still here?"}));
+    assert_eq!(alice.recv()["text"], "still here?");
+    assert_eq!(logged(&host.line(), "message").0, bob_id);
+    common::strace::assert_idle(host.child.id(), "c_host");
+
+    let pid = nix::unistd::Pid::from_raw(host.child.id() as i32);
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM).unwrap();
+    assert_eq!(alice.recv(), json!({"type":"error","code":"shutdown"}));
+    let (status, rest, stderr) = host.finish();
+    assert_eq!(rest.last().map(String::as_str), Some("stopped"), "{rest:?}");
+    assert!(status.success(), "exit {status}; stderr:\n{stderr}");
+    assert!(
+        stderr.contains("c_host: end of stdin: the console is off"),
+        "{stderr}"
+    );
+    let connected = format!(
+        "chat: debug: client {alice_id} connected from {}",
+        alice.stream.local_addr().unwrap()
+    );
+    assert!(
+        stderr.lines().any(|l| l == connected),
+        "{connected:?} not in:\n{stderr}"
+    );
+    for line in stderr.lines() {
+        assert!(
+            line.starts_with("chat: ") || line.starts_with("c_host: "),
+            "{line:?}"
+        );
+    }
+}
+
+#[test]
+fn c_host_answers_help() {
+    let out = c_program(host_bin(Link::Static), &["--help"]).output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{out:?}");
+    assert!(text.starts_with("usage: "), "{text}");
+    for word in ["--log-level", "/kick NICK", "/quit", "SIGTERM", "127.0.0.1:7878"] {
+        assert!(text.contains(word), "{word} not in --help:\n{text}");
+    }
+    let bad = c_program(host_bin(Link::Static), &["--frobnicate"])
+        .output()
+        .unwrap();
+    assert_eq!(bad.status.code(), Some(2), "{bad:?}");
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("usage: "));
 }
 
 #[test]

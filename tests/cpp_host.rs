@@ -8,10 +8,10 @@ mod cpp;
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Command, Stdio};
 use std::sync::OnceLock;
 
-use common::{start_listening, Spawned, TestClient};
+use common::{spawn_listening, start_listening, Spawned, TestClient};
 use cpp::{compile, compile_with, Link};
 use serde_json::{json, Value};
 
@@ -78,7 +78,7 @@ fn expect_message(host: &Spawned, id: u64, nick: &str, member: u64, want: Value)
 }
 
 /// The whole life of a host: two users, their traffic, the operator console,
-/// a kick, stats, and shutdown at stdin EOF. Without --tokens, users are
+/// a kick (the nick in another case), stats, and /quit. Without --tokens, users are
 /// numbered as they register (alice 1, bob 2), and their events carry the
 /// number from the next one on.
 fn host_session(bin: &Path) {
@@ -110,7 +110,7 @@ fn host_session(bin: &Path) {
     assert_eq!(alice.recv(), said);
     assert_eq!(bob.recv(), said);
 
-    host.command("/kick bob");
+    host.command("/kick BOB");
     assert_eq!(
         bob.expect_closed(),
         vec![json!({"type":"error","code":"kicked","message":"kicked by the operator"})]
@@ -136,7 +136,7 @@ fn host_session(bin: &Path) {
     assert_eq!(stats["registered"], 1, "{line}");
     assert_eq!(stats["kicked"], 1, "{line}");
 
-    host.close_stdin();
+    host.command("/quit");
     assert_eq!(
         alice.expect_closed(),
         vec![json!({"type":"error","code":"shutdown"})]
@@ -150,6 +150,15 @@ fn host_session(bin: &Path) {
     assert!(host.wait().success());
 }
 
+/// How the host's approval line speaks of a hello's token.
+fn token_word(token: Option<&str>) -> &'static str {
+    if token.is_some() {
+        "with-token"
+    } else {
+        "no-token"
+    }
+}
+
 /// Sends `hello` as `nick`, with `"token"` unless it is `None`.
 fn hello_with(c: &mut TestClient, nick: &str, token: Option<&str>) {
     let mut hello = json!({"type":"hello","nick":nick});
@@ -160,17 +169,15 @@ fn hello_with(c: &mut TestClient, nick: &str, token: Option<&str>) {
 }
 
 /// A new client's `hello` with `token`: checks the host's `connected` and
-/// `approval` lines; returns the client and its id.
+/// `approval` lines (which say whether there was a token, never what it
+/// is); returns the client and its id.
 fn ask(host: &Spawned, addr: SocketAddr, nick: &str, token: Option<&str>) -> (TestClient, u64) {
     let mut c = TestClient::connect(addr);
     hello_with(&mut c, nick, token);
     let line = host.line();
     let (id, peer) = logged(&line, "connected");
     assert_eq!(peer, c.stream.local_addr().unwrap().to_string());
-    assert_eq!(
-        host.line(),
-        format!("approval {id} {nick} {}", token.unwrap_or("-"))
-    );
+    assert_eq!(host.line(), format!("approval {id} {nick} {}", token_word(token)));
     (c, id)
 }
 
@@ -203,7 +210,7 @@ fn tokens_session(bin: &Path) {
         hello_with(&mut mal, "mal", token);
         assert_eq!(
             host.line(),
-            format!("approval {mal_id} mal {}", token.unwrap_or("-"))
+            format!("approval {mal_id} mal {}", token_word(token))
         );
         assert_eq!(host.line(), format!("rejected {mal_id} mal"));
         assert_eq!(mal.recv(), rejected);
@@ -266,7 +273,7 @@ fn tokens_session(bin: &Path) {
     // The host takes the last member out: the room is gone, so /room and
     // /members print nothing (their errors go to stderr), as the next
     // stdout line shows.
-    host.command("/remove ann #den");
+    host.command("/remove Ann #den");
     assert_eq!(host.line(), format!("parted {ann_id} ann #den member=1"));
     assert_eq!(ann.recv(), json!({"type":"parted","room":"#den"}));
     host.command("/room #den anyone?");
@@ -284,7 +291,7 @@ fn tokens_session(bin: &Path) {
     drop(mal);
     assert_eq!(host.line(), format!("disconnected {mal_id} - disconnect"));
 
-    host.close_stdin();
+    host.command("/quit");
     let mut last = vec![host.line(), host.line()];
     last.sort();
     let mut want = vec![
@@ -386,4 +393,105 @@ fn wrapper_is_move_only_and_errors_carry_codes() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert_eq!(String::from_utf8_lossy(&out.stdout), "ok\n");
+}
+
+#[test]
+fn wrapper_lookups_and_log_callbacks() {
+    run_lookup_check(compile(
+        "tests/cpp/lookup_check.cpp",
+        "lookup_check",
+        Link::Static,
+    ));
+}
+
+/// The same under ASan and UBSan: the lambda the C side holds must outlive
+/// every call that may log, across moves and replacements.
+#[test]
+fn wrapper_lookups_and_log_callbacks_under_sanitizers() {
+    run_lookup_check(compile_with(
+        "tests/cpp/lookup_check.cpp",
+        "lookup_check-asan",
+        Link::Static,
+        &["-fsanitize=address,undefined", "-fno-sanitize-recover=all", "-g"],
+    ));
+}
+
+fn run_lookup_check(bin: PathBuf) {
+    let out = Command::new(&bin).output().expect("run lookup_check");
+    assert!(
+        out.status.success(),
+        "lookup_check failed:\n{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "ok\n");
+}
+
+/// Started without a stdin, as a service manager starts it: the console is
+/// off and the host keeps serving, never reading stdin again and waiting
+/// once per thing that happens (counted with strace, not timed). With
+/// --log-level trace the library's records are on stderr, and no token is
+/// anywhere in what the host or the library writes.
+#[test]
+fn host_serves_without_a_stdin_and_never_shows_a_token() {
+    let secret = "s3cret-t0ken";
+    let mut cmd = Command::new(static_host());
+    cmd.args(["--log-level", "trace", "--tokens", secret, "127.0.0.1:0"])
+        .stdin(Stdio::null())
+        .stderr(Stdio::piped());
+    let (host, addr) = spawn_listening(cmd);
+    let (mut ann, ann_id) = admitted(&host, addr, "ann", secret, 1);
+    let (mut mal, mal_id) = ask(&host, addr, "mal", Some("wrong-guess"));
+    assert_eq!(host.line(), format!("rejected {mal_id} mal"));
+    assert_eq!(mal.recv()["code"], "rejected");
+    ann.send(&json!({"type":"all","text":"anyone?"}));
+    expect_message(
+        &host,
+        ann_id,
+        "ann",
+        1,
+        json!({"type":"all","from":"ann","text":"anyone?"}),
+    );
+    common::strace::assert_idle(host.child.id(), "cpp_host");
+
+    let killed = Command::new("kill")
+        .args(["-TERM", &host.child.id().to_string()])
+        .status()
+        .expect("run kill");
+    assert!(killed.success());
+    let (status, rest, stderr) = host.finish();
+    assert!(status.success(), "exit {status}; stderr:\n{stderr}");
+    assert_eq!(rest.last().map(String::as_str), Some("stopped"), "{rest:?}");
+    assert!(
+        stderr.contains("cpp_host: end of stdin: the console is off"),
+        "{stderr}"
+    );
+    let connected = format!("chat: debug: client {ann_id} connected from ");
+    assert!(stderr.contains(&connected), "{connected:?} not in:\n{stderr}");
+    for text in [stderr.as_str(), &rest.join("\n")] {
+        assert!(
+            !text.contains(secret) && !text.contains("wrong-guess"),
+            "a token was shown:\n{text}"
+        );
+    }
+}
+
+#[test]
+fn host_answers_help() {
+    let out = Command::new(static_host()).arg("--help").output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{out:?}");
+    assert!(text.starts_with("usage: "), "{text}");
+    for word in [
+        "--tokens",
+        "--log-level",
+        "/kick NICK",
+        "/quit",
+        "SIGTERM",
+        "127.0.0.1:7878",
+    ] {
+        assert!(text.contains(word), "{word} not in --help:\n{text}");
+    }
+    let bad = Command::new(static_host()).arg("--frobnicate").output().unwrap();
+    assert_eq!(bad.status.code(), Some(2), "{bad:?}");
 }

@@ -76,8 +76,8 @@ fn compile_c_host(out: &Path, flags: &[String]) {
 }
 
 /// Runs a host program (C or C++: both print `listening on ADDR`, greet
-/// each user with a banner and stop at the end of stdin) with `env`, and
-/// checks one user's whole visit.
+/// each user with a banner and stop at `/quit`) with `env`, and checks one
+/// user's whole visit.
 fn serve_one_user(program: &Path, env: &[(&str, &Path)]) {
     let mut cmd = Command::new(program);
     cmd.arg("127.0.0.1:0").env_remove("LD_LIBRARY_PATH");
@@ -87,7 +87,7 @@ fn serve_one_user(program: &Path, env: &[(&str, &Path)]) {
     let (mut host, addr): (_, SocketAddr) = start_listening(cmd);
     let mut alice = TestClient::hello(addr, "alice");
     assert_eq!(alice.recv(), json!({"type":"banner","text":"welcome, alice"}));
-    host.close_stdin();
+    host.command("/quit");
     let last = alice.expect_closed().pop().expect("a goodbye before the close");
     assert_eq!(last["code"], "shutdown", "{last}");
     assert!(host.wait().success(), "{} exits 0", program.display());

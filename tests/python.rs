@@ -11,7 +11,7 @@ use std::process::{Command, Stdio};
 use std::sync::mpsc::{self, Receiver};
 use std::time::{Duration, Instant};
 
-use common::{built_library, start_listening, Spawned, TestClient};
+use common::{built_library, spawn_listening, start_listening, Spawned, TestClient};
 use serde_json::{json, Value};
 
 /// The whole unittest suite (1000 servers in the leak test, a C compiler
@@ -161,7 +161,8 @@ fn python_host_serves_two_users() {
     assert_eq!(alice.recv(), said);
     assert_eq!(bob.recv(), said);
 
-    host.command("/kick bob");
+    // Any case: the library looks the nick up.
+    host.command("/kick BOB");
     let last = bob
         .expect_closed()
         .pop()
@@ -177,8 +178,7 @@ fn python_host_serves_two_users() {
     );
     assert_eq!(host.line(), format!("disconnected {b} bob kicked visitor=2"));
 
-    // End of stdin: graceful shutdown.
-    host.close_stdin();
+    host.command("/quit");
     let last = alice
         .expect_closed()
         .pop()
@@ -280,8 +280,75 @@ fn python_host_moderates_bad_words() {
     assert_eq!(host.line(), format!("parted {a} alice #lobby visitor=1"));
     assert_eq!(host.line(), format!("disconnected {a} alice quit visitor=1"));
 
-    host.close_stdin();
+    host.command("/quit");
     assert_eq!(host.line(), "stopped");
     host.expect_eof();
     assert!(host.wait().success(), "python_host exits 0");
+}
+
+/// Started without a stdin, as a service manager starts it: the console is
+/// off and the host keeps serving, never reading stdin again and waiting
+/// once per thing that happens rather than spinning (counted with strace,
+/// not timed); SIGTERM still ends it. With --log-level debug the library's
+/// records come through Python's logging on stderr.
+#[test]
+fn python_host_serves_without_a_stdin() {
+    let mut cmd = python();
+    cmd.arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/python_host.py"))
+        .args(["--log-level", "debug", "127.0.0.1:0"])
+        .stdin(Stdio::null())
+        .stderr(Stdio::piped());
+    let (host, addr) = spawn_listening(cmd);
+    let (mut alice, a) = register(&host, addr, "alice", 1);
+    let (mut bob, b) = register(&host, addr, "bob", 2);
+    assert_eq!(alice.recv()["type"], "presence");
+    bob.send(&json!({"type":"msg","to":"alice","text":"still here?"}));
+    let got = alice.recv();
+    assert_eq!(got["text"], "still here?");
+    expect_message(&host, &b, "bob", &got, 2);
+    common::strace::assert_idle(host.child.id(), "python_host");
+
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(host.child.id() as i32),
+        nix::sys::signal::Signal::SIGTERM,
+    )
+    .unwrap();
+    assert_eq!(alice.expect_closed().pop().unwrap()["code"], "shutdown");
+    let (status, rest, stderr) = host.finish();
+    assert!(status.success(), "exit {status}; stderr:\n{stderr}");
+    assert_eq!(rest.last().map(String::as_str), Some("stopped"), "{rest:?}");
+    assert!(
+        stderr.contains("python_host: end of stdin: the console is off"),
+        "{stderr}"
+    );
+    let connected = format!(
+        "chat: debug: client {a} connected from {}",
+        alice.stream.local_addr().unwrap()
+    );
+    assert!(
+        stderr.lines().any(|l| l == connected),
+        "{connected:?} not in:\n{stderr}"
+    );
+}
+
+#[test]
+fn python_host_answers_help() {
+    let out = python()
+        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/python_host.py"))
+        .arg("--help")
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{out:?}");
+    assert!(text.starts_with("usage: "), "{text}");
+    for word in [
+        "--bad-words",
+        "--log-level",
+        "/kick NICK",
+        "/quit",
+        "SIGTERM",
+        "127.0.0.1:7878",
+    ] {
+        assert!(text.contains(word), "{word} not in --help:\n{text}");
+    }
 }

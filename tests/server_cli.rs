@@ -239,3 +239,39 @@ fn help_and_version_describe_the_server() {
         assert!(help.contains(default), "--help lacks {default}:\n{help}");
     }
 }
+
+/// The library logs through the same `log` facade: its records land in the
+/// program's log with the same timestamp and level, and the library's
+/// module in brackets. A client dropped for cause is one of them, with
+/// what it was told; the listener and the shutdown are others.
+#[test]
+fn library_records_share_the_log_and_its_format() {
+    let (srv, addr) = start(&["--max-frame-bytes", "1024"]);
+    let mut bad = TestClient::connect(addr);
+    let peer = bad.stream.local_addr().unwrap();
+    bad.send_raw(&4096u32.to_be_bytes());
+    let farewell = bad.expect_closed();
+    assert_eq!(
+        farewell.last().unwrap()["code"],
+        "frame_too_large",
+        "{farewell:?}"
+    );
+    let log = stop(srv);
+    let from_library: Vec<&str> = log.lines().filter(|l| l[30..].contains(" [chat::")).collect();
+    for line in &from_library {
+        assert!(starts_with_timestamp(line), "no timestamp: {line:?}");
+    }
+    for needle in [
+        format!("INFO  [chat::server] listening on {addr} (at most "),
+        format!(
+            "INFO  [chat::protocol::session] client 1 from {peer} left: protocol_error: frame of 4096 \
+             bytes is over the limit of 1024"
+        ),
+        "INFO  [chat::server] shutting down: telling 0 clients".to_string(),
+    ] {
+        assert!(
+            from_library.iter().any(|l| l[30..].starts_with(&needle)),
+            "no library record {needle:?} in:\n{log}"
+        );
+    }
+}

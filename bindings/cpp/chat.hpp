@@ -7,7 +7,8 @@
 //
 // Threading: like the C handle, a chat::Server belongs to one thread. The one
 // exception is Server::wakeup(), which may be called from any thread and from
-// a signal handler.
+// a signal handler. A log callback (Server::set_log) runs on that thread,
+// inside the call on the server that logged.
 #ifndef CHAT_HPP
 #define CHAT_HPP
 
@@ -15,6 +16,8 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
+#include <memory>
 #include <optional>
 #include <stdexcept>
 #include <string>
@@ -59,6 +62,16 @@ inline const std::uint8_t *bytes(std::string_view s) noexcept {
 
 inline std::string_view view(const char *s) noexcept {
     return s != nullptr ? std::string_view(s) : std::string_view();
+}
+
+// A C string the library returned, or a throw when it returned NULL for an
+// error.
+inline std::string text_or_throw(const char *s) {
+    if (s == nullptr) {
+        int code = chat_last_error_code();
+        fail(code < 0 ? code : CHAT_ERR_NULL);
+    }
+    return std::string(s);
 }
 
 } // namespace detail
@@ -218,6 +231,11 @@ inline const char *to_string(Event::Kind kind) noexcept {
     return "unknown";
 }
 
+/// A log callback: the level (CHAT_LOG_ERROR 1 .. CHAT_LOG_TRACE 5) and one
+/// line of text, valid during the call only. It must not call the server;
+/// an exception it throws is swallowed (it cannot cross into C).
+using LogFn = std::function<void(int level, std::string_view message)>;
+
 /// Owns one ChatServer. Move-only; a moved-from Server is empty (its
 /// native_handle() is null) and every call on it but wakeup() throws
 /// Error(CHAT_ERR_NULL).
@@ -238,11 +256,14 @@ public:
     Server(const Server &) = delete;
     Server &operator=(const Server &) = delete;
 
-    Server(Server &&other) noexcept : s_(std::exchange(other.s_, nullptr)) {}
+    // The log callback lives on the heap, so its address, which the C
+    // side holds, survives moves; it is destroyed after the handle is freed.
+    Server(Server &&other) noexcept : s_(std::exchange(other.s_, nullptr)), log_(std::move(other.log_)) {}
 
     Server &operator=(Server &&other) noexcept {
         if (this != &other) {
             chat_server_free(std::exchange(s_, std::exchange(other.s_, nullptr)));
+            log_ = std::move(other.log_);
         }
         return *this;
     }
@@ -258,6 +279,7 @@ public:
     /// server: see Event.
     std::optional<Event> next_event() {
         ChatEvent ev{};
+        ev.struct_size = sizeof ev; // what this header knows of the struct
         if (detail::check(chat_server_next_event(s_, &ev)) == 0) {
             return std::nullopt;
         }
@@ -368,6 +390,53 @@ public:
         return chat_server_port(s_);
     }
 
+    /// The address the server listens on, "IP:port" (the real port).
+    std::string local_addr() const { return detail::text_or_throw(chat_server_local_addr(s_)); }
+
+    /// The WebSocket listener's address, or nullopt without one.
+    std::optional<std::string> ws_addr() const {
+        require();
+        const char *addr = chat_server_ws_addr(s_);
+        return addr != nullptr ? std::optional<std::string>(addr) : std::nullopt;
+    }
+
+    /// The registered client with this nick, compared case-insensitively
+    /// ("ALICE" finds alice), or nullopt if nobody has it.
+    std::optional<std::uint64_t> find_client(const std::string &nick) const {
+        std::int64_t id = chat_find_client(s_, nick.c_str());
+        if (id == CHAT_ERR_UNKNOWN_CLIENT) {
+            return std::nullopt;
+        }
+        detail::check(static_cast<int>(id < 0 ? id : 0));
+        return static_cast<std::uint64_t>(id);
+    }
+
+    /// A connected client's nick, or nullopt before its hello. Throws
+    /// Error(CHAT_ERR_UNKNOWN_CLIENT) for an id that is not connected.
+    std::optional<std::string> nick(std::uint64_t client) const {
+        // The address answers for every connected client: it tells an
+        // unknown id (a throw) from one without a nick yet.
+        (void)peer(client);
+        const char *nick = chat_client_nick(s_, client);
+        return nick != nullptr ? std::optional<std::string>(nick) : std::nullopt;
+    }
+
+    /// A connected client's address, "IP:port". Throws
+    /// Error(CHAT_ERR_UNKNOWN_CLIENT) for an id that is not connected.
+    std::string peer(std::uint64_t client) const { return detail::text_or_throw(chat_client_peer(s_, client)); }
+
+    /// Sends the server's log records at max_level (CHAT_LOG_ERROR 1 ..
+    /// CHAT_LOG_TRACE 5) and above to fn, replacing any callback before;
+    /// CHAT_LOG_OFF or an empty fn turns logging off. The first record after
+    /// turning it on says where the server listens.
+    void set_log(int max_level, LogFn fn) {
+        auto next = fn && max_level > CHAT_LOG_OFF ? std::make_unique<LogFn>(std::move(fn)) : nullptr;
+        ChatLogFn c_fn = next ? &Server::log_trampoline : nullptr;
+        detail::check(chat_server_set_log(s_, max_level, c_fn, next.get()));
+        // The C side holds the new one now: the old one may go.
+        log_ = std::move(next);
+    }
+
     /// The descriptors to watch now (CHAT_POLL_READ / CHAT_POLL_WRITE), for
     /// a host running its own loop: wait on them, then call poll(0). The set
     /// changes after every call that does I/O or queues output: ask again.
@@ -424,7 +493,16 @@ private:
         }
     }
 
+    static void log_trampoline(void *user, int level, const char *message) noexcept {
+        try {
+            (*static_cast<LogFn *>(user))(level, detail::view(message));
+        } catch (...) {
+            // Nothing may unwind into the library.
+        }
+    }
+
     ChatServer *s_ = nullptr;
+    std::unique_ptr<LogFn> log_;
 };
 
 } // namespace chat

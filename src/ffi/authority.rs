@@ -54,7 +54,7 @@ unsafe fn optional_utf8<'a>(p: *const c_char, what: &str) -> Result<Option<&'a s
 pub unsafe extern "C" fn chat_approve(s: *mut ChatServer, client: u64) -> c_int {
     boundary("chat_approve", as_int, || {
         // SAFETY: `s` is NULL or live, used by this thread only (caller).
-        let inner = unsafe { handle::inner_mut(s) }?;
+        let mut inner = unsafe { handle::inner_mut(s) }?;
         let server = &mut inner.server;
         server
             .approve(client)
@@ -78,7 +78,7 @@ pub unsafe extern "C" fn chat_approve(s: *mut ChatServer, client: u64) -> c_int 
 pub unsafe extern "C" fn chat_reject(s: *mut ChatServer, client: u64, message: *const c_char) -> c_int {
     boundary("chat_reject", as_int, || {
         // SAFETY: `s` is NULL or live, used by this thread only (caller).
-        let inner = unsafe { handle::inner_mut(s) }?;
+        let mut inner = unsafe { handle::inner_mut(s) }?;
         // SAFETY: `message` is NULL or a NUL-terminated string (caller).
         let message = unsafe { optional_utf8(message, "message") }?;
         let server = &mut inner.server;
@@ -103,7 +103,7 @@ pub unsafe extern "C" fn chat_reject(s: *mut ChatServer, client: u64, message: *
 pub unsafe extern "C" fn chat_release(s: *mut ChatServer, ticket: u64) -> c_int {
     boundary("chat_release", as_int, || {
         // SAFETY: `s` is NULL or live, used by this thread only (caller).
-        let inner = unsafe { handle::inner_mut(s) }?;
+        let mut inner = unsafe { handle::inner_mut(s) }?;
         inner.server.release(ticket)?;
         Ok(CHAT_OK)
     })
@@ -129,7 +129,7 @@ pub unsafe extern "C" fn chat_drop(
 ) -> c_int {
     boundary("chat_drop", as_int, || {
         // SAFETY: `s` is NULL or live, used by this thread only (caller).
-        let inner = unsafe { handle::inner_mut(s) }?;
+        let mut inner = unsafe { handle::inner_mut(s) }?;
         // SAFETY: `code` is NULL or a NUL-terminated string (caller).
         let code = unsafe { optional_utf8(code, "code") }?.unwrap_or(DEFAULT_DROP_CODE);
         if code.is_empty() {
@@ -157,7 +157,7 @@ pub unsafe extern "C" fn chat_drop(
 pub unsafe extern "C" fn chat_set_user_data(s: *mut ChatServer, client: u64, data: u64) -> c_int {
     boundary("chat_set_user_data", as_int, || {
         // SAFETY: `s` is NULL or live, used by this thread only (caller).
-        let inner = unsafe { handle::inner_mut(s) }?;
+        let mut inner = unsafe { handle::inner_mut(s) }?;
         inner.server.set_user_data(client, data)?;
         Ok(CHAT_OK)
     })

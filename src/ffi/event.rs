@@ -1,10 +1,13 @@
-//! `ChatEvent`, the C form of an [`Event`], and the buffers behind its
-//! pointers.
+//! `ChatEvent`, the C form of an [`Event`], the buffers behind its
+//! pointers, and the copy that writes only as much of it as the host's
+//! `struct_size` covers.
 
 use std::ffi::{c_char, CStr};
 use std::io::Write;
-use std::ptr;
+use std::mem::{offset_of, size_of};
+use std::ptr::{self, NonNull};
 
+use super::error::{ErrorCode, Failure};
 use crate::{Event, EventKind, Reason};
 
 /// A connection was accepted. Fills `client` and `peer`; `nick`, `payload`
@@ -53,13 +56,20 @@ pub const CHAT_EVENT_RESUMED: u32 = 10;
 pub const CHAT_EVENT_PARKED: u32 = 11;
 
 /// One thing that happened to one client, from `chat_server_next_event`.
-/// The library zeroes it first; each `CHAT_EVENT_*` says which fields it
-/// fills, the others stay 0 / NULL. Its pointers stay valid until the next
-/// call that takes the same server (`chat_server_next_event`,
-/// `chat_server_poll_once`, `chat_server_free`...): copy what you keep.
+/// Set `struct_size` to `sizeof(ChatEvent)` first: the library writes only
+/// the fields it covers, so a host built against this header keeps working
+/// when later versions append fields. It zeroes those fields first; each
+/// `CHAT_EVENT_*` says which it fills, the others stay 0 / NULL. Its
+/// pointers stay valid until the next `chat_server_next_event`,
+/// `chat_server_poll_once` or `chat_server_free` on the same server: copy
+/// what you keep.
 #[repr(C)]
 #[derive(Debug, Clone, Copy)]
 pub struct ChatEvent {
+    /// Set by the host to `sizeof(ChatEvent)` before each
+    /// `chat_server_next_event`; the library writes only the fields this
+    /// covers, and never this one. Must cover `client`.
+    pub struct_size: u32,
     /// `CHAT_EVENT_*`.
     pub kind: u32,
     /// The client, in every kind: never 0, never reused within a server.
@@ -97,9 +107,20 @@ pub struct ChatEvent {
 }
 
 impl ChatEvent {
-    /// An event with every field 0 or NULL.
+    /// An event with every field 0 or NULL but `struct_size`, which is
+    /// this struct's whole size: what a host passes to
+    /// `chat_server_next_event`.
+    pub fn new() -> ChatEvent {
+        ChatEvent {
+            struct_size: size_of::<ChatEvent>() as u32,
+            ..ChatEvent::zeroed()
+        }
+    }
+
+    /// An event with every field 0 or NULL, `struct_size` included.
     pub fn zeroed() -> ChatEvent {
         ChatEvent {
+            struct_size: 0,
             kind: 0,
             client: 0,
             peer: ptr::null(),
@@ -116,6 +137,84 @@ impl ChatEvent {
             previous: 0,
         }
     }
+}
+
+impl Default for ChatEvent {
+    fn default() -> ChatEvent {
+        ChatEvent::new()
+    }
+}
+
+/// Where each field of `ChatEvent` ends, in order: a host's `struct_size`
+/// is rounded down to one of these, so that no field is ever half written.
+/// A field appended to the struct must be appended here too (a unit test
+/// checks that the last one ends the struct).
+pub(super) const FIELD_ENDS: [usize; 13] = [
+    end_of(offset_of!(ChatEvent, struct_size), size_of::<u32>()),
+    end_of(offset_of!(ChatEvent, kind), size_of::<u32>()),
+    end_of(offset_of!(ChatEvent, client), size_of::<u64>()),
+    end_of(offset_of!(ChatEvent, peer), size_of::<*const c_char>()),
+    end_of(offset_of!(ChatEvent, nick), size_of::<*const c_char>()),
+    end_of(offset_of!(ChatEvent, payload), size_of::<*const u8>()),
+    end_of(offset_of!(ChatEvent, payload_len), size_of::<usize>()),
+    end_of(offset_of!(ChatEvent, reason), size_of::<*const c_char>()),
+    end_of(offset_of!(ChatEvent, recipients), size_of::<u32>()),
+    end_of(offset_of!(ChatEvent, room), size_of::<*const c_char>()),
+    end_of(offset_of!(ChatEvent, ticket), size_of::<u64>()),
+    end_of(offset_of!(ChatEvent, token), size_of::<*const c_char>()),
+    end_of(offset_of!(ChatEvent, user_data), size_of::<u64>()),
+];
+
+const fn end_of(offset: usize, size: usize) -> usize {
+    offset + size
+}
+
+/// The least `struct_size` a host may pass: up to `client`.
+pub(super) const EVENT_MIN_SIZE: usize = FIELD_ENDS[2];
+
+/// How many bytes of a host's `ChatEvent` the library may write: its
+/// `struct_size`, at most this struct's size, rounded down to a field's
+/// end. `CHAT_ERR_INVALID` when it does not cover `client`.
+///
+/// # Safety
+/// `out` points to at least the `struct_size` field of a `ChatEvent`.
+// SAFETY: an unsafe fn: callers uphold its `# Safety` section above.
+pub(super) unsafe fn covered(out: NonNull<ChatEvent>) -> Result<usize, Failure> {
+    // SAFETY: every version of the struct starts with struct_size (caller).
+    let size = unsafe { (&raw const (*out.as_ptr()).struct_size).read() } as usize;
+    if size < EVENT_MIN_SIZE {
+        return Err(Failure::new(
+            ErrorCode::Invalid,
+            format!("event struct_size {size} does not cover client ({EVENT_MIN_SIZE} bytes)"),
+        ));
+    }
+    Ok(FIELD_ENDS
+        .iter()
+        .copied()
+        .filter(|&end| end <= size)
+        .max()
+        .unwrap_or(EVENT_MIN_SIZE))
+}
+
+/// Copies `ev` into the host's struct, every byte after `struct_size` up
+/// to `covered` (from [`covered`]): `struct_size` itself is the host's.
+///
+/// # Safety
+/// `out` points to at least `covered` writable bytes.
+// SAFETY: an unsafe fn: callers uphold its `# Safety` section above.
+pub(super) unsafe fn write_event(out: NonNull<ChatEvent>, ev: &ChatEvent, covered: usize) {
+    let start = FIELD_ENDS[0];
+    let len = covered.min(size_of::<ChatEvent>()).saturating_sub(start);
+    // SAFETY: `ev` is a whole ChatEvent, so `start + len` bytes of it are
+    // readable; `out` has `covered` >= `start + len` writable bytes
+    // (caller); the two cannot overlap (`ev` is the library's own).
+    unsafe {
+        ptr::copy_nonoverlapping(
+            (ev as *const ChatEvent).cast::<u8>().add(start),
+            out.as_ptr().cast::<u8>().add(start),
+            len,
+        )
+    };
 }
 
 /// The protocol's word for a reason, as a static C string.

@@ -1,11 +1,15 @@
 //! The opaque `ChatServer` handle: made and freed in exactly one pair of
 //! functions, borrowed through a few more, and the one field that another
-//! thread may read.
+//! thread may read. A borrow also makes the server's log callback the
+//! current one on this thread for as long as it lasts (see `log`).
 
+use std::ops::{Deref, DerefMut};
 use std::os::fd::RawFd;
 
 use super::error::Failure;
 use super::event::EventText;
+use super::log::{self, LogSlot, Scope};
+use super::lookup::LookupText;
 use crate::{Server, Waker};
 
 /// A chat server owned by a C host. Opaque: C sees only pointers to it.
@@ -33,6 +37,43 @@ pub struct Inner {
     _waker: Waker,
     /// The text behind the pointers of the last event handed out.
     pub event: EventText,
+    /// The text behind the pointers the lookups hand out.
+    pub lookup: LookupText,
+    /// The host's log callback, if it set one.
+    pub log: LogSlot,
+}
+
+/// A borrow of a handle's `Inner` for one call, during which the server's
+/// log callback is this thread's.
+pub struct InnerMut<'a> {
+    inner: &'a mut Inner,
+    _log: Scope,
+}
+
+impl Deref for InnerMut<'_> {
+    type Target = Inner;
+    fn deref(&self) -> &Inner {
+        self.inner
+    }
+}
+
+impl DerefMut for InnerMut<'_> {
+    fn deref_mut(&mut self) -> &mut Inner {
+        self.inner
+    }
+}
+
+/// A shared borrow of a handle's `Inner` for one call, as [`InnerMut`].
+pub struct InnerRef<'a> {
+    inner: &'a Inner,
+    _log: Scope,
+}
+
+impl Deref for InnerRef<'_> {
+    type Target = Inner;
+    fn deref(&self) -> &Inner {
+        self.inner
+    }
 }
 
 /// Gives a new server to C.
@@ -44,6 +85,8 @@ pub fn into_handle(server: Server) -> *mut ChatServer {
             server,
             _waker: waker,
             event: EventText::default(),
+            lookup: LookupText::default(),
+            log: LogSlot::default(),
         },
     }))
 }
@@ -54,12 +97,14 @@ pub fn into_handle(server: Server) -> *mut ChatServer {
 /// `s` is NULL or came from [`into_handle`] and was not freed yet; no other
 /// call on it runs now or later.
 // SAFETY: an unsafe fn: callers uphold its `# Safety` section above.
-pub unsafe fn free_handle(s: *mut ChatServer) {
+pub unsafe fn free_handle(s: *mut ChatServer) -> Result<(), Failure> {
+    log::check_not_in_callback()?;
     if !s.is_null() {
         // SAFETY: the caller promises `s` came from Box::into_raw in
         // into_handle and is given back exactly once.
         drop(unsafe { Box::from_raw(s) });
     }
+    Ok(())
 }
 
 /// Borrows a handle's server for a call that may change it.
@@ -68,14 +113,17 @@ pub unsafe fn free_handle(s: *mut ChatServer) {
 /// `s` is NULL or a live handle, and no other borrow of its `Inner` exists
 /// for `'a` (the host calls from one thread).
 // SAFETY: an unsafe fn: callers uphold its `# Safety` section above.
-pub unsafe fn inner_mut<'a>(s: *mut ChatServer) -> Result<&'a mut Inner, Failure> {
+pub unsafe fn inner_mut<'a>(s: *mut ChatServer) -> Result<InnerMut<'a>, Failure> {
     if s.is_null() {
         return Err(Failure::null("the server"));
     }
+    log::check_not_in_callback()?;
     // SAFETY: `s` is live (caller). `(*s).inner` is a place through the raw
     // pointer: the borrow covers `inner` only, never `wake_fd`, which
     // chat_server_wakeup may be reading from another thread.
-    Ok(unsafe { &mut (*s).inner })
+    let inner = unsafe { &mut (*s).inner };
+    let _log = log::enter(inner.log.sink());
+    Ok(InnerMut { inner, _log })
 }
 
 /// Borrows a handle's server for a call that only reads it.
@@ -83,13 +131,16 @@ pub unsafe fn inner_mut<'a>(s: *mut ChatServer) -> Result<&'a mut Inner, Failure
 /// # Safety
 /// `s` is NULL or a live handle, not borrowed mutably for `'a`.
 // SAFETY: an unsafe fn: callers uphold its `# Safety` section above.
-pub unsafe fn inner_ref<'a>(s: *const ChatServer) -> Result<&'a Inner, Failure> {
+pub unsafe fn inner_ref<'a>(s: *const ChatServer) -> Result<InnerRef<'a>, Failure> {
     if s.is_null() {
         return Err(Failure::null("the server"));
     }
+    log::check_not_in_callback()?;
     // SAFETY: `s` is live and not mutably borrowed (caller); the borrow
     // covers `inner` only.
-    Ok(unsafe { &(*s).inner })
+    let inner = unsafe { &(*s).inner };
+    let _log = log::enter(inner.log.sink());
+    Ok(InnerRef { inner, _log })
 }
 
 /// The wake pipe's write end, read without borrowing the rest of the handle

@@ -13,11 +13,15 @@ mod error;
 mod event;
 mod handle;
 mod notice;
+mod log;
+mod lookup;
 mod rooms;
 mod types;
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_lookup;
 #[cfg(test)]
 mod tests_rooms;
 
@@ -41,6 +45,13 @@ pub use event::{
 };
 pub use handle::ChatServer;
 pub use notice::{chat_notice, chat_notice_all};
+pub use log::{
+    chat_server_set_log, ChatLogFn, CHAT_LOG_DEBUG, CHAT_LOG_ERROR, CHAT_LOG_INFO, CHAT_LOG_OFF,
+    CHAT_LOG_TRACE, CHAT_LOG_WARN,
+};
+pub use lookup::{
+    chat_client_nick, chat_client_peer, chat_find_client, chat_server_local_addr, chat_server_ws_addr,
+};
 pub use rooms::{chat_room_members, chat_room_remove, chat_room_send};
 pub use types::{ChatPollFd, ChatStats, CHAT_POLL_READ, CHAT_POLL_WRITE};
 
@@ -183,34 +194,42 @@ pub unsafe extern "C" fn chat_server_port(s: *const ChatServer) -> u16 {
 pub unsafe extern "C" fn chat_server_poll_once(s: *mut ChatServer, timeout_ms: i32) -> c_int {
     boundary("chat_server_poll_once", as_int, || {
         // SAFETY: `s` is NULL or live, used by this thread only (caller).
-        let inner = unsafe { handle::inner_mut(s) }?;
+        let mut inner = unsafe { handle::inner_mut(s) }?;
         let timeout = u64::try_from(timeout_ms).ok().map(Duration::from_millis);
         Ok(count(inner.server.poll_once(timeout)?))
     })
 }
 
-/// Takes the oldest waiting event. Zeroes `*out` first, then returns 1
-/// with `*out` filled, 0 when no event waits, or a negative `CHAT_ERR_*`.
-/// The pointers in `*out` stay valid until the next call that takes `s`.
+/// Takes the oldest waiting event. Set `out->struct_size` to
+/// `sizeof(ChatEvent)` first: the library zeroes the fields it covers, then
+/// returns 1 with them filled, 0 when no event waits, or a negative
+/// `CHAT_ERR_*`: `CHAT_ERR_NULL`, or `CHAT_ERR_INVALID` when `struct_size`
+/// does not cover `client` (nothing is written then, and the event stays
+/// queued). Fields past `struct_size` are never written. The pointers in
+/// `*out` stay valid until the next `chat_server_next_event`,
+/// `chat_server_poll_once` or `chat_server_free` on `s`.
 ///
 /// # Safety
 /// `s` is NULL or a live server, used by this thread only; `out` is NULL or
-/// points to a writable `ChatEvent`.
+/// points to a writable struct of at least `out->struct_size` bytes (and at
+/// least the `struct_size` field).
 // SAFETY: an unsafe fn: callers uphold its `# Safety` section above.
 #[no_mangle]
 pub unsafe extern "C" fn chat_server_next_event(s: *mut ChatServer, out: *mut ChatEvent) -> c_int {
     boundary("chat_server_next_event", as_int, || {
         let out = args::non_null(out, "out")?;
-        // SAFETY: `out` points to a writable ChatEvent (caller).
-        unsafe { out.as_ptr().write(ChatEvent::zeroed()) };
+        // SAFETY: `out` starts with a readable struct_size (caller).
+        let covered = unsafe { event::covered(out) }?;
+        // SAFETY: `out` has `struct_size` >= `covered` writable bytes.
+        unsafe { event::write_event(out, &ChatEvent::zeroed(), covered) };
         // SAFETY: `s` is NULL or live, used by this thread only (caller).
-        let inner = unsafe { handle::inner_mut(s) }?;
+        let mut inner = unsafe { handle::inner_mut(s) }?;
         let Some(ev) = inner.server.next_event() else {
             return Ok(0);
         };
         let filled = inner.event.fill(&ev);
         // SAFETY: as above.
-        unsafe { out.as_ptr().write(filled) };
+        unsafe { event::write_event(out, &filled, covered) };
         Ok(1)
     })
 }
@@ -237,7 +256,7 @@ pub unsafe extern "C" fn chat_server_fds(s: *const ChatServer, out: *mut ChatPol
         // host can observe does not change, as `const` promises.
         // SAFETY: `s` is NULL or a live handle made by Box::into_raw, so
         // writable, and used by this thread only (caller).
-        let inner = unsafe { handle::inner_mut(s.cast_mut()) }?;
+        let mut inner = unsafe { handle::inner_mut(s.cast_mut()) }?;
         let out = if cap > 0 {
             Some(args::non_null(out, "out")?)
         } else {
@@ -318,7 +337,7 @@ pub unsafe extern "C" fn chat_server_wakeup(s: *mut ChatServer) -> c_int {
 pub unsafe extern "C" fn chat_send(s: *mut ChatServer, client: u64, json: *const u8, len: usize) -> c_int {
     boundary("chat_send", as_int, || {
         // SAFETY: `s` is NULL or live, used by this thread only (caller).
-        let inner = unsafe { handle::inner_mut(s) }?;
+        let mut inner = unsafe { handle::inner_mut(s) }?;
         // SAFETY: `json` is NULL or has `len` readable bytes (caller).
         let json = unsafe { args::bytes(json, len, "json") }?;
         inner.server.send(client, json)?;
@@ -337,7 +356,7 @@ pub unsafe extern "C" fn chat_send(s: *mut ChatServer, client: u64, json: *const
 pub unsafe extern "C" fn chat_broadcast(s: *mut ChatServer, json: *const u8, len: usize) -> c_int {
     boundary("chat_broadcast", as_int, || {
         // SAFETY: `s` is NULL or live, used by this thread only (caller).
-        let inner = unsafe { handle::inner_mut(s) }?;
+        let mut inner = unsafe { handle::inner_mut(s) }?;
         // SAFETY: `json` is NULL or has `len` readable bytes (caller).
         let json = unsafe { args::bytes(json, len, "json") }?;
         Ok(count(inner.server.broadcast(json)?))
@@ -358,7 +377,7 @@ pub unsafe extern "C" fn chat_broadcast(s: *mut ChatServer, json: *const u8, len
 pub unsafe extern "C" fn chat_kick(s: *mut ChatServer, client: u64, reason: *const c_char) -> c_int {
     boundary("chat_kick", as_int, || {
         // SAFETY: `s` is NULL or live, used by this thread only (caller).
-        let inner = unsafe { handle::inner_mut(s) }?;
+        let mut inner = unsafe { handle::inner_mut(s) }?;
         let reason = if reason.is_null() {
             None
         } else {
@@ -385,7 +404,7 @@ pub unsafe extern "C" fn chat_kick(s: *mut ChatServer, client: u64, reason: *con
 pub unsafe extern "C" fn chat_server_shutdown(s: *mut ChatServer, deadline_ms: i32) -> c_int {
     boundary("chat_server_shutdown", as_int, || {
         // SAFETY: `s` is NULL or live, used by this thread only (caller).
-        let inner = unsafe { handle::inner_mut(s) }?;
+        let mut inner = unsafe { handle::inner_mut(s) }?;
         let deadline = u64::try_from(deadline_ms)
             .map_err(|_| Failure::new(ErrorCode::Invalid, format!("deadline_ms {deadline_ms} < 0")))?;
         Ok(c_int::from(
@@ -430,8 +449,7 @@ pub unsafe extern "C" fn chat_server_free(s: *mut ChatServer) {
         |_| (),
         || {
             // SAFETY: `s` is NULL or live and never used again (caller).
-            unsafe { handle::free_handle(s) };
-            Ok(())
+            unsafe { handle::free_handle(s) }
         },
     )
 }

@@ -22,7 +22,7 @@ use super::{args, count, CHAT_OK};
 pub unsafe extern "C" fn chat_notice(s: *mut ChatServer, client: u64, text: *const c_char) -> c_int {
     boundary("chat_notice", as_int, || {
         // SAFETY: `s` is NULL or live, used by this thread only (caller).
-        let inner = unsafe { handle::inner_mut(s) }?;
+        let mut inner = unsafe { handle::inner_mut(s) }?;
         // SAFETY: `text` is NULL or a NUL-terminated string (caller).
         let text = unsafe { args::utf8(text, "text") }?;
         inner.server.notice(client, text)?;
@@ -41,7 +41,7 @@ pub unsafe extern "C" fn chat_notice(s: *mut ChatServer, client: u64, text: *con
 pub unsafe extern "C" fn chat_notice_all(s: *mut ChatServer, text: *const c_char) -> c_int {
     boundary("chat_notice_all", as_int, || {
         // SAFETY: `s` is NULL or live, used by this thread only (caller).
-        let inner = unsafe { handle::inner_mut(s) }?;
+        let mut inner = unsafe { handle::inner_mut(s) }?;
         // SAFETY: `text` is NULL or a NUL-terminated string (caller).
         let text = unsafe { args::utf8(text, "text") }?;
         Ok(count(inner.server.notice_all(text)?))

@@ -44,7 +44,7 @@ pub unsafe extern "C" fn chat_room_send(
 ) -> c_int {
     boundary("chat_room_send", as_int, || {
         // SAFETY: `s` is NULL or live, used by this thread only (caller).
-        let inner = unsafe { handle::inner_mut(s) }?;
+        let mut inner = unsafe { handle::inner_mut(s) }?;
         // SAFETY: `room` is NULL or a NUL-terminated string (caller).
         let room = unsafe { args::utf8(room, "room") }?;
         // SAFETY: `json` is NULL or has `len` readable bytes (caller).
@@ -111,7 +111,7 @@ pub unsafe extern "C" fn chat_room_members(
 pub unsafe extern "C" fn chat_room_remove(s: *mut ChatServer, client: u64, room: *const c_char) -> c_int {
     boundary("chat_room_remove", as_int, || {
         // SAFETY: `s` is NULL or live, used by this thread only (caller).
-        let inner = unsafe { handle::inner_mut(s) }?;
+        let mut inner = unsafe { handle::inner_mut(s) }?;
         // SAFETY: `room` is NULL or a NUL-terminated string (caller).
         let room = unsafe { args::utf8(room, "room") }?;
         let server = &mut inner.server;

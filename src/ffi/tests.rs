@@ -72,7 +72,7 @@ struct Seen {
 fn next_seen(s: *mut ChatServer) -> Seen {
     let end = Instant::now() + DEADLINE;
     loop {
-        let mut ev = ChatEvent::zeroed();
+        let mut ev = ChatEvent::new();
         // SAFETY: `s` is live, `ev` is writable.
         let got = unsafe { chat_server_next_event(s, &mut ev) };
         assert!(got >= 0, "next_event: {:?}", last_error());
@@ -346,7 +346,7 @@ fn next_event_zeroes_its_output_even_when_nothing_waits() {
         client: 9,
         payload_len: 9,
         recipients: 9,
-        ..ChatEvent::zeroed()
+        ..ChatEvent::new()
     };
     // SAFETY: `s` live, `ev` writable.
     assert_eq!(unsafe { chat_server_next_event(s, &mut ev) }, 0);

@@ -96,7 +96,7 @@ struct Seen {
 fn next_seen(s: *mut ChatServer) -> Seen {
     let end = Instant::now() + DEADLINE;
     loop {
-        let mut ev = ChatEvent::zeroed();
+        let mut ev = ChatEvent::new();
         // SAFETY: `s` is live, `ev` is writable.
         let got = unsafe { chat_server_next_event(s, &mut ev) };
         assert!(got >= 0, "next_event: {:?}", text(chat_last_error()));

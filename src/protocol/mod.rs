@@ -163,6 +163,11 @@ impl Core {
         self.conns.get(&id).and_then(|c| c.nick.as_deref())
     }
 
+    /// The registered client with this nick, compared case-insensitively.
+    pub fn find_client(&self, nick: &str) -> Option<ClientId> {
+        self.registry.find(nick)
+    }
+
     /// A connected client's address.
     pub fn peer(&self, id: ClientId) -> Option<SocketAddr> {
         self.conns.get(&id).map(|c| c.peer)

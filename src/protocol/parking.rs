@@ -106,6 +106,7 @@ impl Core {
         session.held_cap = held.counted_bytes() + max_queue_bytes;
         session.held = held;
         conn.over_cap = false;
+        log::debug!("client {id} ({}) parked its session: {reason}", conn.peer);
         self.delivery.unqueued(released);
         if let Some((code, message)) = farewell {
             let bye = error_payload(code.as_str(), None, None, message);
@@ -171,6 +172,9 @@ impl Core {
             return;
         };
         self.resumption.unparked();
+        if let Some(conn) = self.conns.get(&id) {
+            log::debug!("client {id} ({}): its parked session ended: {reason}", conn.peer);
+        }
         self.end_session(id, reason);
         match linger {
             Some(deadline) => {

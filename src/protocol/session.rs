@@ -141,6 +141,7 @@ impl Core {
         let deadline = self.timers.start_closing(id, now);
         if let Some(conn) = self.conns.get_mut(&id) {
             conn.phase = Phase::Closing { reason, deadline };
+            log_leave(id, conn.peer, conn.nick.as_deref(), reason, farewell);
         }
         self.end_session(id, reason);
     }
@@ -203,4 +204,24 @@ impl Core {
         self.timers.wake_at(deadline);
         self.delivery.forget_doomed();
     }
+}
+
+/// Logs a departure: a client dropped for cause (`slow_consumer`,
+/// `timeout`, `protocol_error`) at info, with what it was told; any other
+/// at debug. The host's kick message is not repeated, and nothing a client
+/// sent is quoted.
+fn log_leave(id: ClientId, peer: SocketAddr, nick: Option<&str>, reason: Reason, farewell: Farewell<'_>) {
+    let level = match reason {
+        Reason::SlowConsumer | Reason::Timeout | Reason::ProtocolError => log::Level::Info,
+        _ => log::Level::Debug,
+    };
+    if !log::log_enabled!(level) {
+        return;
+    }
+    let nick = nick.map(|n| format!(" ({n})")).unwrap_or_default();
+    let why = match farewell {
+        Some((_, Some(message))) if reason != Reason::Kicked => format!(": {message}"),
+        _ => String::new(),
+    };
+    log::log!(level, "client {id}{nick} from {peer} left: {reason}{why}");
 }

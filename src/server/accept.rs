@@ -38,10 +38,16 @@ impl Server {
                         Some(libc::EMFILE | libc::ENFILE | libc::ENOBUFS | libc::ENOMEM)
                     );
                     if out_of_fds {
+                        log::warn!(
+                            "accept failed: {e}: pausing accepts for {} ms (raise the descriptor \
+                             limit, ulimit -n, or lower max_clients)",
+                            ACCEPT_BACKOFF.as_millis()
+                        );
                         self.accept_paused_until = Some(now + ACCEPT_BACKOFF);
                         return;
                     }
                     // ECONNABORTED and the like concern one connection only.
+                    log::debug!("accept failed: {e}");
                 }
             }
         }
@@ -50,20 +56,24 @@ impl Server {
     fn admit(&mut self, socket: TcpStream, peer: SocketAddr, kind: ListenerKind, now: Instant) {
         let fd = socket.as_raw_fd();
         if !sys::selectable(fd) {
+            log::warn!("refused {peer}: descriptor {fd} is past what select() can watch (FD_SETSIZE)");
             return self.refuse(socket, "the server cannot take more connections");
         }
         // Every descriptor counts, closed-and-draining ones included; those
         // are reaped first to make room, oldest first.
         let held = self.slots.clients() + self.slots.pending() + self.slots.drains();
         if held >= self.cfg.max_clients && !self.reap_oldest_drain(None) {
+            log::warn!("refused {peer}: server full ({} connections)", self.cfg.max_clients);
             return self.refuse(socket, "the server cannot take more connections");
         }
         let from_peer = self.per_ip.get(&peer.ip()).copied().unwrap_or(0);
         if self.cfg.max_per_ip.is_some_and(|max| from_peer >= max) && !self.reap_oldest_drain(Some(peer.ip()))
         {
+            log::info!("refused {peer}: {from_peer} connections from its address already (max_per_ip)");
             return self.refuse(socket, "too many connections from your address");
         }
-        if socket.set_nonblocking(true).is_err() {
+        if let Err(e) = socket.set_nonblocking(true) {
+            log::warn!("refused {peer}: {e}");
             return self.refuse(socket, "the server cannot take this connection");
         }
         sys::tune_client_socket(socket.as_fd());
@@ -72,6 +82,7 @@ impl Server {
         }
         let transport = Transport::length_prefix(&self.cfg);
         let id = self.core.connect(peer, Via::Tcp, now);
+        log::debug!("client {id} connected from {peer}");
         *self.per_ip.entry(peer.ip()).or_insert(0) += 1;
         self.slots.insert(
             fd,

@@ -54,7 +54,10 @@ impl Server {
                 }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
-                Err(_) => return self.close(id, now),
+                Err(e) => {
+                    log::debug!("client {id}: read failed: {e}");
+                    return self.close(id, now);
+                }
             }
         }
     }
@@ -70,7 +73,10 @@ impl Server {
         match flushed {
             Ok(_) => {}
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
-            Err(_) => self.close(id, now),
+            Err(e) => {
+                log::debug!("client {id}: write failed: {e}");
+                self.close(id, now)
+            }
         }
     }
 

@@ -139,4 +139,17 @@ impl Server {
     pub fn client_via(&self, client: ClientId) -> Option<crate::Via> {
         self.core.via(client)
     }
+
+    /// The registered client with this nick, compared case-insensitively
+    /// as the protocol compares nicks; `None` if nobody has it (a client
+    /// that is leaving no longer has its nick).
+    pub fn find_client(&self, nick: &str) -> Option<ClientId> {
+        self.core.find_client(nick)
+    }
+
+    /// Whether `client` is connected and has not left: no `Disconnected`
+    /// event has been made for it.
+    pub fn is_connected(&self, client: ClientId) -> bool {
+        self.core.is_open(client)
+    }
 }

@@ -165,6 +165,7 @@ impl Server {
         }
         slots.insert(wake_rx.as_raw_fd(), Slot::Wake);
         let read_buf = vec![0; cfg.read_budget.min(MAX_READ_CHUNK)].into_boxed_slice();
+        log::info!("listening on {local_addr} (at most {} clients)", cfg.max_clients);
         Ok(Server {
             core: Core::new(&cfg),
             cfg,
@@ -291,6 +292,11 @@ impl Server {
     /// [`Error::ShuttingDown`].
     pub fn shutdown(&mut self, deadline: Duration) -> bool {
         if !self.shutting_down {
+            log::info!(
+                "shutting down: telling {} clients, closing in at most {} ms",
+                self.core.stats().clients,
+                deadline.as_millis()
+            );
             self.shutting_down = true;
             self.slots.close_listeners();
             let now = Instant::now();

@@ -209,6 +209,7 @@ static void pump_calls(ChatServer *s)
     EXPECT_ERR("chat_server_poll_once", chat_server_poll_once(NULL, 0), CHAT_ERR_NULL);
 
     memset(&ev, 0x5a, sizeof ev);
+    ev.struct_size = sizeof ev;
     EXPECT_ERR("chat_server_next_event", chat_server_next_event(NULL, &ev), CHAT_ERR_NULL);
     checks++;
     if (ev.kind != 0 || ev.client != 0 || ev.peer != NULL) {
@@ -216,6 +217,7 @@ static void pump_calls(ChatServer *s)
     }
     EXPECT_ERR("chat_server_next_event", chat_server_next_event(s, NULL), CHAT_ERR_NULL);
     memset(&ev, 0x5a, sizeof ev);
+    ev.struct_size = sizeof ev;
     EXPECT_OK(chat_server_next_event(s, &ev)); /* 0: nothing waits */
     checks++;
     if (ev.kind != 0 || ev.nick != NULL || ev.payload_len != 0) {

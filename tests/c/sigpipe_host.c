@@ -120,6 +120,8 @@ static int handle_events(ChatServer *s)
 {
     ChatEvent ev;
     int rc, stop = 0;
+    memset(&ev, 0, sizeof ev);
+    ev.struct_size = sizeof ev; /* the library writes only what this covers */
     while ((rc = chat_server_next_event(s, &ev)) == 1) {
         switch (ev.kind) {
         case CHAT_EVENT_REGISTERED:

@@ -3,6 +3,8 @@
 //! here is on a condition with a deadline, never a sleep.
 #![allow(dead_code)]
 
+pub mod c_program;
+pub mod strace;
 pub mod tls;
 
 use std::io::{self, BufRead, BufReader, Read, Write};

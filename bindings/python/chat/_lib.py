@@ -4,7 +4,8 @@ header's structs, and wraps each call so that callers get Python values and
 ChatError, never raw pointers.
 
 Strings in a ChatEvent are only valid until the next call on the same server,
-so next_event copies every one of them out before returning.
+so next_event copies every one of them out before returning; so do the
+lookups. A log callback must not raise into C: the caller wraps it.
 """
 
 import ctypes
@@ -12,10 +13,12 @@ import threading
 from ctypes import (
     POINTER,
     Structure,
+    CFUNCTYPE,
     c_char_p,
     c_int,
     c_int16,
     c_int32,
+    c_int64,
     c_size_t,
     c_uint16,
     c_uint32,
@@ -26,7 +29,7 @@ from ctypes import (
 
 from . import _loader
 from ._loader import find_library, library_filename  # noqa: F401 (the tests use them from here)
-from .errors import ERR_NULL, ChatError, LibraryNotFoundError
+from .errors import ERR_NULL, ERR_UNKNOWN_CLIENT, ChatError, LibraryNotFoundError
 
 POLL_READ = 1
 POLL_WRITE = 2
@@ -42,6 +45,13 @@ EVENT_INTERCEPTED = 8
 EVENT_RENAMED = 9
 EVENT_RESUMED = 10
 EVENT_PARKED = 11
+
+LOG_OFF = 0
+LOG_ERROR = 1
+LOG_WARN = 2
+LOG_INFO = 3
+LOG_DEBUG = 4
+LOG_TRACE = 5
 
 INT32_MAX = 2**31 - 1
 UINT32_MAX = 2**32 - 1
@@ -93,6 +103,9 @@ class ChatPollFd(Structure):
 
 class ChatEvent(Structure):
     _fields_ = [
+        # Set to sizeof(ChatEvent) before each call: the library writes only
+        # what it covers, so a newer library never overruns this struct.
+        ("struct_size", c_uint32),
         ("kind", c_uint32),
         ("client", c_uint64),
         ("peer", c_char_p),
@@ -146,6 +159,9 @@ class ChatStats(Structure):
     _fields_ = [("struct_size", c_uint32)] + [(name, c_uint64) for name in STATS_FIELDS]
 
 
+# typedef void (*ChatLogFn)(void *user, int level, const char *message)
+ChatLogFn = CFUNCTYPE(None, c_void_p, c_int, c_char_p)
+
 # (name, argtypes, restype) for every function of include/chat.h.
 _PROTOTYPES = [
     ("chat_config_default", [POINTER(ChatConfig)], None),
@@ -177,6 +193,12 @@ _PROTOTYPES = [
     ("chat_set_user_data", [c_void_p, c_uint64, c_uint64], c_int),
     ("chat_notice", [c_void_p, c_uint64, c_char_p], c_int),
     ("chat_notice_all", [c_void_p, c_char_p], c_int),
+    ("chat_server_set_log", [c_void_p, c_int, ChatLogFn, c_void_p], c_int),
+    ("chat_find_client", [c_void_p, c_char_p], c_int64),
+    ("chat_client_nick", [c_void_p, c_uint64], c_char_p),
+    ("chat_client_peer", [c_void_p, c_uint64], c_char_p),
+    ("chat_server_local_addr", [c_void_p], c_char_p),
+    ("chat_server_ws_addr", [c_void_p], c_char_p),
 ]
 
 
@@ -268,6 +290,7 @@ def next_event(handle):
     """The next event as a dict of plain Python values (every string copied
     out), or None when none waits."""
     ev = ChatEvent()
+    ev.struct_size = ctypes.sizeof(ChatEvent)
     if _check(lib().chat_server_next_event(handle, ctypes.byref(ev))) == 0:
         return None
     payload = None
@@ -380,3 +403,45 @@ def notice(handle, client, text):
 
 def notice_all(handle, text):
     return _check(lib().chat_notice_all(handle, text))
+def _text_or_raise(raw):
+    """A C string the library returned, or ChatError if it returned NULL
+    for an error."""
+    if raw is None:
+        code = lib().chat_last_error_code()
+        raise _error(code if code < 0 else ERR_NULL)
+    return _text(raw)
+
+
+def find_client(handle, nick):
+    """The registered client named nick (bytes; any case), or None."""
+    rc = lib().chat_find_client(handle, nick)
+    if rc == ERR_UNKNOWN_CLIENT:
+        return None
+    return _check(rc)
+
+
+def client_peer(handle, client):
+    return _text_or_raise(lib().chat_client_peer(handle, client))
+
+
+def client_nick(handle, client):
+    """The client's nick, or None before its hello; ChatError for an id
+    that is not connected (which the address tells apart)."""
+    client_peer(handle, client)
+    return _text(lib().chat_client_nick(handle, client))
+
+
+def local_addr(handle):
+    return _text_or_raise(lib().chat_server_local_addr(handle))
+
+
+def ws_addr(handle):
+    """The WebSocket listener's address, or None without one."""
+    return _text(lib().chat_server_ws_addr(handle))
+
+
+def set_log(handle, level, callback):
+    """callback: a ChatLogFn (the caller keeps it alive while set), or None
+    to turn logging off."""
+    # A NULL function pointer is ChatLogFn(), not None.
+    _check(lib().chat_server_set_log(handle, level, callback if callback is not None else ChatLogFn(), None))

@@ -1,12 +1,13 @@
 """chat.Server: one libchat server handle with a Pythonic face."""
 
 import json
+import logging
 import math
 import selectors
 import threading
 import time
 
-from . import _lib
+from . import _lib, _log
 from .errors import ERR_NULL, ChatError
 from .events import Stats, from_raw
 
@@ -99,6 +100,9 @@ class Server:
     its own selector and ``pump()`` when one is ready. Not thread-safe except
     ``wakeup()`` and ``close()``, which may be called from any thread (using
     it from two threads at once raises RuntimeError instead of crashing).
+
+    The library is silent until ``set_log()`` sends this server's log
+    records to a ``logging`` logger (``"chat"`` by default).
     """
 
     def __init__(self, listen="127.0.0.1:0", **options):
@@ -110,6 +114,9 @@ class Server:
         # pumping thread may call wakeup() or close().
         self._lock = threading.RLock()
         self._wake_lock = threading.RLock()
+        # The C callback set with set_log, kept alive while the library
+        # holds it.
+        self._log_callback = None
         limits = {}
         for name, value in options.items():
             if value is None:
@@ -253,6 +260,60 @@ class Server:
         signal handler."""
         with self._wake_lock:
             _lib.wakeup(self._live())
+
+    # -- lookups ---------------------------------------------------------------
+
+    @property
+    def local_addr(self):
+        """The address the server listens on, "IP:port" (the real port)."""
+        return self._call(_lib.local_addr)
+
+    @property
+    def ws_addr(self):
+        """The WebSocket listener's address, or None without one."""
+        return self._call(_lib.ws_addr)
+
+    def find_client(self, nick):
+        """The id of the registered client named ``nick``, compared as the
+        protocol compares nicks (``"ALICE"`` finds alice), or None."""
+        return self._call(_lib.find_client, _text_arg("nick", nick))
+
+    def nick(self, client):
+        """A connected client's nick, or None before its hello. Raises
+        ChatError (ERR_UNKNOWN_CLIENT) for an id that is not connected."""
+        client = _check_int("client", client, _lib.UINT64_MAX)
+        return self._call(_lib.client_nick, client)
+
+    def peer(self, client):
+        """A connected client's address, "IP:port". Raises ChatError
+        (ERR_UNKNOWN_CLIENT) for an id that is not connected."""
+        client = _check_int("client", client, _lib.UINT64_MAX)
+        return self._call(_lib.client_peer, client)
+
+    # -- logging -------------------------------------------------------------
+
+    def set_log(self, logger="chat", level=None):
+        """Sends this server's log records to ``logger`` (a logging.Logger,
+        or a name: ``"chat"`` by default), from ``level`` up (a logging
+        level; None: the logger's effective level now). The library's
+        levels map to ERROR, WARNING, INFO, DEBUG and TRACE (5).
+        ``set_log(None)`` turns it off. Records are logged on the thread
+        that pumps the server, inside the call that made them; the first one
+        says where the server listens. They never hold a payload, a token, a
+        key or a password."""
+        if logger is None:
+            self._call(_lib.set_log, _lib.LOG_OFF, None)
+            self._log_callback = None
+            return
+        if isinstance(logger, str):
+            logger = logging.getLogger(logger)
+        if not isinstance(logger, logging.Logger):
+            raise TypeError("logger must be a logging.Logger, a name or None, not %s" % type(logger).__name__)
+        c_level = _log.library_level(logger.getEffectiveLevel() if level is None else level)
+        callback = _log.callback(logger) if c_level != _lib.LOG_OFF else None
+        self._call(_lib.set_log, c_level, callback)
+        # The library holds the new one now: the old one may go.
+        self._log_callback = callback
 
     # -- acting as the host -------------------------------------------------
 

@@ -98,12 +98,14 @@ def ctypes_for(ctype):
     base = ctype.replace("const ", "").replace("struct ", "").strip()
     if base == "void":
         return None
+    if base == "ChatLogFn":
+        return _lib.ChatLogFn
     if base.endswith("*"):
         pointee = base[:-1].strip()
         if pointee in ("char", "uint8_t"):
             # Strings, and payloads passed as bytes.
             return ctypes.c_char_p
-        if pointee == "ChatServer":
+        if pointee in ("ChatServer", "void"):
             return ctypes.c_void_p
         if pointee in STRUCTS:
             return ctypes.POINTER(STRUCTS[pointee])
@@ -146,7 +148,7 @@ class HeaderTest(unittest.TestCase):
     def test_constants_match(self):
         consts = header_constants(self.text)
         ours = {"CHAT_" + n: v for n, v in vars(errors).items() if re.fullmatch(r"(OK|ERR_\w+)", n)}
-        ours.update({"CHAT_" + n: getattr(_lib, n) for n in dir(_lib) if re.fullmatch(r"(POLL|EVENT)_\w+", n)})
+        ours.update({"CHAT_" + n: getattr(_lib, n) for n in dir(_lib) if re.fullmatch(r"(POLL|EVENT|LOG)_\w+", n)})
         for name, value in ours.items():
             self.assertEqual(consts.get(name), value, name)
         # Every error code in the header has a Python constant.
