@@ -259,6 +259,11 @@ impl ServerThread {
         self.events.try_iter().count()
     }
 
+    /// Every event waiting now, without waiting for more.
+    pub fn take_events(&self) -> Vec<Event> {
+        self.events.try_iter().collect()
+    }
+
     /// The next event; panics at the deadline.
     pub fn next_event(&self) -> Event {
         self.events
