@@ -336,6 +336,27 @@ pub fn example_bin(name: &str) -> PathBuf {
     path
 }
 
+/// A built example program, built now with cargo if this process has not
+/// yet (a test run alone, `cargo test --test NAME`, builds no examples, and
+/// an older build of one may be lying there), for this build's profile.
+pub fn fresh_example(name: &str) -> PathBuf {
+    static BUILT: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
+    let mut built = BUILT.lock().unwrap_or_else(|e| e.into_inner());
+    if !built.iter().any(|b| b == name) {
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let mut cmd = Command::new(cargo);
+        cmd.args(["build", "--quiet", "--example", name, "--manifest-path"])
+            .arg(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("Cargo.toml"));
+        if artifact_dir().file_name().is_some_and(|n| n == "release") {
+            cmd.arg("--release");
+        }
+        let status = cmd.status().expect("run cargo build --example");
+        assert!(status.success(), "cargo build --example {name} failed");
+        built.push(name.to_string());
+    }
+    example_bin(name)
+}
+
 /// A program started by a test, killed if the test ends first. Its stdout
 /// is read line by line on a thread (and its stderr whole, if piped), so
 /// every wait has a deadline; its stdin, if piped, takes console lines.
