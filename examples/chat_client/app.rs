@@ -32,6 +32,12 @@ pub struct Options {
     /// Interactive: stdin and stdout are a terminal.
     pub tty: bool,
     pub color: bool,
+    /// `--tls`: the session inside TLS, verified as this says.
+    pub tls: Option<crate::conn::Tls>,
+    /// The name TLS verifies (the host of `--connect`), for messages.
+    pub tls_host: String,
+    /// `--insecure`: any certificate is taken.
+    pub insecure: bool,
 }
 
 /// How the session ended.
@@ -96,7 +102,7 @@ pub struct App {
 }
 
 impl App {
-    pub fn new(opts: Options) -> io::Result<App> {
+    pub fn new(mut opts: Options) -> io::Result<App> {
         let style = Style {
             color: opts.color,
             timestamps: opts.tty,
@@ -120,7 +126,7 @@ impl App {
             session: Session::default(),
             style,
             ui,
-            connector: Some(Connector::new(opts.addrs.clone(), opts.timeout)),
+            connector: Some(Connector::new(opts.addrs.clone(), opts.timeout, opts.tls.take())),
             conn: None,
             asking_nick: false,
             hello_at: None,
@@ -188,8 +194,15 @@ impl App {
             if let Some(s) = &self.resized {
                 r.insert(s.as_fd());
             }
-            if let Some(fd) = self.connector.as_ref().and_then(Connector::fd) {
-                w.insert(fd);
+            if let Some(c) = &self.connector {
+                if let Some(fd) = c.fd() {
+                    if c.wants_write() {
+                        w.insert(fd);
+                    }
+                    if c.wants_read() {
+                        r.insert(fd);
+                    }
+                }
             }
             if let Some(c) = &self.conn {
                 r.insert(c.fd());
@@ -211,7 +224,7 @@ impl App {
                     .connector
                     .as_ref()
                     .and_then(Connector::fd)
-                    .is_some_and(|fd| w.contains(fd)),
+                    .is_some_and(|fd| w.contains(fd) || r.contains(fd)),
                 readable: self.conn.as_ref().is_some_and(|c| r.contains(c.fd())),
                 writable: self.conn.as_ref().is_some_and(|c| w.contains(c.fd())),
             }
@@ -290,10 +303,22 @@ impl App {
             Progress::Pending => {}
             Progress::Up(conn) => {
                 self.connector = None;
+                if let Some(tls) = conn.tls_description() {
+                    let how = if self.opts.insecure {
+                        "not verified (--insecure)".to_string()
+                    } else {
+                        format!("verified as {}", self.opts.tls_host)
+                    };
+                    self.show(Line::Status(format!("TLS: {tls}, {how}")));
+                }
                 self.conn = Some(conn);
                 if !self.asking_nick {
                     self.hello();
                 }
+            }
+            Progress::TlsFailed(why) => {
+                self.connector = None;
+                self.finish(End::Unreachable(why));
             }
             Progress::Failed => {
                 let c = self.connector.take().unwrap();

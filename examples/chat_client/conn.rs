@@ -1,6 +1,7 @@
 //! The connection to the server: names resolved, each address tried in turn
-//! without blocking (so the keyboard is read meanwhile), then frames in and
-//! out through buffers the select() loop drains.
+//! without blocking (so the keyboard is read meanwhile), then with `--tls`
+//! the TLS handshake, in the same loop, then frames in and out through
+//! buffers the select() loop drains, encrypted when TLS is on.
 
 use std::collections::VecDeque;
 use std::io::{self, Read, Write};
@@ -9,6 +10,8 @@ use std::os::fd::{AsFd, BorrowedFd};
 use std::time::{Duration, Instant};
 
 use chat::frame::FrameDecoder;
+
+use crate::tls_client::{TlsClient, TlsConnector};
 use nix::sys::socket::{self, AddressFamily, SockFlag, SockType, SockaddrStorage};
 use serde_json::Value;
 
@@ -34,8 +37,27 @@ pub fn resolve(target: &str) -> Result<Vec<SocketAddr>, String> {
     }
 }
 
+/// The socket, as it is or inside TLS.
+enum Link {
+    Plain(TcpStream),
+    Tls(Box<TlsClient>),
+}
+
+/// `--tls`: how to verify the server, and the name to verify it as (the
+/// host of `--connect`, also sent as SNI).
+pub struct Tls {
+    pub connector: TlsConnector,
+    pub host: String,
+}
+
+/// The host part of `HOST:PORT` (without the brackets of `[::1]:7878`).
+pub fn host_of(target: &str) -> String {
+    let host = target.rsplit_once(':').map_or(target, |(host, _)| host);
+    host.trim_start_matches('[').trim_end_matches(']').to_string()
+}
+
 pub struct Conn {
-    stream: TcpStream,
+    link: Link,
     /// Still connecting: writable means the attempt finished.
     connecting: bool,
     /// Frames not yet written, already length-prefixed.
@@ -48,8 +70,12 @@ pub struct Conn {
 pub struct Connector {
     addrs: VecDeque<SocketAddr>,
     timeout: Duration,
-    /// The attempt under way and when it is given up.
+    tls: Option<Tls>,
+    /// The attempt under way and when it is given up (the TLS handshake
+    /// shares the connection's deadline).
     attempt: Option<(Conn, Instant)>,
+    /// The attempt is connected and in its TLS handshake.
+    handshaking: bool,
     /// What went wrong with each address tried.
     pub failures: Vec<(SocketAddr, String)>,
     /// Some attempt ran out of time (rather than being refused).
@@ -64,14 +90,19 @@ pub enum Progress {
     Up(Conn),
     /// Every address failed.
     Failed,
+    /// Connected, but the TLS handshake failed (why, in a sentence): the
+    /// next address would be the same server.
+    TlsFailed(String),
 }
 
 impl Connector {
-    pub fn new(addrs: Vec<SocketAddr>, timeout: Duration) -> Connector {
+    pub fn new(addrs: Vec<SocketAddr>, timeout: Duration, tls: Option<Tls>) -> Connector {
         Connector {
             addrs: addrs.into(),
             timeout,
+            tls,
             attempt: None,
+            handshaking: false,
             failures: Vec::new(),
             timed_out: false,
         }
@@ -79,7 +110,18 @@ impl Connector {
 
     /// The socket to watch for writability, if an attempt is under way.
     pub fn fd(&self) -> Option<BorrowedFd<'_>> {
-        self.attempt.as_ref().map(|(c, _)| c.stream.as_fd())
+        self.attempt.as_ref().map(|(c, _)| c.fd())
+    }
+
+    /// Whether to watch [`Connector::fd`] for reading (the TLS handshake).
+    pub fn wants_read(&self) -> bool {
+        self.handshaking
+    }
+
+    /// Whether to watch [`Connector::fd`] for writing (the connect, or the
+    /// handshake's next flight).
+    pub fn wants_write(&self) -> bool {
+        !self.handshaking || self.attempt.as_ref().is_some_and(|(c, _)| c.wants_write())
     }
 
     /// When the current attempt is given up.
@@ -88,16 +130,34 @@ impl Connector {
     }
 
     /// Moves on: starts the next attempt, or checks the current one
-    /// (`writable`: select() said so; else only its deadline is checked).
-    pub fn step(&mut self, writable: bool, now: Instant) -> Progress {
+    /// (`ready`: select() said its socket is; else only its deadline is
+    /// checked).
+    pub fn step(&mut self, ready: bool, now: Instant) -> Progress {
+        if self.handshaking {
+            return self.step_handshake(ready, now);
+        }
+        let writable = ready;
         loop {
             if let Some((conn, deadline)) = self.attempt.take() {
                 if writable {
-                    match conn.stream.take_error() {
-                        Ok(None) if conn.stream.peer_addr().is_ok() => {
+                    let Link::Plain(stream) = &conn.link else {
+                        unreachable!("an attempt is plain TCP until it connects")
+                    };
+                    match stream.take_error() {
+                        Ok(None) if stream.peer_addr().is_ok() => {
                             let mut conn = conn;
                             conn.connecting = false;
-                            return Progress::Up(conn);
+                            let Some(tls) = &self.tls else {
+                                return Progress::Up(conn);
+                            };
+                            return match conn.start_tls(tls) {
+                                Ok(conn) => {
+                                    self.attempt = Some((conn, deadline));
+                                    self.handshaking = true;
+                                    self.step_handshake(true, now)
+                                }
+                                Err(why) => Progress::TlsFailed(why),
+                            };
                         }
                         Ok(None) => self.failures.push((conn.peer, "not connected".into())),
                         Ok(Some(e)) | Err(e) => self.failures.push((conn.peer, plain(&e))),
@@ -126,6 +186,35 @@ impl Connector {
 }
 
 impl Connector {
+    /// The TLS handshake of the connected attempt, moved on.
+    fn step_handshake(&mut self, ready: bool, now: Instant) -> Progress {
+        let (Some((conn, deadline)), Some(tls)) = (&mut self.attempt, &self.tls) else {
+            return Progress::Failed;
+        };
+        let Link::Tls(client) = &mut conn.link else {
+            unreachable!("a handshaking attempt is TLS")
+        };
+        let outcome = if ready {
+            tls.connector.advance(client, &tls.host)
+        } else {
+            Ok(false)
+        };
+        match outcome {
+            Ok(true) => {
+                self.handshaking = false;
+                let (conn, _) = self.attempt.take().expect("the attempt");
+                Progress::Up(conn)
+            }
+            Ok(false) if now < *deadline => Progress::Pending,
+            Ok(false) => Progress::TlsFailed(format!(
+                "no TLS answer from {} within {} s (is this a TLS port?)",
+                tls.host,
+                self.timeout.as_secs_f64()
+            )),
+            Err(e) => Progress::TlsFailed(e.to_string()),
+        }
+    }
+
     /// What went wrong, address by address (just the reason if there was
     /// one address).
     pub fn why(&self) -> String {
@@ -157,9 +246,7 @@ pub fn plain(e: &io::Error) -> String {
 }
 
 impl Conn {
-    /// A non-blocking connect to `addr`, under way. Hook: a TLS transport
-    /// (`--tls`, `--ca`, `--insecure`) would wrap the stream here, and
-    /// `send`/`flush`/`read` would go through it.
+    /// A non-blocking connect to `addr`, under way.
     fn start(addr: SocketAddr) -> io::Result<Conn> {
         let family = match addr {
             SocketAddr::V4(_) => AddressFamily::Inet,
@@ -179,7 +266,7 @@ impl Conn {
         let stream = TcpStream::from(fd);
         let _ = stream.set_nodelay(true);
         Ok(Conn {
-            stream,
+            link: Link::Plain(stream),
             connecting: true,
             out: Vec::new(),
             decoder: FrameDecoder::new(MAX_FRAME),
@@ -187,13 +274,41 @@ impl Conn {
         })
     }
 
+    /// Puts the connected socket into a TLS session whose handshake is yet
+    /// to run (see [`Connector::step`]).
+    fn start_tls(self, tls: &Tls) -> Result<Conn, String> {
+        let Link::Plain(stream) = self.link else {
+            return Ok(self);
+        };
+        let client = tls
+            .connector
+            .start(stream, &tls.host)
+            .map_err(|e| e.to_string())?;
+        Ok(Conn {
+            link: Link::Tls(Box::new(client)),
+            ..self
+        })
+    }
+
+    /// The TLS version and cipher suite, once TLS is on.
+    pub fn tls_description(&self) -> Option<String> {
+        match &self.link {
+            Link::Tls(t) => Some(t.describe()),
+            Link::Plain(_) => None,
+        }
+    }
+
     pub fn fd(&self) -> BorrowedFd<'_> {
-        self.stream.as_fd()
+        match &self.link {
+            Link::Plain(s) => s.as_fd(),
+            Link::Tls(t) => t.socket().as_fd(),
+        }
     }
 
     /// Whether frames wait to be written (watch for writability).
     pub fn wants_write(&self) -> bool {
-        self.connecting || !self.out.is_empty()
+        let tls_pending = matches!(&self.link, Link::Tls(t) if t.wants_write());
+        self.connecting || !self.out.is_empty() || tls_pending
     }
 
     /// Queues one frame; [`Self::flush`] writes it.
@@ -205,8 +320,20 @@ impl Conn {
 
     /// Writes what the socket takes now.
     pub fn flush(&mut self) -> io::Result<()> {
+        let stream = match &mut self.link {
+            Link::Plain(s) => s,
+            Link::Tls(t) => {
+                // Encrypted at once (the session's buffer is unbounded:
+                // it holds what was typed), written as the socket takes it.
+                if !self.out.is_empty() {
+                    t.queue(&self.out);
+                    self.out.clear();
+                }
+                return t.flush().map(|_| ());
+            }
+        };
         while !self.out.is_empty() {
-            match self.stream.write(&self.out) {
+            match stream.write(&self.out) {
                 Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
                 Ok(n) => {
                     self.out.drain(..n);
@@ -222,20 +349,10 @@ impl Conn {
     /// Reads what arrived: the complete frames' payloads, and whether the
     /// server closed the connection after them.
     pub fn read(&mut self) -> io::Result<(Vec<Vec<u8>>, bool)> {
-        let mut buf = [0u8; 64 * 1024];
-        let mut closed = false;
-        loop {
-            match self.stream.read(&mut buf) {
-                Ok(0) => {
-                    closed = true;
-                    break;
-                }
-                Ok(n) => self.decoder.push(&buf[..n]),
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(e),
-            }
-        }
+        let closed = match &mut self.link {
+            Link::Plain(stream) => read_plain(stream, &mut self.decoder)?,
+            Link::Tls(tls) => read_tls(tls, &mut self.decoder)?,
+        };
         let mut frames = Vec::new();
         loop {
             match self.decoder.next_frame() {
@@ -251,4 +368,38 @@ impl Conn {
         }
         Ok((frames, closed))
     }
+}
+
+/// Reads a plain socket until it would block; true if the server closed.
+fn read_plain(stream: &mut TcpStream, decoder: &mut FrameDecoder) -> io::Result<bool> {
+    let mut buf = [0u8; 64 * 1024];
+    loop {
+        match stream.read(&mut buf) {
+            Ok(0) => return Ok(true),
+            Ok(n) => decoder.push(&buf[..n]),
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(false),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+/// Reads a TLS socket: what it has now, decrypted; true if the server
+/// ended the session (with close_notify, or by closing TCP).
+fn read_tls(tls: &mut TlsClient, decoder: &mut FrameDecoder) -> io::Result<bool> {
+    let mut plaintext = Vec::new();
+    // Each call reads once: a few more while they bring data, and select()
+    // wakes again for what is left in the socket.
+    for _ in 0..16 {
+        plaintext.clear();
+        let got = tls.read_some(&mut plaintext)?;
+        decoder.push(&plaintext);
+        if got.end.is_some() {
+            return Ok(true);
+        }
+        if got.plaintext == 0 {
+            break;
+        }
+    }
+    Ok(false)
 }

@@ -20,6 +20,8 @@ mod session;
 mod signals;
 mod style;
 mod term;
+#[path = "../common/tls_client.rs"]
+mod tls_client;
 
 use std::io::IsTerminal;
 use std::process::ExitCode;
@@ -62,6 +64,20 @@ struct Args {
     /// terminal keeps waiting until Ctrl-D.
     #[arg(long, value_name = "MS", default_value_t = 10_000)]
     timeout_ms: u64,
+    /// Speak TLS to the server (a chat_server started with --tls-cert). The
+    /// server is verified against the system's CA certificates (or --ca)
+    /// for the host name of --connect, which is also sent as SNI.
+    #[arg(long)]
+    tls: bool,
+    /// With --tls: trust the CA certificates in FILE (PEM) instead of the
+    /// system's, for a server whose certificate a private CA signed (or a
+    /// self-signed one: give the certificate itself).
+    #[arg(long, value_name = "FILE", requires = "tls")]
+    ca: Option<std::path::PathBuf>,
+    /// With --tls: accept any certificate. Still encrypted, but nothing
+    /// proves who the server is: for testing only.
+    #[arg(long, requires = "tls", conflicts_with = "ca")]
+    insecure: bool,
 }
 
 /// Exit statuses (docs/client.md).
@@ -89,6 +105,13 @@ fn main() -> ExitCode {
             return ExitCode::from(EXIT_LOST);
         }
     };
+    let tls = match args.tls.then(|| tls_options(&args)).transpose() {
+        Ok(tls) => tls,
+        Err(e) => {
+            eprintln!("chat_client: {e}");
+            return ExitCode::from(EXIT_LOST);
+        }
+    };
     // no-color.org: set and not empty turns colour off.
     let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
     let opts = Options {
@@ -100,6 +123,9 @@ fn main() -> ExitCode {
         timeout: Duration::from_millis(args.timeout_ms.max(1)),
         tty,
         color: tty && !no_color,
+        tls_host: conn::host_of(&args.connect),
+        insecure: args.insecure,
+        tls,
     };
     let mut app = match App::new(opts) {
         Ok(app) => app,
@@ -137,4 +163,17 @@ fn main() -> ExitCode {
         eprintln!("chat_client: {m}");
     }
     ExitCode::from(code)
+}
+
+/// `--tls`, `--ca` and `--insecure` as the connection's TLS settings, or
+/// why they cannot be used (an unreadable CA file, no system roots).
+fn tls_options(args: &Args) -> Result<conn::Tls, tls_client::TlsClientError> {
+    let connector = tls_client::TlsConnector::new(&tls_client::TlsOptions {
+        ca_file: args.ca.clone(),
+        insecure: args.insecure,
+    })?;
+    Ok(conn::Tls {
+        connector,
+        host: conn::host_of(&args.connect),
+    })
 }

@@ -6,6 +6,9 @@
 //! let connector = TlsConnector::new(&TlsOptions { ca_file, insecure })?; // errors: Display them
 //! let sock = TcpStream::connect((host, port))?;
 //! let mut tls = connector.connect(sock, host)?;  // blocking handshake, clear errors
+//! // Or without blocking: sock.set_nonblocking(true); let mut tls =
+//! // connector.start(sock, host)?; then connector.advance(&mut tls, host)?
+//! // each time the socket is ready, until it returns true.
 //! // Blocking use:
 //! tls.write_all(&frame)?;
 //! let got = tls.read_some(&mut plaintext)?;     // appends; got.end says how it ended
@@ -126,6 +129,50 @@ impl TlsConnector {
         }
         sock.set_read_timeout(previous).map_err(io_error)?;
         Ok(TlsClient { conn, sock })
+    }
+
+    /// Starts a handshake on a connected socket without doing any I/O, for
+    /// a select() loop: set the socket nonblocking, then call
+    /// [`TlsConnector::advance`] whenever it is readable (or writable
+    /// while [`TlsClient::wants_write`]) until it says the handshake is
+    /// done. `host` is asked for and verified as in [`TlsConnector::connect`].
+    pub fn start(&self, sock: TcpStream, host: &str) -> Result<TlsClient, TlsClientError> {
+        let name = ServerName::try_from(host.to_string()).map_err(|_| {
+            TlsClientError(format!(
+                "{host:?} is not a host name or IP address TLS can verify"
+            ))
+        })?;
+        let mut conn = ClientConnection::new(self.config.clone(), name)
+            .map_err(|e| TlsClientError(format!("TLS setup failed: {e}")))?;
+        conn.set_buffer_limit(None);
+        Ok(TlsClient { conn, sock })
+    }
+
+    /// Moves a handshake begun by [`TlsConnector::start`] on as far as the
+    /// nonblocking socket allows: `Ok(true)` once it is done, `Ok(false)`
+    /// to wait for the socket, or why it failed, as from
+    /// [`TlsConnector::connect`].
+    pub fn advance(&self, tls: &mut TlsClient, host: &str) -> Result<bool, TlsClientError> {
+        let fail = |e: io::Error| self.explain(e, host);
+        tls.flush().map_err(fail)?;
+        if !tls.conn.is_handshaking() {
+            return Ok(true);
+        }
+        match tls.conn.read_tls(&mut tls.sock) {
+            Ok(0) => return Err(fail(io::ErrorKind::UnexpectedEof.into())),
+            Ok(_) => {}
+            Err(e) if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted) => {
+                return Ok(false)
+            }
+            Err(e) => return Err(fail(e)),
+        }
+        if let Err(e) = tls.conn.process_new_packets() {
+            // The alert rustls queued goes out, best effort.
+            let _ = tls.flush();
+            return Err(fail(io::Error::new(io::ErrorKind::InvalidData, e)));
+        }
+        tls.flush().map_err(fail)?;
+        Ok(!tls.conn.is_handshaking())
     }
 
     /// A handshake failure as a sentence that says what to do.

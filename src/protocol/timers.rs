@@ -177,7 +177,9 @@ impl Timers {
         out.extend(self.closing.iter().filter_map(|id| {
             let conn = conns.get(id)?;
             match &conn.phase {
-                Phase::Closing { deadline, reason } if conn.out.is_empty() || now >= *deadline => {
+                Phase::Closing { deadline, reason }
+                    if (conn.out.is_empty() && conn.transport_held == 0) || now >= *deadline =>
+                {
                     Some((*id, *reason))
                 }
                 // A parked session's connection: done when its farewell is

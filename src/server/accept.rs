@@ -1,6 +1,8 @@
 //! Accepting connections: each listener's kind decides the new client's
-//! transport; a connection the server cannot take is told `server_full`
-//! and closed without ever being watched.
+//! transport; a connection the server cannot take is told so in its
+//! listener's language (`server_full` on plain TCP, an HTTP 503 on a
+//! WebSocket listener, nothing inside TLS, which cannot speak before a
+//! handshake) and closed without ever being watched.
 
 use std::io;
 use std::net::{Shutdown, SocketAddr, TcpStream};
@@ -57,24 +59,24 @@ impl Server {
         let fd = socket.as_raw_fd();
         if !sys::selectable(fd) {
             log::warn!("refused {peer}: descriptor {fd} is past what select() can watch (FD_SETSIZE)");
-            return self.refuse(socket, "the server cannot take more connections");
+            return self.refuse(socket, kind, "the server cannot take more connections");
         }
         // Every descriptor counts, closed-and-draining ones included; those
         // are reaped first to make room, oldest first.
         let held = self.slots.clients() + self.slots.pending() + self.slots.drains();
         if held >= self.cfg.max_clients && !self.reap_oldest_drain(None) {
             log::warn!("refused {peer}: server full ({} connections)", self.cfg.max_clients);
-            return self.refuse(socket, "the server cannot take more connections");
+            return self.refuse(socket, kind, "the server cannot take more connections");
         }
         let from_peer = self.per_ip.get(&peer.ip()).copied().unwrap_or(0);
         if self.cfg.max_per_ip.is_some_and(|max| from_peer >= max) && !self.reap_oldest_drain(Some(peer.ip()))
         {
             log::info!("refused {peer}: {from_peer} connections from its address already (max_per_ip)");
-            return self.refuse(socket, "too many connections from your address");
+            return self.refuse(socket, kind, "too many connections from your address");
         }
         if let Err(e) = socket.set_nonblocking(true) {
             log::warn!("refused {peer}: {e}");
-            return self.refuse(socket, "the server cannot take this connection");
+            return self.refuse(socket, kind, "the server cannot take this connection");
         }
         sys::tune_client_socket(socket.as_fd());
         if kind == ListenerKind::WebSocket || self.tls.is_some() {
@@ -104,11 +106,28 @@ impl Server {
         }
     }
 
-    /// Answers `server_full` and closes, without ever watching the socket
-    /// (its descriptor may be past what select() can take).
-    fn refuse(&mut self, socket: TcpStream, why: &str) {
-        let full = error_payload(Code::ServerFull.as_str(), None, None, Some(why));
-        sys::send_once(socket.as_fd(), &crate::codec::length_prefix::encode(&full));
+    /// Says why and closes, without ever watching the socket (its
+    /// descriptor may be past what select() can take): `server_full` to a
+    /// plain TCP client, `503 Service Unavailable` to an HTTP client of the
+    /// WebSocket listener, and nothing through TLS, where no byte of ours
+    /// can be read before a handshake (a plaintext frame would only look
+    /// like a broken TLS record).
+    fn refuse(&mut self, socket: TcpStream, kind: ListenerKind, why: &str) {
+        match (kind, self.tls.is_some()) {
+            (_, true) => {}
+            (ListenerKind::Plain, false) => {
+                let full = error_payload(Code::ServerFull.as_str(), None, None, Some(why));
+                sys::send_once(socket.as_fd(), &crate::codec::length_prefix::encode(&full));
+            }
+            (ListenerKind::WebSocket, false) => {
+                let reply = format!(
+                    "HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain; charset=utf-8\r\n\
+                     Content-Length: {}\r\nRetry-After: 5\r\nConnection: close\r\n\r\n{why}\n",
+                    why.len() + 1
+                );
+                sys::send_once(socket.as_fd(), reply.as_bytes());
+            }
+        }
         let _ = socket.shutdown(Shutdown::Write);
         self.core.refused();
     }

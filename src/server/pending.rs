@@ -82,9 +82,14 @@ impl Server {
         now: Instant,
     ) {
         let tls = match &self.tls {
-            Some(cfg) => match crate::tls::TlsSession::new(cfg, crate::tls::DEFAULT_WRITE_LIMIT) {
+            Some(cfg) => match crate::tls::TlsSession::new(cfg, self.tls_write_limit()) {
                 Ok(session) => Some(Tls::new(session)),
-                Err(_) => return,
+                Err(_) => {
+                    // Closed before it was a client: counted like a failed
+                    // handshake.
+                    self.core.handshake_failed();
+                    return;
+                }
             },
             None => None,
         };
@@ -110,6 +115,12 @@ impl Server {
         };
         *self.per_ip.entry(peer.ip()).or_insert(0) += 1;
         self.slots.insert(fd, Slot::Pending(Box::new(pending)));
+    }
+
+    /// Most TLS bytes a session buffers ahead of the socket: the usual 64
+    /// KiB, or less when the queue cap is smaller (the cap counts them).
+    fn tls_write_limit(&self) -> usize {
+        crate::tls::DEFAULT_WRITE_LIMIT.min(self.cfg.max_queue_bytes)
     }
 
     /// A pending connection is readable.
@@ -177,9 +188,10 @@ impl Server {
             }),
         );
         if let Some(client) = self.slots.client_mut(id) {
-            if !early.is_empty() {
-                client.transport.received(&mut self.core, id, &mut early, now);
-            }
+            // Plaintext already: through the framing only.
+            client
+                .transport
+                .received_after_handshake(&mut self.core, id, &mut early, now);
             if client.transport.has_pending_input() {
                 self.pending_input.push(id);
             }

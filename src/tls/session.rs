@@ -252,8 +252,6 @@ impl TlsSession {
     }
 
     /// Whether the peer sent close_notify.
-    // Read by the tests and by a host's diagnostics, not the server itself.
-    #[allow(dead_code)]
     pub fn peer_closed(&self) -> bool {
         self.peer_closed
     }

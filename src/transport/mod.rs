@@ -92,6 +92,29 @@ impl Transport {
         core.transport_holds(id, tls.buffered());
     }
 
+    /// What the connection sent right after its handshake, already out of
+    /// TLS (the plaintext that came with the handshake's last flight, or
+    /// the bytes after a WebSocket upgrade request): decoded and handed to
+    /// the core as far as it takes them, never fed to TLS again.
+    pub fn received_after_handshake(
+        &mut self,
+        core: &mut Core,
+        id: ClientId,
+        plaintext: &mut [u8],
+        now: Instant,
+    ) {
+        if !plaintext.is_empty() {
+            self.framing.received(core, id, plaintext, now);
+        }
+        if let Some(tls) = &self.tls {
+            if tls.peer_closed() {
+                // close_notify came with the handshake's end.
+                core.peer_gone(id, now);
+            }
+            core.transport_holds(id, tls.buffered());
+        }
+    }
+
     /// Hands the core what was decoded but held back (a rate limit), if it
     /// takes it now.
     pub fn resume(&mut self, core: &mut Core, id: ClientId, now: Instant) {

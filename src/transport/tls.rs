@@ -80,6 +80,11 @@ impl Tls {
         self.session.is_handshaking()
     }
 
+    /// Whether the peer sent close_notify.
+    pub fn peer_closed(&self) -> bool {
+        self.session.peer_closed()
+    }
+
     /// Queues close_notify.
     pub fn close(&mut self) {
         self.session.close();

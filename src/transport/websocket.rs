@@ -30,6 +30,9 @@ pub(crate) struct WebSocket {
     /// The client's close frame arrived (or its stream ended in a way that
     /// ends the session): the core is told the peer left.
     peer_closed: bool,
+    /// The code of the client's close frame, echoed in the server's answer
+    /// (RFC 6455 5.5.1); `None` when it gave none (answered with 1000).
+    peer_code: Option<u16>,
     /// Pongs were dropped because `control` was full.
     flooded: bool,
 }
@@ -41,6 +44,7 @@ impl WebSocket {
             decoder: Decoder::new(max_message),
             control: response,
             peer_closed: false,
+            peer_code: None,
             flooded: false,
         }
     }
@@ -50,6 +54,7 @@ impl WebSocket {
             input: self.decoder.input(bytes),
             control: &mut self.control,
             peer_closed: &mut self.peer_closed,
+            peer_code: &mut self.peer_code,
             flooded: &mut self.flooded,
         };
         core.take_input(id, &mut source, now);
@@ -84,12 +89,13 @@ impl WebSocket {
     }
 
     /// The closing frame after the core's last payload: the client's close
-    /// answered, a decoding failure's code, or the core's reason.
+    /// answered with its own code, a decoding failure's code, or the
+    /// core's reason.
     pub fn goodbye(&mut self, reason: Reason) -> Vec<u8> {
         let mut out = std::mem::take(&mut self.control);
         let close = match (self.decoder.failed(), self.decoder.closing()) {
             (Some(err), _) => self.decoder.close_for(&err),
-            (None, Closing::Received) => self.decoder.close(CLOSE_NORMAL, ""),
+            (None, Closing::Received) => self.decoder.close(self.peer_code.unwrap_or(CLOSE_NORMAL), ""),
             (None, _) => self.decoder.close(close_code(reason), reason.as_str()),
         };
         if let Some(frame) = close {
@@ -120,6 +126,7 @@ struct Source<'a> {
     input: Input<'a>,
     control: &'a mut Vec<u8>,
     peer_closed: &'a mut bool,
+    peer_code: &'a mut Option<u16>,
     flooded: &'a mut bool,
 }
 
@@ -143,8 +150,9 @@ impl PayloadSource for Source<'_> {
             }
             // A binary message is refused by the decoder (1003).
             Event::Pong(_) | Event::Binary(_) => Next::Handled,
-            Event::Close { .. } => {
+            Event::Close { code, .. } => {
                 *self.peer_closed = true;
+                *self.peer_code = code;
                 Next::Done
             }
         }

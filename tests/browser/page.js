@@ -8,6 +8,9 @@
 //
 //   npm install --prefix tests/browser
 //   node tests/browser/page.js http://127.0.0.1:WSPORT/ TCPPORT shot.png
+//
+// tests/browser.rs runs it from `cargo test` (installing what it needs);
+// CHAT_CHROMIUM names another Chromium than /usr/bin/chromium.
 'use strict';
 const { chromium } = require('playwright-core');
 const net = require('net');
@@ -60,7 +63,10 @@ const logHas = (page, text) => page.waitForFunction(
 (async () => {
   const [url, tcpPort, shot] = process.argv.slice(2);
   const browser = await chromium.launch({
-    executablePath: '/usr/bin/chromium',
+    executablePath: process.env.CHAT_CHROMIUM || '/usr/bin/chromium',
+    // Playwright adds --headless and a fresh, empty --user-data-dir. Without
+    // the background-networking flags Chromium tries to reach Google's
+    // hosts at every start, which a closed network refuses.
     args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
       '--disable-component-update', '--disable-sync'],
   });

@@ -261,6 +261,11 @@ impl ServerThread {
         self.events.try_iter().count()
     }
 
+    /// Every event waiting now, without waiting for more.
+    pub fn take_events(&self) -> Vec<Event> {
+        self.events.try_iter().collect()
+    }
+
     /// The next event; panics at the deadline.
     pub fn next_event(&self) -> Event {
         self.events
@@ -331,6 +336,52 @@ pub fn example_bin(name: &str) -> PathBuf {
         path.display()
     );
     path
+}
+
+/// `cargo`, without the variables cargo sets for a test while it runs
+/// (`CARGO_MANIFEST_DIR`, `CARGO_PKG_*`, `OUT_DIR`, ...): ring's build script reruns
+/// when they change, so a build with them would rebuild ring and all above
+/// it, and the next plain `cargo build` would again.
+pub fn cargo() -> Command {
+    let mut cmd = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+    for (var, _) in std::env::vars_os() {
+        let name = var.to_string_lossy();
+        let set_for_tests = [
+            "CARGO_PKG_",
+            "CARGO_BIN_",
+            "CARGO_MANIFEST_",
+            "CARGO_CRATE_",
+            "CARGO_TARGET_TMPDIR",
+        ]
+        .iter()
+        .any(|p| name.starts_with(p))
+            || name == "CARGO_PRIMARY_PACKAGE"
+            || name == "OUT_DIR";
+        if set_for_tests {
+            cmd.env_remove(&var);
+        }
+    }
+    cmd
+}
+
+/// A built example program, built now with cargo if this process has not
+/// yet (a test run alone, `cargo test --test NAME`, builds no examples, and
+/// an older build of one may be lying there), for this build's profile.
+pub fn fresh_example(name: &str) -> PathBuf {
+    static BUILT: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
+    let mut built = BUILT.lock().unwrap_or_else(|e| e.into_inner());
+    if !built.iter().any(|b| b == name) {
+        let mut cmd = cargo();
+        cmd.args(["build", "--quiet", "--example", name, "--manifest-path"])
+            .arg(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("Cargo.toml"));
+        if artifact_dir().file_name().is_some_and(|n| n == "release") {
+            cmd.arg("--release");
+        }
+        let status = cmd.status().expect("run cargo build --example");
+        assert!(status.success(), "cargo build --example {name} failed");
+        built.push(name.to_string());
+    }
+    example_bin(name)
 }
 
 /// A program started by a test, killed if the test ends first. Its stdout

@@ -79,7 +79,12 @@ impl TlsTestClient {
         config: Arc<ClientConfig>,
         server_name: &str,
     ) -> io::Result<TlsTestClient> {
-        let sock = TcpStream::connect(addr)?;
+        TlsTestClient::over(TcpStream::connect(addr)?, config, server_name)
+    }
+
+    /// [`TlsTestClient::connect_with`] over a socket connected already (one
+    /// with a small receive buffer, say).
+    pub fn over(sock: TcpStream, config: Arc<ClientConfig>, server_name: &str) -> io::Result<TlsTestClient> {
         sock.set_read_timeout(Some(DEADLINE))?;
         sock.set_write_timeout(Some(DEADLINE))?;
         sock.set_nodelay(true)?;

@@ -3,19 +3,26 @@
 tests of the server's TLS listener: a client nobody on the project wrote.
 
     python3 tests/python/tls_client.py --connect 127.0.0.1:PORT --ca ca.pem \
-        [--server-name localhost] [--tls 1.2|1.3] [--insecure]
+        [--server-name localhost] [--tls 1.2|1.3] [--insecure] [--rcvbuf BYTES]
 
 stdin, one command a line:
     {"type":"hello","nick":"py"}   a JSON payload, sent as one frame
     !raw 00000002 7b7d             hex bytes, sent as they are inside TLS
     !close                         send close_notify (ssl unwrap) and wait for
                                    the server's own
+    !pause                         stop reading from the server (a stalled
+                                   reader: with a small --rcvbuf the server's
+                                   queue fills up soon)
+    !resume                        read again
     (end of stdin)                 stop sending, keep reading until the end
 
 stdout, one line each:
     connected TLSv1.3 TLS_AES_256_GCM_SHA384
     frame {"type":"welcome",...}   each frame received, as JSON
-    end close_notify               the server sent close_notify
+    end close_notify               the server sent close_notify; then one of
+    tcp closed                     the server closed TCP after it
+    tcp reset                      ... reset it
+    tcp data HEX                   ... sent more bytes after close_notify
     end eof_without_close_notify   TCP ended without it (ssl.SSLEOFError,
                                    seen because suppress_ragged_eofs=False)
     end reset                      the connection was reset
@@ -42,6 +49,7 @@ def parse_args():
     p.add_argument("--tls", choices=["1.2", "1.3"], help="this TLS version only")
     p.add_argument("--insecure", action="store_true", help="verify nothing")
     p.add_argument("--timeout", type=float, default=10.0)
+    p.add_argument("--rcvbuf", type=int, help="SO_RCVBUF before connecting (a small TCP window)")
     return p.parse_args()
 
 
@@ -84,13 +92,49 @@ def say(line):
     sys.stdout.flush()
 
 
-def send_command(tls, line):
-    """Sends one stdin line; returns False for !close."""
+def after_close_notify(tls, timeout):
+    """What TCP does after the server's close_notify, read from a duplicate
+    of the descriptor (the TLS layer reads nothing more after it)."""
+    raw = socket.socket(fileno=os.dup(tls.fileno()))
+    raw.settimeout(timeout)
+    try:
+        rest = raw.recv(65536)
+    except ConnectionResetError:
+        return "tcp reset"
+    except socket.timeout:
+        return "tcp open"
+    finally:
+        raw.close()
+    return "tcp closed" if not rest else "tcp data " + rest.hex()
+
+
+def connect(args):
+    host, port = args.connect.rsplit(":", 1)
+    if args.rcvbuf is None:
+        return socket.create_connection((host, int(port)), timeout=args.timeout)
+    # The receive buffer must be set before connecting to bound the window.
+    info = socket.getaddrinfo(host, int(port), type=socket.SOCK_STREAM)[0]
+    sock = socket.socket(info[0], info[1], info[2])
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, args.rcvbuf)
+    sock.settimeout(args.timeout)
+    sock.connect(info[4])
+    return sock
+
+
+class State:
+    paused = False
+
+
+def send_command(tls, line, state):
+    """Sends one stdin line (or changes `state`); returns False for !close."""
     line = line.rstrip("\n")
     if not line:
         return True
     if line == "!close":
         return False
+    if line in ("!pause", "!resume"):
+        state.paused = line == "!pause"
+        return True
     if line.startswith("!raw "):
         tls.sendall(bytes.fromhex(line[5:].replace(" ", "")))
         return True
@@ -101,8 +145,7 @@ def send_command(tls, line):
 
 def main():
     args = parse_args()
-    host, port = args.connect.rsplit(":", 1)
-    sock = socket.create_connection((host, int(port)), timeout=args.timeout)
+    sock = connect(args)
     try:
         tls = context(args).wrap_socket(
             sock, server_hostname=args.server_name, suppress_ragged_eofs=False
@@ -114,10 +157,14 @@ def main():
     frames = Frames()
     stdin_open = True
     pending_input = b""
+    state = State()
     while True:
         # Bytes already decrypted inside OpenSSL do not wake select().
-        if not tls.pending():
-            watch = [tls] + ([sys.stdin] if stdin_open else [])
+        if state.paused or not tls.pending():
+            watch = ([] if state.paused else [tls]) + ([sys.stdin] if stdin_open else [])
+            if not watch:
+                say("end paused_without_input")
+                return 3
             ready, _, _ = select.select(watch, [], [], args.timeout)
             if not ready:
                 say("end timeout")
@@ -131,7 +178,7 @@ def main():
                 pending_input += chunk
                 while b"\n" in pending_input:
                     line, pending_input = pending_input.split(b"\n", 1)
-                    if not send_command(tls, line.decode("utf-8")):
+                    if not send_command(tls, line.decode("utf-8"), state):
                         try:
                             tls.unwrap()
                             say("end unwrapped")
@@ -161,6 +208,7 @@ def main():
         if not data:
             # With suppress_ragged_eofs=False an empty read is close_notify.
             say("end close_notify")
+            say(after_close_notify(tls, args.timeout))
             return 0
         for frame in frames.feed(data):
             try:

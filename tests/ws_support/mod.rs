@@ -109,8 +109,9 @@ pub fn ws_echo_bin() -> PathBuf {
 
 fn build_ws_echo() -> PathBuf {
     let dir = crate::common::artifact_dir();
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let mut cmd = Command::new(cargo);
+    // Without the variables cargo sets for tests: with them ring's build
+    // script reruns, and ring and all above it are rebuilt every run.
+    let mut cmd = crate::common::cargo();
     cmd.args(["build", "--quiet", "--example", "ws_echo", "--manifest-path"])
         .arg(root().join("Cargo.toml"));
     if dir.file_name().is_some_and(|n| n == "release") {
