@@ -6,7 +6,6 @@
 //! what it no longer holds released).
 
 use std::collections::VecDeque;
-use std::sync::Arc;
 use std::time::Instant;
 
 use super::{Backplane, Pending, Sync};
@@ -279,7 +278,7 @@ impl Backplane {
             self.stats.relay_dropped += 1;
             return;
         }
-        let payload = || -> crate::message::Payload { Arc::from(frame) };
+        let payload = || -> crate::message::Payload { crate::message::Payload::from(frame) };
         let event = match relay {
             Relay::Msg { from, to, .. } => match self.local.user(to) {
                 Some(user) if !self.local.holds(&fold(from)) => BackplaneEvent::Deliver {

@@ -10,15 +10,16 @@ mod incoming;
 mod json;
 mod names;
 mod outgoing;
+mod payload;
 
 pub use incoming::{parse, parse_slow, Incoming, JsonString, ParseError, Resume};
 pub(crate) use json::check_payload;
 pub use json::looks_like_object;
 pub use names::{fold, fold_in, valid_nick, valid_room, MAX_NAME_LEN};
 pub use outgoing::{
-    encode_json, encode_with, error_payload, resume_failed_payload, text_payload, Outgoing, Payload,
-    RoomCount, TextTo,
+    encode_json, encode_with, error_payload, resume_failed_payload, text_payload, Outgoing, RoomCount, TextTo,
 };
+pub use payload::Payload;
 
 #[cfg(test)]
 pub(crate) mod strategies {

@@ -2,8 +2,6 @@
 //! texts spliced into hand-built payloads, and the error codes. A
 //! [`Payload`] is the JSON object alone; each transport adds its framing.
 
-use std::sync::Arc;
-
 use serde::Serialize;
 use serde_json::value::RawValue;
 
@@ -11,10 +9,8 @@ use super::incoming::JsonString;
 #[cfg(test)]
 use crate::code::Code;
 
-/// One JSON object ready to send, shared by every output queue it is sent
-/// to: a broadcast is encoded once and each recipient holds a reference,
-/// never a copy. No framing: each transport adds its own when writing.
-pub type Payload = Arc<[u8]>;
+use super::payload::POOLED_MIN;
+use super::Payload;
 
 /// Where a client's text goes, for the frame that carries it.
 #[derive(Debug, Clone, Copy)]
@@ -44,29 +40,49 @@ pub fn text_payload(from: &str, to: TextTo<'_>, text: JsonString<'_>) -> Payload
     fn json_str(out: &mut Vec<u8>, s: &str) {
         serde_json::to_writer(out, s).expect("writing a string into a Vec");
     }
-    encode_with(|out| {
+    let write_head = |head: &mut Vec<u8>| {
         match to {
             TextTo::One { to } => {
-                out.extend_from_slice(br#"{"type":"msg","from":"#);
-                json_str(out, from);
-                out.extend_from_slice(br#","to":"#);
-                json_str(out, to);
+                head.extend_from_slice(br#"{"type":"msg","from":"#);
+                json_str(head, from);
+                head.extend_from_slice(br#","to":"#);
+                json_str(head, to);
             }
             TextTo::All => {
-                out.extend_from_slice(br#"{"type":"all","from":"#);
-                json_str(out, from);
+                head.extend_from_slice(br#"{"type":"all","from":"#);
+                json_str(head, from);
             }
             TextTo::Room { room } => {
-                out.extend_from_slice(br#"{"type":"room","room":"#);
-                json_str(out, room);
-                out.extend_from_slice(br#","from":"#);
-                json_str(out, from);
+                head.extend_from_slice(br#"{"type":"room","room":"#);
+                json_str(head, room);
+                head.extend_from_slice(br#","from":"#);
+                json_str(head, from);
             }
         }
-        out.extend_from_slice(br#","text":"#);
-        out.extend_from_slice(text.literal().as_bytes());
+        head.extend_from_slice(br#","text":"#);
+    };
+    let text = text.literal().as_bytes();
+    if text.len() < POOLED_MIN {
+        // Short: built in the scratch buffer and copied into an exact
+        // allocation, as every other payload.
+        return encode_with(|out| {
+            write_head(out);
+            out.extend_from_slice(text);
+            out.push(b'}');
+        });
+    }
+    // Long: the fields before the text go first into a small buffer, so the
+    // payload's size is known before it is built, and the text is copied
+    // once, into the (pooled) buffer it is sent from.
+    let mut head = Vec::with_capacity(128);
+    write_head(&mut head);
+    let len = head.len() + text.len() + 1;
+    Payload::build(len, |out| {
+        out.extend_from_slice(&head);
+        out.extend_from_slice(text);
         out.push(b'}');
     })
+    .expect("a payload this long is pooled")
 }
 
 thread_local! {
@@ -290,6 +306,39 @@ mod tests {
             ] {
                 let payload = text_payload(&from, to_where, text);
                 prop_assert_eq!(&payload[..], &encode_json(&serde)[..]);
+            }
+        }
+    }
+
+    #[test]
+    fn long_texts_built_in_pooled_buffers_are_the_bytes_serde_json_writes() {
+        for len in [POOLED_MIN - 1, POOLED_MIN, 16_384, 70_000] {
+            let lit = format!("\"{}\\n\"", "é".repeat(len / 2));
+            let payload = format!(r#"{{"type":"all","text":{lit}}}"#);
+            let Ok(Incoming::All { text, .. }) = parse(payload.as_bytes()) else {
+                panic!("a text of {len} did not parse")
+            };
+            let raw: &RawValue = serde_json::from_str(&lit).unwrap();
+            for (to_where, serde) in [
+                (
+                    TextTo::One { to: "b" },
+                    SerdeText::Msg {
+                        from: "a",
+                        to: "b",
+                        text: raw,
+                    },
+                ),
+                (TextTo::All, SerdeText::All { from: "a", text: raw }),
+                (
+                    TextTo::Room { room: "#r" },
+                    SerdeText::Room {
+                        room: "#r",
+                        from: "a",
+                        text: raw,
+                    },
+                ),
+            ] {
+                assert_eq!(&text_payload("a", to_where, text)[..], &encode_json(&serde)[..]);
             }
         }
     }
