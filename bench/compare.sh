@@ -12,6 +12,8 @@
 #   BEFORE_BIN=/path/to/chat_server bench/compare.sh   # one more target: "before"
 #   TARGETS="chat before" CASES=big16k1w64 RUNS=5 BEFORE_BIN=... bench/compare.sh
 #   CASES=list bench/compare.sh              # print the case names and stop
+#   TARGETS=chat CASES="fanout100 tls_fanout100 ws_fanout100 big16k1 tls_big16k1 ws_big16k1" bench/compare.sh
+#                                            # TLS and WebSocket against plain TCP, in one run
 #
 # Environment: RUNS (default 3), QUICK, CASES (space-separated case names;
 # default all), TARGETS (default "chat redis relay", plus "before" when
@@ -87,6 +89,14 @@ add_case big16k1w256 "$BIG --window 256 --clients 1 --messages 100000"
 add_case big16k10w1 "$BIG --window 1 --clients 10 --messages 2000"
 add_case big16k10w64 "$BIG --window 64 --clients 10 --messages 20000"
 add_case big16k10w256 "$BIG --window 256 --clients 10 --messages 20000"
+# The transports: the same fan-out and 16 KiB cases over TLS (the server
+# with --tls-cert, a self-signed certificate made here with openssl) and
+# over WebSocket (its --ws-listen address); measured on "chat" only (and
+# "before", if it speaks them), beside the plain cases in the same run.
+for t in tls ws; do
+    add_case "${t}_fanout100" "$FANOUT --window 64 --clients 100 --messages 30000"
+    add_case "${t}_big16k1" "$BIG --window 16 --clients 1 --messages 30000"
+done
 # Run once each, after the repeated cases: system calls counted, and the
 # number of clients swept for the plot.
 add_case sys_fanout100 "$FANOUT --window 64 --clients 100 --messages 30000"
@@ -141,6 +151,7 @@ apt_install() {
 command -v redis-server >/dev/null || { say "installing redis-server"; apt_install redis-server; }
 command -v redis-cli >/dev/null || apt_install redis-tools
 command -v gcc >/dev/null || { say "installing gcc"; apt_install gcc libc6-dev; }
+command -v openssl >/dev/null || { say "installing openssl"; apt_install openssl; }
 command -v perf >/dev/null || { say "installing linux-perf"; apt_install linux-perf || true; }
 python3 -c 'import matplotlib' 2>/dev/null || {
     say "installing matplotlib"
@@ -156,6 +167,12 @@ say "building (release) and the relay (gcc -O2)"
 cargo build --release --example chat_server --example chat_bench
 RELAY_BIN=$WORK/relay
 gcc -O2 -Wall -o "$RELAY_BIN" bench/relay.c
+# The TLS cases' certificate: self-signed, for localhost and 127.0.0.1
+# (the generator accepts any certificate; this is about cost, not trust).
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 \
+    -subj /CN=localhost -addext subjectAltName=DNS:localhost,IP:127.0.0.1 \
+    -addext basicConstraints=critical,CA:FALSE \
+    -keyout "$WORK/tls-key.pem" -out "$WORK/tls-cert.pem" 2>/dev/null
 
 # ----- servers -----
 SERVER_PID=
@@ -195,11 +212,30 @@ start_listening() {
     wait_for 10 grep -q '^listening on ' "$WORK/server.out"
     SERVER_ADDR=$(sed -n 's/^listening on //p' "$WORK/server.out" | head -1)
 }
-start_chat() {
-    # shellcheck disable=SC2086 # CHAT_ARGS is a list of flags
-    start_listening "$CHAT_BIN" --listen 127.0.0.1:0 --max-queue-bytes "$QUEUE_BYTES" ${CHAT_ARGS:-}
+# The flags a case's transport needs on the server (TRANSPORT: plain, tls
+# or ws, set by bench), and for ws the address to use: its second line.
+transport_flags() {
+    case $TRANSPORT in
+        tls) echo "--tls-cert $WORK/tls-cert.pem --tls-key $WORK/tls-key.pem" ;;
+        ws) echo "--ws-listen 127.0.0.1:0" ;;
+    esac
 }
-start_before() { start_listening "$BEFORE_BIN" --listen 127.0.0.1:0 --max-queue-bytes "$QUEUE_BYTES"; }
+use_transport_addr() {
+    if [ "$TRANSPORT" = ws ]; then
+        wait_for 10 grep -q '^websocket on ' "$WORK/server.out"
+        SERVER_ADDR=$(sed -n 's/^websocket on //p' "$WORK/server.out" | head -1)
+    fi
+}
+start_chat() {
+    # shellcheck disable=SC2086,SC2046 # CHAT_ARGS and the transport's are lists of flags
+    start_listening "$CHAT_BIN" --listen 127.0.0.1:0 --max-queue-bytes "$QUEUE_BYTES" ${CHAT_ARGS:-} $(transport_flags)
+    use_transport_addr
+}
+start_before() {
+    # shellcheck disable=SC2046 # a list of flags
+    start_listening "$BEFORE_BIN" --listen 127.0.0.1:0 --max-queue-bytes "$QUEUE_BYTES" $(transport_flags)
+    use_transport_addr
+}
 start_relay() { start_listening "$RELAY_BIN" --listen 127.0.0.1:0; }
 
 free_port() {
@@ -237,6 +273,14 @@ bench() {
         grep '^{' "$WORK/out.txt" >>"$RESULTS" || echo "FAILED: tcp run $run" >&2
         return 0
     fi
+    TRANSPORT=plain
+    case $case in
+        tls_* | ws_*)
+            TRANSPORT=${case%%_*}
+            # Only our server speaks them.
+            [ "$target" = chat ] || [ "$target" = before ] || return 0
+            ;;
+    esac
     # The relay copies every frame to everyone: no unicast, no ping.
     if [ "$target" = relay ] && [[ "${CASE_FLAGS[$case]}" == *"--scenario unicast"* || "${CASE_FLAGS[$case]}" == *"--scenario rtt"* ]]; then
         return 0
@@ -255,7 +299,8 @@ bench() {
     fi
     local ok=1
     "$BIN/chat_bench" --target "$speaks" --addr "$SERVER_ADDR" --server-pid "$SERVER_PID" \
-        --json --label "$RUN_ID/$case/$target/$run" --duration-secs 120 "${extra[@]}" "${flags[@]}" \
+        --json --label "$RUN_ID/$case/$target/$run" --duration-secs 120 --transport "$TRANSPORT" \
+        "${extra[@]}" "${flags[@]}" \
         >"$WORK/out.txt" 2>&1 || ok=0
     if [ -n "$strace_pid" ]; then
         kill -INT "$strace_pid"

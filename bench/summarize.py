@@ -216,7 +216,30 @@ def main():
                 first = False
                 print("| " + " | ".join([name, label] + cells(run, case, key, scale, digits)) + " |")
 
+    transports(run)
     targets(run, tcp)
+
+
+def transports(run):
+    """TLS and WebSocket beside plain TCP: server CPU per delivery, as
+    ratios to plain TCP's in the same run."""
+    pairs = [(base, kind) for base, kind in (("fanout100", "fanout"), ("big16k1", "big"))
+             if any(run.has(f"{t}_{base}") for t in ("tls", "ws"))]
+    if not pairs:
+        return
+    print("\n### Transports: server CPU per delivery against plain TCP (ours)\n")
+    print("| case | transport | runs | deliveries/s | server CPU ns/delivery | ratio to plain TCP | server CPU, share of a core |")
+    print("| --- | --- | ---: | ---: | ---: | ---: | ---: |")
+    for base, kind in pairs:
+        plain = run.med(base, "chat", "server_cpu_ns_per_delivery")
+        for t, name in (("", "TCP"), ("tls_", "TLS"), ("ws_", "WebSocket")):
+            case = t + base
+            if not run.has(case):
+                continue
+            ns = run.med(case, "chat", "server_cpu_ns_per_delivery")
+            print(f"| {base} | {name} | {len(run.rows_of(case, 'chat'))} "
+                  f"| {fmt(run.med(case, 'chat', 'deliveries_per_s'), 1, 0)} | {fmt(ns, 1, 0)} "
+                  f"| {ratio(ns, plain)} | {fmt(run.med(case, 'chat', 'server_cpu_share'))} |")
 
 
 def targets(run, tcp):

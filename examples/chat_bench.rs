@@ -18,6 +18,8 @@
 mod bandwidth;
 #[path = "chat_bench/conn.rs"]
 mod conn;
+#[path = "chat_bench/link.rs"]
+mod link;
 #[path = "chat_bench/load.rs"]
 mod load;
 #[path = "chat_bench/perfstat.rs"]
@@ -83,6 +85,14 @@ pub struct Args {
     /// small frames at once.
     #[arg(long, default_value_t = 64 * 1024)]
     read_bytes: usize,
+    /// What the chat clients speak under the protocol: plain TCP, TLS
+    /// (the server started with --tls-cert; any certificate is accepted),
+    /// or WebSocket (--addr is the server's --ws-listen address).
+    #[arg(long, value_enum, default_value = "plain")]
+    transport: link::Transport,
+    /// The path of the WebSocket upgrade (--transport ws).
+    #[arg(long, default_value = "/chat")]
+    ws_path: String,
     /// Bound on the whole run, set-up included.
     #[arg(long, default_value_t = 60)]
     duration_secs: u64,
@@ -126,6 +136,11 @@ fn run(args: &Args) -> std::io::Result<()> {
             "the relay copies every frame to everyone: only fanout and idle measure it",
         ));
     }
+    if args.transport != link::Transport::Plain && args.target != Target::Chat {
+        return Err(std::io::Error::other(
+            "--transport tls and ws are for --target chat",
+        ));
+    }
     if !args.addr.ip().is_loopback() {
         return Err(std::io::Error::other("only loopback addresses are allowed"));
     }
@@ -145,6 +160,7 @@ fn run(args: &Args) -> std::io::Result<()> {
         pingers: args.pingers,
         read_bytes: args.read_bytes,
         deadline,
+        link: link::Link::new(args.transport, &args.ws_path)?,
     };
     let pid = args.server_pid.map(|p| p.to_string());
     let pid = pid.as_deref();

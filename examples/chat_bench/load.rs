@@ -15,6 +15,7 @@ use hdrhistogram::Histogram;
 use mio::{Events, Poll, Token};
 
 use crate::conn::Conn;
+use crate::link::Link;
 use crate::stamp::Stamp;
 use crate::wire::{self, Incoming, Target, FANOUT_CHANNEL};
 
@@ -62,6 +63,8 @@ pub struct Plan {
     pub read_bytes: usize,
     /// The whole run stops by this time.
     pub deadline: Instant,
+    /// What the chat clients speak under the protocol.
+    pub link: Link,
 }
 
 /// What a run measured.
@@ -334,6 +337,7 @@ impl Load {
                     Token(i),
                     self.poll.registry(),
                     self.plan.read_bytes,
+                    &self.plan.link,
                 )?;
                 let steps = wire::handshake(
                     self.plan.target,

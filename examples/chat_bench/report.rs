@@ -111,6 +111,7 @@ pub fn load(args: &Args, plan: &Plan, f: &Figures) {
         "first_error": t.first_error,
         "timed_out": t.timed_out,
     });
+    v["transport"] = json!(format!("{:?}", args.transport).to_lowercase());
     // Set apart: one more json! entry would pass the macro's recursion limit.
     v["server_minflt"] = json!(f.server_cpu.map(|c| c.minflt));
     v["server_minflt_per_delivery"] = json!(f.server_cpu.and_then(|c| per(c.minflt, deliveries)));
