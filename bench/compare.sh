@@ -91,8 +91,8 @@ add_case big16k10w64 "$BIG --window 64 --clients 10 --messages 20000"
 add_case big16k10w256 "$BIG --window 256 --clients 10 --messages 20000"
 # The transports: the same fan-out and 16 KiB cases over TLS (the server
 # with --tls-cert, a self-signed certificate made here with openssl) and
-# over WebSocket (its --ws-listen address); measured on "chat" only (and
-# "before", if it speaks them), beside the plain cases in the same run.
+# over WebSocket (its --ws-listen address); measured on "chat" only,
+# beside the plain cases in the same run.
 for t in tls ws; do
     add_case "${t}_fanout100" "$FANOUT --window 64 --clients 100 --messages 30000"
     add_case "${t}_big16k1" "$BIG --window 16 --clients 1 --messages 30000"
@@ -278,7 +278,7 @@ bench() {
         tls_* | ws_*)
             TRANSPORT=${case%%_*}
             # Only our server speaks them.
-            [ "$target" = chat ] || [ "$target" = before ] || return 0
+            [ "$target" = chat ] || return 0
             ;;
     esac
     # The relay copies every frame to everyone: no unicast, no ping.
