@@ -185,7 +185,7 @@ impl WsState {
                 break;
             }
             match opcode {
-                0x1 | 0x2 | 0x0 => {
+                0x0..=0x2 => {
                     into.extend_from_slice(&(len as u32).to_be_bytes());
                     let start = into.len();
                     into.extend_from_slice(&b[head..head + len]);
