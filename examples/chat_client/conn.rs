@@ -45,6 +45,7 @@ enum Link {
 
 /// `--tls`: how to verify the server, and the name to verify it as (the
 /// host of `--connect`, also sent as SNI).
+#[derive(Clone)]
 pub struct Tls {
     pub connector: TlsConnector,
     pub host: String,
