@@ -164,7 +164,7 @@ impl Session {
                     self.rooms.clear();
                     format!("connected as {}; online: {online}", self.nick)
                 };
-                vec![Effect::Welcome { resumed }, Effect::Show(Line::Status(text))]
+                vec![Effect::Show(Line::Status(text)), Effect::Welcome { resumed }]
             }
             "nick" => {
                 let (new, old) = (s("nick"), s("old"));
