@@ -241,8 +241,10 @@ impl Core {
         let queued = self
             .delivery
             .fan_out(&mut self.conns, room.members.iter().copied(), &payload, Some(id));
-        let room_name = room.name.clone();
-        let queued = queued + self.relay_room(from, &room_name, &payload, now);
+        let queued = match self.cluster.is_some().then(|| room.name.clone()) {
+            Some(room_name) => queued + self.relay_room(from, &room_name, &payload, now),
+            None => queued,
+        };
         self.routed(id, payload, queued, ack);
     }
 
