@@ -84,6 +84,15 @@ fn while_redis_is_stopped_local_chat_goes_on_and_hello_and_join_are_unavailable(
         json!({"type":"error","code":"unavailable","room":"#s","message":"the cluster is unreachable: try again"})
     );
 
+    alice.send(&json!({"type": "nick", "nick": "alice2"}));
+    assert_eq!(alice.recv_until(|v| v["type"] == "error")["code"], "unavailable");
+    // Nothing changed: she is still alice here.
+    alice.send(&json!({"type": "who"}));
+    assert_eq!(
+        alice.recv_until(|v| v["type"] == "users"),
+        json!({"type":"users","users":["alice","bob","carol"]})
+    );
+
     redis.resume();
     let continued = Instant::now();
     n[0].until("up again", |s| {

@@ -8,7 +8,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::cluster_server::nodes;
+use common::cluster_server::{node_config, nodes, ClusterServer};
 use common::redis::RedisServer;
 use common::TestClient;
 use serde_json::{json, Value};
@@ -195,4 +195,39 @@ fn concurrent_hellos_for_one_nick_on_three_nodes_have_one_winner() {
         let taken = answers.iter().filter(|w| w["code"] == "nick_taken").count();
         assert_eq!((won, taken), (1, 2), "{answers:?}");
     }
+}
+
+#[test]
+fn a_rooms_member_limit_counts_every_node() {
+    let redis = RedisServer::start();
+    let n: Vec<ClusterServer> = (0..2)
+        .map(|_| {
+            let mut cfg = node_config(&redis.url(), "full", NODE_TIMEOUT);
+            cfg.max_members_per_room = 2;
+            ClusterServer::start(cfg)
+        })
+        .collect();
+    for node in &n {
+        node.until_up(2);
+    }
+    let (mut alice, _) = hello(n[0].addr, "alice");
+    let (mut bob, _) = hello(n[1].addr, "bob");
+    let (mut carol, _) = hello(n[1].addr, "carol");
+    for c in [&mut alice, &mut bob] {
+        c.send(&json!({"type": "join", "room": "#two"}));
+        c.recv_until(|v| v["type"] == "joined");
+    }
+    // One member on each node: the room is full for a third on either.
+    carol.send(&json!({"type": "join", "room": "#two"}));
+    assert_eq!(
+        carol.recv_until(|v| v["type"] == "error"),
+        json!({"type":"error","code":"room_full","room":"#two"})
+    );
+    bob.send(&json!({"type": "part", "room": "#two"}));
+    bob.recv_until(|v| v["type"] == "parted");
+    carol.send(&json!({"type": "join", "room": "#two"}));
+    assert_eq!(
+        carol.recv_until(|v| v["type"] == "joined"),
+        json!({"type":"joined","room":"#two","members":["alice","carol"]})
+    );
 }
