@@ -231,3 +231,21 @@ fn a_rooms_member_limit_counts_every_node() {
         json!({"type":"joined","room":"#two","members":["alice","carol"]})
     );
 }
+
+#[test]
+fn a_node_that_shuts_down_says_so_at_once() {
+    let redis = RedisServer::start();
+    let mut n = nodes(&redis.url(), "bye", 2, Duration::from_secs(30));
+    let (mut alice, _) = hello(n[0].addr, "alice");
+    let (mut bob, _) = hello(n[1].addr, "bob");
+    presence(&mut alice, "bob", "online");
+    // Dropping it shuts it down gracefully (node_timeout is 30 s here: the
+    // news cannot come from reaping).
+    drop(n.pop());
+    assert_eq!(bob.recv_until(|v| v["type"] == "error")["code"], "shutdown");
+    assert_eq!(
+        presence(&mut alice, "bob", "offline"),
+        json!({"type":"presence","nick":"bob","state":"offline","reason":"shutdown"})
+    );
+    n[0].until("one node left", |s| s.cluster_nodes == 1 && s.cluster_users == 1);
+}

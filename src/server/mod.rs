@@ -331,7 +331,12 @@ impl Server {
             self.expire_drains(None);
             self.slots.clear_pending();
         }
-        let cluster_done = self.core.backplane().is_none_or(|bp| bp.is_idle())
+        // The goodbye was answered, or cannot be sent now (Redis away: the
+        // other nodes find this one gone within node_timeout instead).
+        let cluster_done = self
+            .core
+            .backplane()
+            .is_none_or(|bp| bp.is_idle() || bp.stats().commands.phase != crate::cluster::Phase::Ready)
             || self.leave_by.is_some_and(|t| Instant::now() >= t);
         self.slots.no_clients() && cluster_done
     }
