@@ -640,6 +640,37 @@ typedef struct ChatStats {
      * for replay, frames queued while parked), by reference.
      */
     uint64_t retained_bytes;
+    /**
+     * The cluster (appended in 1.2): 0 not a node of one (no
+     * `redis_url`), 1 down (Redis unreachable: local chat goes on,
+     * `hello` and `join` get `unavailable`), 2 up.
+     */
+    uint64_t cluster_state;
+    /**
+     * Nodes of the cluster registered now, this one included.
+     */
+    uint64_t cluster_nodes;
+    /**
+     * Nicks in the whole cluster now.
+     */
+    uint64_t cluster_users;
+    /**
+     * Frames published for users of other nodes.
+     */
+    uint64_t cluster_relayed_out;
+    /**
+     * Frames from other nodes handed to local clients.
+     */
+    uint64_t cluster_relayed_in;
+    /**
+     * Relays refused (the Redis link full), lost or expired while Redis
+     * was away, or dropped on arrival.
+     */
+    uint64_t cluster_relay_failed;
+    /**
+     * Reconnects of the two Redis connections.
+     */
+    uint64_t cluster_reconnects;
 } ChatStats;
 
 /**
