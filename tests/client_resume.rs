@@ -103,6 +103,40 @@ fn a_drop_with_frames_in_flight_both_ways_loses_and_repeats_nothing() {
 }
 
 #[test]
+fn lines_the_server_never_read_are_sent_again_once_after_the_resume() {
+    let server = ServerThread::default();
+    let proxy = Proxy::to(server.addr);
+    // The hello and c0 reach the server; c1..c9 vanish on the way.
+    proxy.swallow_after(2);
+    let mut bob = TestClient::hello(server.addr, "bob");
+    let mut ci = script(proxy.addr, "ci");
+    assert_eq!(ci.line(), "* connected as ci; online: bob, ci");
+    let mine: Vec<String> = (0..10).map(|i| format!("c{i}")).collect();
+    for line in &mine {
+        ci.command(line);
+    }
+    proxy.wait_swallowed(9);
+    assert_eq!(texts_until(&mut bob, "ci", "c0"), ["c0"]);
+    proxy.cut_all();
+    assert_eq!(
+        lines_until(&ci, "* reconnected: session resumed as ci; online: bob, ci").len(),
+        3,
+        "the drop, the attempt, the resume"
+    );
+    assert_eq!(
+        texts_until(&mut bob, "ci", "c9"),
+        mine[1..],
+        "each once, in order"
+    );
+    ci.command("after");
+    assert_eq!(texts_until(&mut bob, "ci", "after"), ["after"]);
+    ci.close_stdin();
+    let (status, rest, err) = ci.finish();
+    assert!(status.success(), "every line acked in the end: {err}");
+    assert!(rest.is_empty(), "{rest:?}");
+}
+
+#[test]
 fn a_server_that_forgot_the_session_gets_a_new_one_with_the_same_nick() {
     let first = ServerThread::default();
     let second = ServerThread::default();

@@ -32,6 +32,11 @@ struct State {
     target: Option<SocketAddr>,
     /// Plans for the next connections, in order; none left: forward all.
     plans: VecDeque<Cut>,
+    /// For the next connection: forward this many of the client's frames,
+    /// then swallow the rest (the server never reads them).
+    swallow_after: Option<usize>,
+    /// Client frames swallowed so far.
+    swallowed: usize,
     /// Both sockets of every connection, to cut them on demand.
     open: Vec<(TcpStream, TcpStream)>,
     /// Session tokens from welcomes, in order.
@@ -61,10 +66,10 @@ impl Proxy {
         std::thread::spawn(move || {
             for client in listener.incoming() {
                 let Ok(client) = client else { return };
-                let (target, plan) = {
+                let (target, plan, swallow) = {
                     let mut st = s.0.lock().unwrap();
                     st.accepted += 1;
-                    (st.target.unwrap(), st.plans.pop_front())
+                    (st.target.unwrap(), st.plans.pop_front(), st.swallow_after.take())
                 };
                 let Ok(server) = TcpStream::connect(target) else {
                     continue;
@@ -77,7 +82,8 @@ impl Proxy {
                     .push((client.try_clone().unwrap(), server.try_clone().unwrap()));
                 s.1.notify_all();
                 let (c2, s2) = (client.try_clone().unwrap(), server.try_clone().unwrap());
-                std::thread::spawn(move || upstream(c2, s2));
+                let shared = s.clone();
+                std::thread::spawn(move || upstream(c2, s2, swallow, &shared));
                 let shared = s.clone();
                 std::thread::spawn(move || downstream(server, client, plan, &shared));
             }
@@ -88,6 +94,23 @@ impl Proxy {
     /// The next connection is cut as `cut` says (then the next plan, ...).
     pub fn plan(&self, cut: Cut) {
         self.shared.0.lock().unwrap().plans.push_back(cut);
+    }
+
+    /// The next connection forwards `n` frames from the client, then
+    /// swallows the rest.
+    pub fn swallow_after(&self, n: usize) {
+        self.shared.0.lock().unwrap().swallow_after = Some(n);
+    }
+
+    /// Waits until at least `n` client frames were swallowed.
+    pub fn wait_swallowed(&self, n: usize) {
+        let end = Instant::now() + DEADLINE;
+        let mut st = self.shared.0.lock().unwrap();
+        while st.swallowed < n {
+            let left = end.saturating_duration_since(Instant::now());
+            assert!(!left.is_zero(), "proxy: waited for {n} swallowed frames");
+            st = self.shared.1.wait_timeout(st, left).unwrap().0;
+        }
     }
 
     /// New connections go to `target`.
@@ -124,12 +147,43 @@ impl Proxy {
     }
 }
 
-/// Client to server: bytes as they come, until either side closes.
-fn upstream(mut from: TcpStream, mut to: TcpStream) {
-    let mut buf = [0u8; 16 * 1024];
-    while let Ok(n) = from.read(&mut buf) {
-        if n == 0 || to.write_all(&buf[..n]).is_err() {
+/// Client to server: bytes as they come (or the first `swallow` frames,
+/// the rest read and dropped), until either side closes.
+fn upstream(
+    mut from: TcpStream,
+    mut to: TcpStream,
+    swallow: Option<usize>,
+    shared: &(Mutex<State>, Condvar),
+) {
+    let mut chunk = [0u8; 16 * 1024];
+    let mut buf = Vec::new();
+    let mut frames = 0;
+    while let Ok(n) = from.read(&mut chunk) {
+        if n == 0 {
             break;
+        }
+        let Some(keep) = swallow else {
+            if to.write_all(&chunk[..n]).is_err() {
+                break;
+            }
+            continue;
+        };
+        buf.extend_from_slice(&chunk[..n]);
+        while buf.len() >= 4 {
+            let len = u32::from_be_bytes(buf[..4].try_into().unwrap()) as usize;
+            if buf.len() < 4 + len {
+                break;
+            }
+            let frame: Vec<u8> = buf.drain(..4 + len).collect();
+            frames += 1;
+            if frames <= keep {
+                if to.write_all(&frame).is_err() {
+                    return;
+                }
+            } else {
+                shared.0.lock().unwrap().swallowed += 1;
+                shared.1.notify_all();
+            }
         }
     }
     let _ = to.shutdown(Shutdown::Write);
