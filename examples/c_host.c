@@ -17,7 +17,8 @@
  * and its registration number N (1, 2, ...) as the library's user data
  * (chat_set_user_data), which every later event of it carries.
  *
- * stdin console: /say TEXT  (to everyone, from "host"),
+ * stdin console: /say TEXT  (a host notice to everyone:
+ *                      {"type":"notice","text":TEXT}, which no client can send),
  *   /room #ROOM TEXT  ({"type":"room","room":ROOM,"from":"host","text":TEXT}
  *                      to the room's members only), /kick NICK (any case:
  *   the library looks the nick up), /stats, /quit.
@@ -268,17 +269,11 @@ static void console_command(ChatServer *s, const char *line)
 {
     int rc;
     if (strncmp(line, "/say ", 5) == 0) {
-        char json[2 * CONSOLE_LINE_MAX + 64];
-        size_t len = 0;
-        if (put_raw(json, sizeof json, &len, "{\"type\":\"all\",\"from\":\"host\",\"text\":") != 0 ||
-            put_json_string(json, sizeof json, &len, line + 5) != 0 ||
-            put_raw(json, sizeof json, &len, "}") != 0) {
-            fprintf(stderr, "c_host: /say: text too long\n");
-            return;
-        }
-        rc = chat_broadcast(s, (const uint8_t *)json, len);
+        /* A host notice: {"type":"notice","text":TEXT}, a type no client can
+         * send, so no user (not even one named "host") can pose as us. */
+        rc = chat_notice_all(s, line + 5);
         if (rc < 0) {
-            report("chat_broadcast", rc);
+            report("chat_notice_all", rc);
         }
     } else if (strncmp(line, "/room", 5) == 0 && (line[5] == ' ' || line[5] == '\0')) {
         room_command(s, line[5] == ' ' ? line + 6 : "");

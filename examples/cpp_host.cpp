@@ -29,7 +29,8 @@
 //   (NICK is "-" for a client that never registered), and the answers to
 //   console commands.
 // stdin (operator console):
-//   /say TEXT          broadcast {"type":"all","from":"host","text":TEXT}
+//   /say TEXT          a host notice to everyone, {"type":"notice","text":TEXT}
+//                      (a type no client can send: nobody can forge it)
 //   /room #ROOM TEXT   send {"type":"room","room":ROOM,"from":"host",
 //                      "text":TEXT} to the room's members only
 //   /members #ROOM     print "members ROOM ID..." (joining order)
@@ -244,8 +245,6 @@ public:
             case chat::Event::Kind::renamed: {
                 const std::string old_nick(next->old_nick);
                 out_line("renamed " + ev.id + " " + old_nick + " " + ev.nick + member);
-                ids_.erase(old_nick);
-                ids_[ev.nick] = ev.client;
                 break;
             }
             case chat::Event::Kind::parked:
@@ -254,7 +253,6 @@ public:
             case chat::Event::Kind::resumed:
                 // The session of `previous` goes on as this id.
                 out_line("resumed " + ev.id + " " + ev.nick + " " + std::to_string(next->previous) + member);
-                ids_[ev.nick] = ev.client;
                 break;
             }
         }
@@ -268,10 +266,10 @@ public:
             return;
         }
         if (line.rfind("/say ", 0) == 0) {
-            std::string json = R"({"type":"all","from":"host","text":)";
-            append_json_string(json, line.substr(5));
-            json += '}';
-            try_call([&] { out_line("said to " + std::to_string(server_.broadcast(json))); });
+            // A host notice: a frame type no client can send, so no user (not
+            // even one named "host") can pose as the operator.
+            const std::string text(line.substr(5));
+            try_call([&] { out_line("said to " + std::to_string(server_.notice_all(text))); });
         } else if (line.rfind("/room ", 0) == 0) {
             std::string_view rest = line.substr(6);
             const std::size_t space = rest.find(' ');

@@ -21,7 +21,9 @@ any case) with the error code `moderated` and the message
 "message blocked: bad word" (logged as `blocked`), and releases the others
 (logged as `message` once routed).
 
-Console: `/say TEXT` broadcasts {"type":"all","from":"host","text":TEXT},
+Console: `/say TEXT` sends every user the host notice
+{"type":"notice","text":TEXT} (a type no client can send, so nobody can
+forge it),
 `/kick NICK` disconnects a user (any case: the library looks the nick up),
 `/quit` shuts down. /quit, SIGINT or SIGTERM: graceful shutdown, `stopped`,
 exit 0. At the end of stdin (</dev/null, or under a service manager) the
@@ -134,7 +136,9 @@ class Host:
         if not cmd:
             return
         if cmd == "/say" and arg:
-            self.server.broadcast({"type": "all", "from": "host", "text": arg})
+            # A host notice: a frame type no client can send, so no user
+            # (not even one named "host") can pose as the operator.
+            self.server.notice_all(arg)
         elif cmd == "/kick" and arg:
             client = self.server.find_client(arg.strip())
             if client is None:

@@ -54,6 +54,9 @@ pub enum Code {
     ResumeFailed,
     /// The connection was taken over by a resume of its session.
     Replaced,
+    /// The cluster (Redis) is unreachable: a `hello`, `join` or `nick`
+    /// that needs it cannot be answered now; the connection stays open.
+    Unavailable,
 }
 
 impl Code {
@@ -83,6 +86,7 @@ impl Code {
             Code::Rejected => "rejected",
             Code::ResumeFailed => "resume_failed",
             Code::Replaced => "replaced",
+            Code::Unavailable => "unavailable",
         }
     }
 }

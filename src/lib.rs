@@ -42,4 +42,4 @@ pub use error::{Error, Result};
 pub use event::{ClientId, Event, EventKind, HeldMessage, Reason, RoutedMessage, Via};
 pub use protocol::FRAME_OVERHEAD;
 pub use server::{Server, Waker, WatchFd};
-pub use stats::Stats;
+pub use stats::{ClusterState, Stats};

@@ -1,5 +1,6 @@
 //! Counters a host can read at any time.
 
+use crate::cluster::BackplaneStats;
 use crate::event::Reason;
 
 /// A snapshot of the server's counters, from
@@ -45,11 +46,80 @@ pub struct Stats {
     /// while parked, by reference (a broadcast shared with other queues
     /// counts here too).
     pub retained_bytes: u64,
+    /// Whether this server is a node of a cluster, and whether the cluster
+    /// is usable now.
+    pub cluster: ClusterState,
+    /// Nodes of the cluster registered now (this one included); 0 without
+    /// a cluster.
+    pub cluster_nodes: u64,
+    /// Nicks in the whole cluster now.
+    pub cluster_users: u64,
+    /// Frames (`msg`, `all`, `room`) published for users of other nodes.
+    pub relayed_out: u64,
+    /// Frames from other nodes handed to local clients' queues.
+    pub relayed_in: u64,
+    /// Relays not delivered: refused (the Redis link's output full), lost
+    /// or expired while Redis was away, or dropped on arrival.
+    pub relay_failed: u64,
+    /// Reconnects of the two Redis connections since the server started.
+    pub cluster_reconnects: u64,
+}
+
+/// A server's place in a cluster, as [`Stats::cluster`] says it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum ClusterState {
+    /// Not a node of a cluster (no `redis_url`).
+    #[default]
+    Off,
+    /// A node whose cluster is unusable now (Redis unreachable, or the
+    /// node resyncing): local chat goes on; `hello`, `join` and `nick` get
+    /// `unavailable`.
+    Down,
+    /// A node of a usable cluster.
+    Up,
+}
+
+impl ClusterState {
+    /// 0 off, 1 down, 2 up (the C ABI's `cluster_state`).
+    pub fn as_u64(self) -> u64 {
+        match self {
+            ClusterState::Off => 0,
+            ClusterState::Down => 1,
+            ClusterState::Up => 2,
+        }
+    }
+
+    /// `off`, `down` or `up`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ClusterState::Off => "off",
+            ClusterState::Down => "down",
+            ClusterState::Up => "up",
+        }
+    }
 }
 
 impl Stats {
     /// Disconnects for one reason.
     pub fn disconnects_for(&self, reason: Reason) -> u64 {
         self.disconnects[reason.index()]
+    }
+
+    /// These counters with a backplane's.
+    pub fn with_cluster(self, bp: &BackplaneStats) -> Stats {
+        Stats {
+            cluster: if bp.up {
+                ClusterState::Up
+            } else {
+                ClusterState::Down
+            },
+            cluster_nodes: bp.nodes as u64,
+            cluster_users: bp.users as u64,
+            relayed_out: bp.relayed_out,
+            relayed_in: bp.relayed_in,
+            relay_failed: bp.relay_refused + bp.relay_failed + bp.relay_dropped,
+            cluster_reconnects: bp.reconnects,
+            ..self
+        }
     }
 }

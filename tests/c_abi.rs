@@ -170,10 +170,11 @@ fn host_session(link: Link) {
     assert_eq!(broadcast, json!({"type":"all","from":"bob","text":"hello all"}));
     expect_message(&host, bob_id, "bob", &broadcast);
 
-    // The console text is JSON-escaped by the host.
+    // /say is a host notice (no client can send one, so none can forge
+    // it), the text JSON-escaped by the library.
     let said = r#"from C: "quoted" \ and ünïcode"#;
     host.command(&format!("/say {said}"));
-    let want = json!({"type":"all","from":"host","text":said});
+    let want = json!({"type":"notice","text":said});
     assert_eq!(alice.recv(), want);
     assert_eq!(bob.recv(), want);
 

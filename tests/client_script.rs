@@ -256,10 +256,24 @@ fn help_and_version_describe_the_client() {
         !help.contains("embeddable"),
         "not the library's description: {help}"
     );
-    for default in ["[default: 127.0.0.1:7878]", "[default: 10000]"] {
+    for default in [
+        "[default: 127.0.0.1:7878]",
+        "[default: 10000]",
+        "[default: 300000]",
+    ] {
         assert!(help.contains(default), "--help lacks {default}: {help}");
     }
-    for flag in ["--connect", "--nick", "--token", "--quiet", "--timeout-ms"] {
+    for flag in [
+        "--connect",
+        "--nick",
+        "--token",
+        "--quiet",
+        "--timeout-ms",
+        "--reconnect-ms",
+        "--tls",
+        "--ca",
+        "--insecure",
+    ] {
         assert!(help.contains(flag), "--help lacks {flag}");
     }
 }

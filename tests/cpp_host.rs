@@ -106,7 +106,8 @@ fn host_session(bin: &Path) {
     let text = "say \"hi\" \\ there\tnow \u{1} caf\u{e9} \u{2713}";
     host.command(&format!("/say {text}"));
     assert_eq!(host.line(), "said to 2");
-    let said = json!({"type":"all","from":"host","text":text});
+    // A host notice: a type no client can send, so nobody can forge it.
+    let said = json!({"type":"notice","text":text});
     assert_eq!(alice.recv(), said);
     assert_eq!(bob.recv(), said);
 
@@ -253,7 +254,7 @@ fn tokens_session(bin: &Path) {
     // cy's next frame is the broadcast: the room frame never reached it.
     host.command("/say all of you");
     assert_eq!(host.line(), "said to 3");
-    let said = |text: &str| json!({"type":"all","from":"host","text":text});
+    let said = |text: &str| json!({"type":"notice","text":text});
     for c in [&mut ann, &mut bea, &mut cy] {
         assert_eq!(c.recv(), said("all of you"));
     }

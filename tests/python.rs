@@ -157,7 +157,8 @@ fn python_host_serves_two_users() {
     expect_message(&host, &b, "bob", &all, 2);
 
     host.command("/say hello everyone");
-    let said = json!({"type":"all","from":"host","text":"hello everyone"});
+    // A host notice: a type no client can send, so nobody can forge it.
+    let said = json!({"type":"notice","text":"hello everyone"});
     assert_eq!(alice.recv(), said);
     assert_eq!(bob.recv(), said);
 

@@ -38,6 +38,8 @@ pub struct Options {
     pub tls_host: String,
     /// `--insecure`: any certificate is taken.
     pub insecure: bool,
+    /// How long to keep reconnecting after a drop (zero: never).
+    pub reconnect_for: Duration,
 }
 
 /// How the session ended.
@@ -84,17 +86,28 @@ pub struct App {
     pub session: Session,
     pub style: Style,
     pub ui: Ui,
-    connector: Option<Connector>,
+    pub connector: Option<Connector>,
     pub conn: Option<Conn>,
+    /// The TLS settings each connection (the first, and every reconnect)
+    /// starts from.
+    pub tls: Option<crate::conn::Tls>,
+    /// After a drop: trying to get the session back.
+    pub reconnect: Option<crate::reconnect::Reconnect>,
+    /// Frames waiting for the connection (typed while reconnecting, or
+    /// while a resumed session catches up), sent in order once it is.
+    pub unsent: Vec<serde_json::Value>,
+    /// Rooms to join again when a session could not be resumed and a new
+    /// one began.
+    pub rejoin: Vec<String>,
     /// Waiting for the user to type a nick (a terminal without `--nick`, or
     /// after the server refused one).
     pub asking_nick: bool,
     /// When our hello went out (cleared by the answer).
-    hello_at: Option<Instant>,
+    pub hello_at: Option<Instant>,
     /// The "not answering" notice was given.
     warned: bool,
     /// We sent quit: the server's close (or this deadline) ends it.
-    quit_by: Option<Instant>,
+    pub quit_by: Option<Instant>,
     pub stdin_open: bool,
     pub end: Option<End>,
     signals: UnixStream,
@@ -126,7 +139,11 @@ impl App {
             session: Session::default(),
             style,
             ui,
-            connector: Some(Connector::new(opts.addrs.clone(), opts.timeout, opts.tls.take())),
+            connector: None,
+            tls: opts.tls.take(),
+            reconnect: None,
+            unsent: Vec::new(),
+            rejoin: Vec::new(),
             conn: None,
             asking_nick: false,
             hello_at: None,
@@ -160,6 +177,7 @@ impl App {
 
     /// Runs until the session ends; returns how.
     pub fn run(&mut self) -> io::Result<End> {
+        self.connect();
         self.step_connector(false);
         while self.end.is_none() {
             self.round()?;
@@ -173,7 +191,7 @@ impl App {
             && match &self.ui {
                 Ui::Tty(_) => true,
                 // A script's lines wait for the welcome, as typing would.
-                Ui::Script(_) => self.session.registered,
+                Ui::Script(_) => self.session.registered && self.reconnect.is_none(),
             };
         let mut timeout = self
             .next_deadline()
@@ -268,6 +286,7 @@ impl App {
             self.connector.as_ref().and_then(Connector::deadline),
             hello,
             self.quit_by,
+            self.reconnect.as_ref().and_then(|r| r.next_at),
         ]
         .into_iter()
         .flatten()
@@ -278,8 +297,15 @@ impl App {
         if self.quit_by.is_some_and(|by| now >= by) {
             self.finish(End::Quit);
         }
+        self.reconnect_timer(now);
         let Some(at) = self.hello_at else { return };
         if self.warned || now < at + self.opts.timeout {
+            return;
+        }
+        if self.reconnect.is_some() {
+            // A reconnect that got no answer is tried again.
+            let secs = self.opts.timeout.as_secs_f64();
+            self.lost(format!("no reply to hello in {secs} s"), None);
             return;
         }
         self.warned = true;
@@ -295,7 +321,16 @@ impl App {
         }
     }
 
-    fn step_connector(&mut self, writable: bool) {
+    /// Starts connecting to the server's addresses, one after another.
+    pub fn connect(&mut self) {
+        self.connector = Some(Connector::new(
+            self.opts.addrs.clone(),
+            self.opts.timeout,
+            self.tls.clone(),
+        ));
+    }
+
+    pub fn step_connector(&mut self, writable: bool) {
         let Some(connector) = &mut self.connector else {
             return;
         };
@@ -316,9 +351,17 @@ impl App {
                     self.hello();
                 }
             }
+            Progress::TlsFailed(why) if self.reconnect.is_some() => {
+                self.connector = None;
+                self.lost(why, None);
+            }
             Progress::TlsFailed(why) => {
                 self.connector = None;
                 self.finish(End::Unreachable(why));
+            }
+            Progress::Failed if self.reconnect.is_some() => {
+                let c = self.connector.take().unwrap();
+                self.lost(c.why(), None);
             }
             Progress::Failed => {
                 let c = self.connector.take().unwrap();
@@ -337,11 +380,17 @@ impl App {
         }
     }
 
-    /// Sends our hello with the nick chosen.
+    /// Sends our hello with the nick chosen, asking for a resumable
+    /// session; or, with a session to get back, the resume.
     pub fn hello(&mut self) {
         let mut hello = json!({"type": "hello", "nick": self.session.nick});
-        if let Some(token) = &self.opts.token {
-            hello["token"] = json!(token);
+        if let Some(session) = &self.session.token {
+            hello["resume"] = json!({"session": session, "received": self.session.received});
+        } else {
+            hello["resumable"] = json!(true);
+            if let Some(token) = &self.opts.token {
+                hello["token"] = json!(token);
+            }
         }
         if let Some(conn) = &mut self.conn {
             conn.send(&hello);
@@ -357,7 +406,7 @@ impl App {
             Ok(r) => r,
             Err(e) => {
                 let why = format!("connection lost: {}", crate::conn::plain(&e));
-                self.lost(why);
+                self.lost(why, None);
                 return;
             }
         };
@@ -365,56 +414,51 @@ impl App {
             for effect in self.session.incoming(&frame) {
                 self.effect(effect);
             }
-            if self.end.is_some() {
+            // Ended, or the connection these frames came on was given up.
+            if self.end.is_some() || self.conn.is_none() {
                 return;
             }
         }
         if closed {
-            let why = self
-                .session
-                .closing
-                .take()
-                .unwrap_or_else(|| "the server closed the connection".into());
-            self.lost(why);
+            self.closed("the server closed the connection".into());
         }
     }
 
-    /// The connection ended. Hook: resumable sessions (protocol 1.2) would
-    /// reconnect from here with the session token and the count of frames
-    /// read, instead of ending.
-    fn lost(&mut self, why: String) {
-        if self.quit_by.is_some() {
-            self.finish(End::Quit);
-        } else {
-            self.finish(End::Lost(why));
+    /// The socket closed or failed: the reason the server gave before, if
+    /// any, else `otherwise`.
+    fn closed(&mut self, otherwise: String) {
+        match self.session.closing.take() {
+            Some((code, why)) => self.lost(why, Some(code)),
+            None => self.lost(otherwise, None),
         }
     }
 
     fn flush_socket(&mut self) {
         let Some(conn) = &mut self.conn else { return };
         if let Err(e) = conn.flush() {
-            let why = self
-                .session
-                .closing
-                .take()
-                .unwrap_or_else(|| format!("connection lost: {}", crate::conn::plain(&e)));
-            self.lost(why);
+            self.closed(format!("connection lost: {}", crate::conn::plain(&e)));
         }
     }
 
     fn effect(&mut self, effect: Effect) {
         match effect {
+            // A script's output stays what others said.
+            Effect::Show(crate::style::Line::Said(said)) if said.own && !self.opts.tty => {}
             Effect::Show(line) => self.show(line),
             Effect::Reply(frame) => {
                 if let Some(c) = &mut self.conn {
                     c.send(&frame);
                 }
             }
-            Effect::Welcome => {
+            Effect::Welcome { resumed } => {
                 self.hello_at = None;
                 self.asking_nick = false;
+                self.welcomed(resumed);
                 self.set_prompt();
             }
+            Effect::ResumeFailed(why) => self.resume_failed(why),
+            Effect::Renamed => self.set_prompt(),
+            Effect::Synced => self.synced(),
             Effect::NickRefused(why) => {
                 self.hello_at = None;
                 if self.opts.tty {
@@ -433,12 +477,12 @@ impl App {
         if self.quit_by.is_some() {
             return;
         }
-        match &mut self.conn {
-            Some(conn) if self.session.registered => {
-                conn.send(&json!({"type": "quit"}));
-                self.quit_by = Some(Instant::now() + QUIT_LINGER);
-            }
-            _ => self.finish(End::Quit),
+        if self.conn.is_some() && self.session.registered {
+            // After what waits to be sent, if anything does.
+            self.send_frame(json!({"type": "quit"}));
+            self.quit_by = Some(Instant::now() + QUIT_LINGER);
+        } else {
+            self.finish(End::Quit);
         }
     }
 

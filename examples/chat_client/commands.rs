@@ -7,7 +7,8 @@ use crate::style::{Line, Said, Target};
 
 /// Every command, for `/help` and for Tab completion.
 pub const COMMANDS: &[&str] = &[
-    "/all", "/msg", "/who", "/join", "/part", "/room", "/rooms", "/clear", "/help", "/quit",
+    "/all", "/msg", "/who", "/nick", "/join", "/part", "/room", "/names", "/rooms", "/list", "/clear",
+    "/help", "/quit",
 ];
 
 pub const HELP: &str = "commands:
@@ -15,10 +16,13 @@ pub const HELP: &str = "commands:
   /all TEXT         send TEXT to everyone (also for text starting with / or #)
   /msg NICK TEXT    send TEXT to NICK only
   /who              list who is online
+  /nick NEW         take another nick (everyone sees the rename)
   /join #ROOM       join a room (created if it does not exist)
   /part #ROOM       leave a room
   /room #ROOM TEXT  send TEXT to a room (or just: #ROOM TEXT)
+  /names #ROOM      list a room's members (a room you are in)
   /rooms            list the rooms you are in
+  /list             list every room on the server, with its member count
   /clear            clear the screen (terminal)
   /quit             leave (end of input does the same)
   /help             this text";
@@ -90,6 +94,16 @@ pub fn parse(line: &str, session: &Session) -> Action {
             _ => Action::Usage("usage: /msg NICK TEXT".into()),
         },
         "/who" => Action::Send(json!({"type": "who"}), None),
+        "/nick" if crate::session::valid_nick(rest) => {
+            Action::Send(json!({"type": "nick", "nick": rest}), None)
+        }
+        "/nick" => Action::Usage("usage: /nick NEW (1 to 32 of A-Z a-z 0-9 _ -)".into()),
+        "/names" if rest.starts_with('#') && !rest.contains(' ') => {
+            Action::Send(json!({"type": "members", "room": rest}), None)
+        }
+        "/names" => Action::Usage("usage: /names #ROOM".into()),
+        "/list" if rest.is_empty() => Action::Send(json!({"type": "rooms"}), None),
+        "/list" => Action::Usage("usage: /list".into()),
         "/join" | "/part" if rest.starts_with('#') && !rest.contains(' ') => {
             Action::Send(json!({"type": &cmd[1..], "room": rest}), None)
         }
@@ -109,8 +123,6 @@ pub fn parse(line: &str, session: &Session) -> Action {
         "/clear" => Action::Clear,
         "/quit" => Action::Quit,
         "/help" => Action::Help,
-        // Hooks for protocol 1.2 (`/nick NEW`, `/names #ROOM`, `/list`): they
-        // become frames here once the server speaks them.
         _ => Action::Usage(format!("unknown command {cmd} (try /help)")),
     }
 }

@@ -45,6 +45,7 @@ enum Link {
 
 /// `--tls`: how to verify the server, and the name to verify it as (the
 /// host of `--connect`, also sent as SNI).
+#[derive(Clone)]
 pub struct Tls {
     pub connector: TlsConnector,
     pub host: String,
@@ -64,6 +65,9 @@ pub struct Conn {
     out: Vec<u8>,
     decoder: FrameDecoder,
     pub peer: SocketAddr,
+    /// The first bytes the server sent (up to 3), to tell a TLS server
+    /// answering plain TCP from a broken one.
+    head: Vec<u8>,
 }
 
 /// Tries the addresses one after another, each for at most `timeout`.
@@ -271,6 +275,7 @@ impl Conn {
             out: Vec::new(),
             decoder: FrameDecoder::new(MAX_FRAME),
             peer: addr,
+            head: Vec::new(),
         })
     }
 
@@ -350,7 +355,7 @@ impl Conn {
     /// server closed the connection after them.
     pub fn read(&mut self) -> io::Result<(Vec<Vec<u8>>, bool)> {
         let closed = match &mut self.link {
-            Link::Plain(stream) => read_plain(stream, &mut self.decoder)?,
+            Link::Plain(stream) => read_plain(stream, &mut self.decoder, &mut self.head)?,
             Link::Tls(tls) => read_tls(tls, &mut self.decoder)?,
         };
         let mut frames = Vec::new();
@@ -358,6 +363,14 @@ impl Conn {
             match self.decoder.next_frame() {
                 Ok(Some(p)) => frames.push(p.to_vec()),
                 Ok(None) => break,
+                // A TLS record (an alert or a handshake, type 21 or 22,
+                // version 3.x) where a frame should be.
+                Err(_) if matches!(self.head.as_slice(), [21 | 22, 3, _]) => {
+                    return Err(io::Error::new(
+                        io::ErrorKind::InvalidData,
+                        "the server answered in TLS (connect with --tls)",
+                    ))
+                }
                 Err(e) => {
                     return Err(io::Error::new(
                         io::ErrorKind::InvalidData,
@@ -371,12 +384,16 @@ impl Conn {
 }
 
 /// Reads a plain socket until it would block; true if the server closed.
-fn read_plain(stream: &mut TcpStream, decoder: &mut FrameDecoder) -> io::Result<bool> {
+fn read_plain(stream: &mut TcpStream, decoder: &mut FrameDecoder, head: &mut Vec<u8>) -> io::Result<bool> {
     let mut buf = [0u8; 64 * 1024];
     loop {
         match stream.read(&mut buf) {
             Ok(0) => return Ok(true),
-            Ok(n) => decoder.push(&buf[..n]),
+            Ok(n) => {
+                let want = 3usize.saturating_sub(head.len()).min(n);
+                head.extend_from_slice(&buf[..want]);
+                decoder.push(&buf[..n]);
+            }
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(false),
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
             Err(e) => return Err(e),

@@ -52,9 +52,15 @@ impl App {
             t.screen.set_prompt("nick> ".into(), "nick> ");
         } else {
             let nick = &self.session.nick;
-            let plain = format!("{nick}> ");
+            // While reconnecting the prompt says so: what is typed waits.
+            let away = if self.reconnect.is_some() {
+                " (offline)"
+            } else {
+                ""
+            };
+            let plain = format!("{nick}{away}> ");
             let shown = if self.style.color {
-                format!("\x1b[1m{nick}\x1b[0m> ")
+                format!("\x1b[1m{nick}\x1b[0m{away}> ")
             } else {
                 plain.clone()
             };

@@ -76,7 +76,7 @@ impl App {
             self.hello();
             return;
         }
-        if !self.session.registered {
+        if !self.session.registered && self.reconnect.is_none() {
             self.show(Line::Error(
                 "not connected yet: the line waits until you are".into(),
             ));
@@ -120,14 +120,19 @@ impl App {
         match commands::parse(line, &self.session) {
             Action::Nothing => {}
             Action::Send(mut frame, echo) => {
-                // A script's output stays what others said; a terminal
-                // shows our own lines too, as they read to others, once the
-                // server took them.
-                if let (true, Some(said)) = (tty, echo) {
-                    self.session.expect_ack(&mut frame, said);
+                // Messages carry an id: a terminal shows our own lines, as
+                // they read to others, once the server acked them, and a
+                // message whose ack a drop swallowed is sent again after
+                // the resume (reconnect.rs).
+                let online = self.online();
+                if let Some(said) = echo {
+                    self.session.expect_ack(&mut frame, said, online);
                 }
-                if let Some(conn) = &mut self.conn {
-                    conn.send(&frame);
+                self.send_frame(frame);
+                if !online && tty {
+                    self.show(Line::Status(
+                        "not connected: sent once the session is back".into(),
+                    ));
                 }
             }
             Action::Show(line) => self.show(line),

@@ -16,6 +16,7 @@ mod display;
 mod editor;
 mod input;
 mod keys;
+mod reconnect;
 mod session;
 mod signals;
 mod style;
@@ -78,6 +79,10 @@ struct Args {
     /// proves who the server is: for testing only.
     #[arg(long, requires = "tls", conflicts_with = "ca")]
     insecure: bool,
+    /// After a drop, how long to keep reconnecting (with backoff: 0.5 s,
+    /// doubling up to 8 s) to resume the session; 0 never reconnects.
+    #[arg(long, value_name = "MS", default_value_t = 300_000)]
+    reconnect_ms: u64,
 }
 
 /// Exit statuses (docs/client.md).
@@ -126,6 +131,7 @@ fn main() -> ExitCode {
         tls_host: conn::host_of(&args.connect),
         insecure: args.insecure,
         tls,
+        reconnect_for: Duration::from_millis(args.reconnect_ms),
     };
     let mut app = match App::new(opts) {
         Ok(app) => app,

@@ -13,8 +13,16 @@ pub enum Effect {
     Show(Line),
     /// Send this frame back (a pong).
     Reply(Value),
-    /// Our hello was accepted.
-    Welcome,
+    /// Our hello was accepted: a fresh session, or (`resumed`) the one a
+    /// dropped connection had, continued.
+    Welcome { resumed: bool },
+    /// Our resume was refused (why, in words): a fresh hello may follow.
+    ResumeFailed(String),
+    /// Our own nick changed (the prompt shows it).
+    Renamed,
+    /// The answer to the ping sent after a resume: everything the server
+    /// had for us before it has been read.
+    Synced,
     /// Our hello's nick was refused; another may be tried.
     NickRefused(String),
     /// The server will not have us (a host's rejection): the end.
@@ -34,13 +42,37 @@ pub struct Session {
     pub seen_rooms: BTreeSet<String>,
     /// Errors the server answered to what we sent.
     pub failures: usize,
-    /// Why the server is about to close the connection, if it said so: the
-    /// one line printed when the socket then closes.
-    pub closing: Option<String>,
-    /// Our own messages sent with an `id`, shown once the server acks them
-    /// (so a line that did not go through never shows as said).
-    pending: VecDeque<(u64, Said)>,
+    /// Why the server is about to close the connection, if it said so (the
+    /// error code, and the one line printed when the socket then closes).
+    pub closing: Option<(String, String)>,
+    /// Our messages sent with an `id`, not acked yet: shown (on a terminal)
+    /// once the server acks them, so a line that did not go through never
+    /// shows as said; sent again after a resume if the ack never came.
+    pub pending: VecDeque<Pending>,
     next_id: u64,
+    /// The resumable session's current token (protocol 1.2), if the server
+    /// gave one: what a new connection resumes with.
+    pub token: Option<String>,
+    /// Frames of the session read whole (the count a resume sends as
+    /// `received`): every frame after the first welcome but the welcomes
+    /// and the error that ends a connection.
+    pub received: u64,
+    /// Frames on this connection are counted (a welcome came on it).
+    counting: bool,
+    /// The id of the ping sent after a resume, until its pong comes.
+    pub resync: Option<String>,
+}
+
+/// A message sent (or waiting to be) whose ack has not come yet.
+pub struct Pending {
+    pub id: u64,
+    /// The frame as sent, to send again after a resume that did not bring
+    /// its ack.
+    pub frame: Value,
+    /// How it shows once acked.
+    pub echo: Said,
+    /// Whether it has been written to a connection (else it waits for one).
+    pub sent: bool,
 }
 
 /// Error codes after which the server closes the connection: they are said
@@ -54,14 +86,33 @@ const CLOSING: &[&str] = &[
     "protocol_error",
     "frame_too_large",
     "empty_frame",
+    "replaced",
 ];
 
+/// Errors that end a connection but not a resumable session (it is parked
+/// and may be resumed): they are not counted in `received`.
+pub const PARKING: &[&str] = &["slow_consumer", "timeout"];
+
 impl Session {
-    /// Sends `frame` with an ack id; `echo` shows when the ack comes.
-    pub fn expect_ack(&mut self, frame: &mut Value, echo: Said) {
+    /// Gives `frame` an ack id and remembers it until the ack; `echo`
+    /// shows when the ack comes (on a terminal).
+    pub fn expect_ack(&mut self, frame: &mut Value, echo: Said, sent: bool) {
         self.next_id += 1;
         frame["id"] = json!(self.next_id);
-        self.pending.push_back((self.next_id, echo));
+        self.pending.push_back(Pending {
+            id: self.next_id,
+            frame: frame.clone(),
+            echo,
+            sent,
+        });
+    }
+
+    /// A new connection: nothing is counted on it until its welcome.
+    pub fn connection_lost(&mut self) {
+        self.registered = false;
+        self.counting = false;
+        self.closing = None;
+        self.resync = None;
     }
 
     /// The other nicks online, for completion.
@@ -80,6 +131,12 @@ impl Session {
                 "the server sent something that is not JSON".into(),
             ))];
         };
+        let kind = v.get("type").and_then(Value::as_str).unwrap_or("");
+        let code = v.get("code").and_then(Value::as_str).unwrap_or("");
+        let ends_connection = kind == "error" && (PARKING.contains(&code) || code == "replaced");
+        if self.counting && kind != "welcome" && !ends_connection {
+            self.received += 1;
+        }
         let s = |key: &str| clean(v.get(key).and_then(Value::as_str).unwrap_or(""));
         let show = |text: String| vec![Effect::Show(Line::Status(text))];
         let said = |to: Target| {
@@ -90,20 +147,61 @@ impl Session {
                 own: false,
             }))]
         };
-        match v.get("type").and_then(Value::as_str).unwrap_or("") {
+        match kind {
             "welcome" => {
+                let resumed = v.get("resumed") == Some(&Value::Bool(true));
                 self.registered = true;
+                self.counting = true;
                 self.nick = s("nick");
                 self.users = names(&v["users"]).into_iter().collect();
+                self.token = v.get("session").and_then(Value::as_str).map(String::from);
                 let online = names(&v["users"]).join(", ");
+                let text = if resumed {
+                    format!("reconnected: session resumed as {}; online: {online}", self.nick)
+                } else {
+                    // A new session: nothing of an old one carries over.
+                    self.received = 0;
+                    self.rooms.clear();
+                    format!("connected as {}; online: {online}", self.nick)
+                };
+                vec![Effect::Show(Line::Status(text)), Effect::Welcome { resumed }]
+            }
+            "nick" => {
+                let (new, old) = (s("nick"), s("old"));
+                self.users.retain(|n| *n != old);
+                self.users.insert(new.clone());
+                self.nick = new.clone();
                 vec![
-                    Effect::Welcome,
-                    Effect::Show(Line::Status(format!(
-                        "connected as {}; online: {online}",
-                        self.nick
-                    ))),
+                    Effect::Renamed,
+                    Effect::Show(Line::Status(format!("you are now known as {new}"))),
                 ]
             }
+            "members" => {
+                let members = names(&v["members"]);
+                let room = s("room");
+                self.seen_rooms.insert(room.clone());
+                show(format!("members of {room}: {}", members.join(", ")))
+            }
+            "rooms" => {
+                let rooms: Vec<String> = v["rooms"]
+                    .as_array()
+                    .map(|a| {
+                        a.iter()
+                            .map(|r| {
+                                let room = clean(r["room"].as_str().unwrap_or(""));
+                                self.seen_rooms.insert(room.clone());
+                                format!("{room} ({})", r["members"].as_u64().unwrap_or(0))
+                            })
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                if rooms.is_empty() {
+                    show("no rooms on the server".into())
+                } else {
+                    show(format!("rooms: {}", rooms.join(", ")))
+                }
+            }
+            "notice" => vec![Effect::Show(Line::Notice(s("text")))],
             "msg" => said(Target::Private(s("to"))),
             "all" => said(Target::All),
             "room" => {
@@ -136,20 +234,26 @@ impl Session {
                 let mut shown = Vec::new();
                 // Acks come in the order sent: anything older was answered
                 // by an error already.
-                while let Some((pid, said)) = self.pending.pop_front() {
-                    if Some(pid) == id {
-                        shown.push(Effect::Show(Line::Said(said)));
-                        break;
+                if self.pending.iter().any(|p| Some(p.id) == id) {
+                    while let Some(p) = self.pending.pop_front() {
+                        if Some(p.id) == id {
+                            shown.push(Effect::Show(Line::Said(p.echo)));
+                            break;
+                        }
                     }
                 }
                 shown
             }
+            "pong"
+                if self.resync.is_some() && v.get("id").and_then(Value::as_str) == self.resync.as_deref() =>
+            {
+                self.resync = None;
+                vec![Effect::Synced]
+            }
             "pong" => Vec::new(),
             "banner" => show(s("text")),
             "error" => self.error(&v),
-            // Hook: host notices (`notice`), renames (`nick`), `members` and
-            // `rooms` answers of protocol 1.2 get their own lines here once
-            // the server speaks them; until then they show as sent.
+            // Something newer than this client: shown as sent.
             _ => show(clean(&v.to_string())),
         }
     }
@@ -168,6 +272,14 @@ impl Session {
                 "offline" => {
                     self.users.retain(|n| *n != nick);
                 }
+                "renamed" => {
+                    let old = s("old");
+                    self.users.retain(|n| *n != old);
+                    self.users.insert(nick.clone());
+                    return vec![Effect::Show(Line::Status(format!(
+                        "{old} is now known as {nick}"
+                    )))];
+                }
                 _ => {}
             }
             match v.get("reason").and_then(Value::as_str) {
@@ -181,6 +293,9 @@ impl Session {
     fn error(&mut self, v: &Value) -> Vec<Effect> {
         let code = v.get("code").and_then(Value::as_str).unwrap_or("");
         let text = describe(code, v);
+        if code == "resume_failed" {
+            return vec![Effect::ResumeFailed(text)];
+        }
         if !self.registered {
             match code {
                 "nick_taken" | "bad_nick" => return vec![Effect::NickRefused(text)],
@@ -189,7 +304,7 @@ impl Session {
             }
         }
         if CLOSING.contains(&code) {
-            self.closing = Some(text);
+            self.closing = Some((code.to_string(), text));
             return Vec::new();
         }
         if code == "rate_limited" {
@@ -208,12 +323,12 @@ impl Session {
         let field = |key: &str| v.get(key).and_then(Value::as_str).unwrap_or("");
         let at = match code {
             "no_such_user" => self.pending.iter().position(
-                |(_, s)| matches!(&s.to, Target::Private(to) if to.eq_ignore_ascii_case(field("to"))),
+                |p| matches!(&p.echo.to, Target::Private(to) if to.eq_ignore_ascii_case(field("to"))),
             ),
             "not_in_room" | "bad_room" => self
                 .pending
                 .iter()
-                .position(|(_, s)| matches!(&s.to, Target::Room(r) if r.eq_ignore_ascii_case(field("room")))),
+                .position(|p| matches!(&p.echo.to, Target::Room(r) if r.eq_ignore_ascii_case(field("room")))),
             // A host that drops a held message answers it in its place.
             "moderated" => Some(0),
             _ => None,
@@ -249,6 +364,14 @@ fn describe(code: &str, v: &Value) -> String {
         "server_room_limit" => "the server has no room for another room".into(),
         "rate_limited" => "slow down: the server is limiting how fast you send".into(),
         "rejected" => with_detail("the server refused you"),
+        "replaced" => "another connection took this session over (replaced)".into(),
+        "resume_failed" => match field("reason", "").as_str() {
+            "unknown_session" => {
+                "the server no longer knows this session (it ended, or the server restarted)".into()
+            }
+            "gap" => "the server no longer holds everything sent meanwhile (gap)".into(),
+            other => format!("resume refused ({other})"),
+        },
         _ => with_detail(&format!("server error {}", clean(code))),
     }
 }

@@ -14,6 +14,9 @@ pub enum Line {
     Said(Said),
     /// Text of our own, printed as it is (`/help`).
     Text(String),
+    /// What the server's host says itself (a `notice` frame, which no
+    /// client can send): `-notice- TEXT`, a shape no user's message takes.
+    Notice(String),
 }
 
 /// A chat message, incoming or our own echo.
@@ -54,6 +57,8 @@ const DIM: &str = "\x1b[2m";
 const BOLD: &str = "\x1b[1m";
 const RED: &str = "\x1b[31m";
 const MENTION: &str = "\x1b[1;33m";
+/// Host notices: reverse video, unlike any nick's colour.
+const NOTICE: &str = "\x1b[1;7m";
 
 /// Foreground colours for nicks: the six basic hues, normal and bright,
 /// which every terminal has and themes keep readable.
@@ -77,6 +82,11 @@ impl Style {
             Line::Error(text) => self.paint(&mut out, RED, &format!("! {text}")),
             Line::Said(said) => self.said(&mut out, said, me),
             Line::Text(text) => out.push_str(text),
+            Line::Notice(text) => {
+                self.paint(&mut out, NOTICE, "-notice-");
+                out.push(' ');
+                out.push_str(text);
+            }
         }
         out
     }

@@ -43,7 +43,7 @@ pub struct Args {
     #[arg(long, value_name = "BYTES", default_value_t = Config::default().max_frame_bytes, value_parser = number::<usize>)]
     pub max_frame_bytes: usize,
     /// Most bytes queued for one client before it is dropped as too slow a
-    /// reader (at least --max-frame-bytes + 4).
+    /// reader (at least --max-frame-bytes + 64, the per-frame overhead the cap counts).
     #[arg(long, value_name = "BYTES", default_value_t = Config::default().max_queue_bytes, value_parser = number::<usize>)]
     pub max_queue_bytes: usize,
     /// Most bytes read from one client per round, so one busy client cannot
@@ -107,6 +107,25 @@ pub struct Args {
     /// Default: any.
     #[arg(long, value_name = "LIST")]
     pub ws_origins: Option<String>,
+    /// Join a cluster of servers through this Redis
+    /// (redis://[user:pass@]IP[:port][/db]): one chat across every server
+    /// started with the same Redis and --cluster. An unreachable Redis does
+    /// not stop the server from starting; it joins when Redis answers.
+    #[arg(long, value_name = "URL", value_parser = redis_url)]
+    pub redis: Option<chat::cluster::RedisUrl>,
+    /// The cluster's name: the prefix of its Redis keys and channels
+    /// (1 to 64 of A-Z a-z 0-9 _ . -).
+    #[arg(long, value_name = "NAME", default_value = "chat")]
+    pub cluster: String,
+    /// A server of the cluster silent this long is dead: its users are
+    /// shown offline everywhere and their nicks freed (at least 100).
+    #[arg(long, value_name = "MS", default_value_t = 10_000, value_parser = number::<u64>)]
+    pub node_timeout_ms: u64,
+    /// SO_REUSEPORT on the listeners: several server processes --listen on
+    /// one address and the kernel spreads connections over them (with
+    /// --redis, clients cannot tell which one they reached).
+    #[arg(long)]
+    pub reuse_port: bool,
     /// Least severe log records shown.
     #[arg(long, value_name = "LEVEL", default_value = "info",
           value_parser = ["off", "error", "warn", "info", "debug", "trace"])]
@@ -157,6 +176,18 @@ impl Args {
         if self.resume_retain_bytes == 0 {
             return Err("--resume-retain-bytes must be at least 1".into());
         }
+        if self.node_timeout_ms < 100 {
+            return Err(format!(
+                "--node-timeout-ms must be at least 100 (got {})",
+                self.node_timeout_ms
+            ));
+        }
+        if !chat::cluster::valid_name(&self.cluster) {
+            return Err(format!(
+                "--cluster {:?} must be 1 to 64 of A-Z a-z 0-9 _ . -",
+                self.cluster
+            ));
+        }
         if self.log_lines_per_client == 0 {
             return Err("--log-lines-per-client must be at least 1".into());
         }
@@ -185,6 +216,10 @@ impl Args {
             }),
             resume_window: Duration::from_millis(self.resume_window_ms),
             resume_retain_bytes: self.resume_retain_bytes,
+            redis_url: self.redis.clone(),
+            cluster_name: self.cluster.clone(),
+            node_timeout: Duration::from_millis(self.node_timeout_ms),
+            reuse_port: self.reuse_port,
             ..Config::default()
         };
         // Anything the checks above missed, in the library's words.
@@ -241,4 +276,13 @@ fn listen_addr(s: &str) -> Result<SocketAddr, String> {
         .or(addrs.first())
         .copied()
         .ok_or_else(|| format!("{s} names no address"))
+}
+
+/// `--redis`: a Redis URL the library can use (an IP address: resolving a
+/// name would block the loop).
+fn redis_url(text: &str) -> Result<chat::cluster::RedisUrl, String> {
+    let bad = |e: chat::cluster::UrlError| format!("{text:?} is not a usable Redis URL: {e}");
+    let url: chat::cluster::RedisUrl = text.parse().map_err(bad)?;
+    url.socket_addr().map_err(bad)?;
+    Ok(url)
 }

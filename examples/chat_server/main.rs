@@ -107,6 +107,18 @@ fn log_stats(server: &Server) {
         s.resume_failed,
         s.retained_bytes
     );
+    if s.cluster != chat::ClusterState::Off {
+        info!(
+            "stats: cluster {} nodes {} users {} relayed out {} in {} failed {} reconnects {}",
+            s.cluster.as_str(),
+            s.cluster_nodes,
+            s.cluster_users,
+            s.relayed_out,
+            s.relayed_in,
+            s.relay_failed,
+            s.cluster_reconnects
+        );
+    }
 }
 
 /// Logs what happened (clients by number, `client 3`: only room names are

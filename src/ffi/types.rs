@@ -79,6 +79,23 @@ pub struct ChatStats {
     /// Bytes resumable sessions hold now for a resume (written frames kept
     /// for replay, frames queued while parked), by reference.
     pub retained_bytes: u64,
+    /// The cluster (appended in 1.2): 0 not a node of one (no
+    /// `redis_url`), 1 down (Redis unreachable: local chat goes on,
+    /// `hello` and `join` get `unavailable`), 2 up.
+    pub cluster_state: u64,
+    /// Nodes of the cluster registered now, this one included.
+    pub cluster_nodes: u64,
+    /// Nicks in the whole cluster now.
+    pub cluster_users: u64,
+    /// Frames published for users of other nodes.
+    pub cluster_relayed_out: u64,
+    /// Frames from other nodes handed to local clients.
+    pub cluster_relayed_in: u64,
+    /// Relays refused (the Redis link full), lost or expired while Redis
+    /// was away, or dropped on arrival.
+    pub cluster_relay_failed: u64,
+    /// Reconnects of the two Redis connections.
+    pub cluster_reconnects: u64,
 }
 
 const STATS_MIN_SIZE: usize = offset_of!(ChatStats, clients) + size_of::<u64>();
@@ -132,6 +149,16 @@ pub unsafe fn write_stats(out: NonNull<ChatStats>, stats: &Stats) -> Result<(), 
         (offset_of!(ChatStats, resumed), stats.resumed),
         (offset_of!(ChatStats, resume_failed), stats.resume_failed),
         (offset_of!(ChatStats, retained_bytes), stats.retained_bytes),
+        (offset_of!(ChatStats, cluster_state), stats.cluster.as_u64()),
+        (offset_of!(ChatStats, cluster_nodes), stats.cluster_nodes),
+        (offset_of!(ChatStats, cluster_users), stats.cluster_users),
+        (offset_of!(ChatStats, cluster_relayed_out), stats.relayed_out),
+        (offset_of!(ChatStats, cluster_relayed_in), stats.relayed_in),
+        (offset_of!(ChatStats, cluster_relay_failed), stats.relay_failed),
+        (
+            offset_of!(ChatStats, cluster_reconnects),
+            stats.cluster_reconnects,
+        ),
     ];
     for (offset, value) in fields {
         if offset + size_of::<u64>() <= size {

@@ -71,19 +71,30 @@ impl Core {
     /// `rooms`: every room with its member count, sorted by name.
     pub(super) fn list_rooms(&mut self, id: ClientId) {
         let counts = self.rooms.counts();
-        let rooms: Vec<RoomCount<'_>> = counts
-            .iter()
-            .map(|(room, members)| RoomCount {
-                room,
-                members: *members,
-            })
-            .collect();
+        let rooms: Vec<RoomCount<'_>> = match &self.cluster {
+            Some(c) => {
+                c.bp.rooms()
+                    .into_iter()
+                    .map(|(room, members)| RoomCount { room, members })
+                    .collect()
+            }
+            None => counts
+                .iter()
+                .map(|(room, members)| RoomCount {
+                    room,
+                    members: *members,
+                })
+                .collect(),
+        };
         let reply = encode_json(&Outgoing::Rooms { rooms: &rooms });
         self.reply(id, &reply);
     }
 
     /// The nicks of a room's members (parked sessions included), sorted.
     pub(super) fn member_nicks(&self, key: &str) -> Vec<&str> {
+        if let Some(c) = &self.cluster {
+            return c.bp.room_members(key);
+        }
         let Some(room) = self.rooms.get(key) else {
             return Vec::new();
         };

@@ -71,6 +71,9 @@ impl Core {
             Incoming::Hello { .. } => self.reply_error(id, Code::BadRequest, Some("already registered")),
             Incoming::Msg { to, text, id: ack } => {
                 let Some(to_id) = self.registry.find(&to) else {
+                    if let Some((payload, queued)) = self.relay_msg(from, &to, text, now) {
+                        return self.routed(id, payload, queued, ack);
+                    }
                     let reply = error_payload(Code::NoSuchUser.as_str(), Some(&to), None, None);
                     return self.reply(id, &reply);
                 };
@@ -88,20 +91,23 @@ impl Core {
                 let queued = self
                     .delivery
                     .fan_out(&mut self.conns, self.registry.ids(), &payload, Some(id));
+                let queued = queued + self.relay_all(from, &payload, now);
                 self.routed(id, payload, queued, ack);
             }
             Incoming::Who => {
                 let users = encode_json(&Outgoing::Users {
-                    users: &self.registry.roster(),
+                    users: &self.all_nicks(),
                 });
                 self.reply(id, &users);
             }
             Incoming::Ping { id: ping } => self.reply(id, &encode_json(&Outgoing::Pong { id: ping })),
             Incoming::Pong => {}
             Incoming::Quit => self.leave(id, Reason::Quit, now, None),
+            Incoming::Join { room } if self.cluster.is_some() => self.cluster_join(id, from, &room, now),
             Incoming::Join { room } => self.join(id, from, &room),
-            Incoming::Part { room } => self.part_by_client(id, &room),
-            Incoming::Room { room, text, id: ack } => self.room_message(id, from, &room, text, ack),
+            Incoming::Part { room } => self.part_by_client(id, &room, now),
+            Incoming::Room { room, text, id: ack } => self.room_message(id, from, &room, text, ack, now),
+            Incoming::Nick { nick } if self.cluster.is_some() => self.cluster_rename(id, from, &nick, now),
             Incoming::Nick { nick } => self.rename(id, from, &nick),
             Incoming::Members { room } => self.members(id, &room),
             Incoming::Rooms => self.list_rooms(id),
@@ -110,12 +116,18 @@ impl Core {
 
     /// A `hello` from a client not yet registered.
     fn hello(&mut self, id: ClientId, nick: &str, token: Option<String>, resumable: bool, now: Instant) {
+        if self.is_claiming(id) {
+            return self.reply_error(id, Code::BadRequest, Some("hello waiting for the cluster"));
+        }
         if !message::valid_nick(nick) {
             return self.reply_error(id, Code::BadNick, Some("a nick is 1 to 32 of A-Z a-z 0-9 _ -"));
         }
         let key = message::fold(nick);
         if self.registry.is_taken(&key) {
             return self.reply_error(id, Code::NickTaken, None);
+        }
+        if self.cluster.is_some() {
+            return self.claim(id, key, nick.into(), token, resumable, now);
         }
         match self.authority.approval_timeout() {
             Some(timeout) => self.await_approval(id, key, nick.into(), token, now + timeout, resumable),
@@ -133,7 +145,7 @@ impl Core {
     }
 
     /// `join`: limits first, then membership, reply, presence and event.
-    fn join(&mut self, id: ClientId, nick: &Arc<str>, name: &str) {
+    pub(super) fn join(&mut self, id: ClientId, nick: &Arc<str>, name: &str) {
         let joined = match self.rooms.join(id, name) {
             Ok(joined) => joined,
             Err(Code::BadRoom) => {
@@ -171,12 +183,15 @@ impl Core {
     }
 
     /// `part` from the client itself.
-    fn part_by_client(&mut self, id: ClientId, name: &str) {
+    fn part_by_client(&mut self, id: ClientId, name: &str, now: Instant) {
         let key = message::fold(name);
         if !self.rooms.is_member(id, &key) {
             return self.room_error(id, Code::NotInRoom, name);
         }
         self.part(id, &key, true);
+        if let Some(nick) = self.nick(id).map(str::to_string) {
+            self.cluster_part(&nick, name, now);
+        }
     }
 
     /// Takes a client out of a room: it is told (`parted`) when
@@ -217,6 +232,7 @@ impl Core {
         name: &str,
         text: JsonString<'_>,
         ack: Option<&RawValue>,
+        now: Instant,
     ) {
         let Some((_, room)) = self.rooms.joined_by(name, id) else {
             return self.room_error(id, Code::NotInRoom, name);
@@ -225,6 +241,10 @@ impl Core {
         let queued = self
             .delivery
             .fan_out(&mut self.conns, room.members.iter().copied(), &payload, Some(id));
+        let queued = match self.cluster.is_some().then(|| room.name.clone()) {
+            Some(room_name) => queued + self.relay_room(from, &room_name, &payload, now),
+            None => queued,
+        };
         self.routed(id, payload, queued, ack);
     }
 

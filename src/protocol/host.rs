@@ -85,6 +85,9 @@ impl Core {
             });
         }
         self.part(id, &key, true);
+        if let Some(nick) = self.nick(id).map(str::to_string) {
+            self.cluster_part(&nick, name, now);
+        }
         self.drop_doomed(now);
         Ok(())
     }
@@ -145,7 +148,8 @@ impl Core {
     /// `hello` again.
     pub fn reject(&mut self, id: ClientId, message: Option<&str>, now: Instant) -> Result<()> {
         self.known(id)?;
-        self.end_approval(id).ok_or(Error::NotAwaitingApproval(id))?;
+        let (nick, _) = self.end_approval(id).ok_or(Error::NotAwaitingApproval(id))?;
+        self.cluster_unclaim(id, Some(&nick), Reason::Kicked, now);
         self.reply_error(id, Code::Rejected, message);
         self.drop_doomed(now);
         Ok(())

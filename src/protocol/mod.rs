@@ -30,6 +30,8 @@ use crate::idmap::IdMap;
 use crate::stats::Stats;
 
 mod authority;
+mod cluster;
+mod cluster_events;
 mod commands;
 mod conn;
 mod delivery;
@@ -78,6 +80,8 @@ pub struct Core {
     /// Shutting down: leaving clients get no presence frames about each
     /// other.
     quiet: bool,
+    /// The cluster, when this core is one node of one.
+    cluster: Option<Box<cluster::Cluster>>,
 }
 
 impl Core {
@@ -98,6 +102,7 @@ impl Core {
             stats: Stats::default(),
             next_id: 1,
             quiet: false,
+            cluster: None,
         }
     }
 
@@ -192,12 +197,16 @@ impl Core {
             .filter_map(|c| c.session.as_ref())
             .map(|s| s.retained_bytes())
             .sum();
-        Stats {
+        let stats = Stats {
             queued_bytes: queued,
             peak_queued_bytes: peak,
             parked: self.resumption.parked() as u64,
             retained_bytes: retained as u64,
             ..self.stats.clone()
+        };
+        match &self.cluster {
+            Some(c) => stats.with_cluster(&c.bp.stats()),
+            None => stats,
         }
     }
 

@@ -167,7 +167,7 @@ impl Core {
     /// others see it leave with `reason`, its nick is free, the host gets
     /// `Disconnected`. A connection still flushing its farewell goes on
     /// closing.
-    pub(super) fn end_parked(&mut self, id: ClientId, reason: Reason, _now: Instant) {
+    pub(super) fn end_parked(&mut self, id: ClientId, reason: Reason, now: Instant) {
         let Some(Phase::Parked { linger, .. }) = self.conns.get(&id).map(|c| c.phase.clone()) else {
             return;
         };
@@ -175,7 +175,7 @@ impl Core {
         if let Some(conn) = self.conns.get(&id) {
             log::debug!("client {id} ({}): its parked session ended: {reason}", conn.peer);
         }
-        self.end_session(id, reason);
+        self.end_session(id, reason, now);
         match linger {
             Some(deadline) => {
                 if let Some(conn) = self.conns.get_mut(&id) {

@@ -115,6 +115,24 @@ impl Rooms {
         })
     }
 
+    /// Whether `id` may join the room `key` (folded) with `pending` more
+    /// joins of its own under way, by this server's limits (a cluster's
+    /// node asks before the cluster does).
+    pub fn may_join(&self, id: ClientId, key: &str, pending: usize) -> Result<(), Code> {
+        let mine = self.of(id).len() + pending;
+        match self.by_key.get(key) {
+            _ if mine >= self.max_rooms_per_client => Err(Code::TooManyRooms),
+            Some(room) if room.members.len() >= self.max_members_per_room => Err(Code::RoomFull),
+            None if self.by_key.len() >= self.max_rooms => Err(Code::ServerRoomLimit),
+            _ => Ok(()),
+        }
+    }
+
+    /// Most members of one room (cluster-wide, on a node of a cluster).
+    pub fn max_members(&self) -> usize {
+        self.max_members_per_room
+    }
+
     /// Takes `id` out of the room `key`; `None` if it was not a member.
     pub fn part(&mut self, id: ClientId, key: &str) -> Option<Parted> {
         let room = self.by_key.get_mut(key)?;

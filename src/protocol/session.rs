@@ -99,7 +99,7 @@ impl Core {
         let token = resumable.then(Token::generate).flatten();
         let welcome = encode_json(&Outgoing::Welcome {
             nick: &nick,
-            users: &self.registry.roster(),
+            users: &self.all_nicks(),
             session: token.as_ref().map(Token::as_str),
             resumed: false,
         });
@@ -137,18 +137,19 @@ impl Core {
             let bye = error_payload(code.as_str(), None, None, message);
             self.delivery.deliver(&mut self.conns, id, &bye, Kind::Farewell);
         }
-        self.end_approval(id);
+        let approved = self.end_approval(id);
+        self.cluster_unclaim(id, approved.as_ref().map(|(nick, _)| &**nick), reason, now);
         let deadline = self.timers.start_closing(id, now);
         if let Some(conn) = self.conns.get_mut(&id) {
             conn.phase = Phase::Closing { reason, deadline };
             log_leave(id, conn.peer, conn.nick.as_deref(), reason, farewell);
         }
-        self.end_session(id, reason);
+        self.end_session(id, reason, now);
     }
 
     /// A registered client's session ends for good (its connection is
     /// closing, or gone): its rooms, held messages, nick, presence, event.
-    pub(super) fn end_session(&mut self, id: ClientId, reason: Reason) {
+    pub(super) fn end_session(&mut self, id: ClientId, reason: Reason, now: Instant) {
         for key in self.rooms.of(id).to_vec() {
             self.part(id, &key, false);
         }
@@ -161,6 +162,7 @@ impl Core {
         if let Some(nick) = conn.nick.clone() {
             self.registry.remove(&nick);
             self.stats.registered -= 1;
+            self.cluster_release(id, &nick, reason, now);
             if !self.quiet {
                 let offline = encode_json(&Outgoing::Presence {
                     nick: &nick,

@@ -18,6 +18,7 @@ use crate::sys::{self, Interest, Ready};
 
 mod accept;
 mod client;
+mod cluster;
 mod drain;
 mod host;
 mod pending;
@@ -108,6 +109,10 @@ pub struct Server {
     read_buf: Box<[u8]>,
     accept_paused_until: Option<Instant>,
     shutting_down: bool,
+    /// The cluster's Redis sockets, when this server is a node of one.
+    redis: Option<cluster::RedisSockets>,
+    /// A shutdown waits for the cluster's goodbye until then.
+    leave_by: Option<Instant>,
     // Buffers reused every round.
     interest: Interest,
     ready: Ready,
@@ -126,11 +131,7 @@ impl Server {
             )?),
             None => None,
         };
-        if cfg.redis_url.is_some() {
-            return Err(Error::InvalidConfig(
-                "redis_url: not available in this build yet".into(),
-            ));
-        }
+        let backplane = cluster::backplane(&cfg, Instant::now())?;
         let ws = crate::codec::ws::HandshakeConfig::new(&cfg.ws_path)
             .map_err(|e| Error::InvalidConfig(format!("ws_path: {}", e.0)))?;
         let ws = match &cfg.ws_allowed_origins {
@@ -166,8 +167,15 @@ impl Server {
         slots.insert(wake_rx.as_raw_fd(), Slot::Wake);
         let read_buf = vec![0; cfg.read_budget.min(MAX_READ_CHUNK)].into_boxed_slice();
         log::info!("listening on {local_addr} (at most {} clients)", cfg.max_clients);
+        let mut core = Core::new(&cfg);
+        let redis = backplane.map(|bp| {
+            core.set_backplane(bp);
+            cluster::RedisSockets::default()
+        });
         Ok(Server {
-            core: Core::new(&cfg),
+            core,
+            redis,
+            leave_by: None,
             cfg,
             local_addr,
             ws_addr,
@@ -214,6 +222,9 @@ impl Server {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
         };
+        if self.redis.is_some() {
+            self.redis_prepare(Instant::now());
+        }
         self.collect_interest();
         let mut ready = std::mem::take(&mut self.ready);
         let waited = sys::wait(&self.interest, wait, &mut ready);
@@ -232,11 +243,16 @@ impl Server {
                 Slot::Client(_) => self.read_client(fd, now),
                 Slot::Pending(_) => self.read_pending(fd, now),
                 Slot::Draining(_) => self.drain_closed(fd),
+                Slot::Redis(which) => {
+                    let which = *which;
+                    self.redis_ready(which, true, false, now);
+                }
                 Slot::Free => {}
             }
         }
         self.resume_input(now);
         self.core.tick(now);
+        self.core.pump_cluster(now);
         // Write to every client that has new output now rather than after
         // another select(): most sockets are writable, and this saves a
         // round and its system call.
@@ -246,6 +262,10 @@ impl Server {
             match self.slots.get_mut(fd) {
                 Slot::Client(c) => ids.push(c.id),
                 Slot::Pending(_) => self.write_pending(fd, now),
+                Slot::Redis(which) => {
+                    let which = *which;
+                    self.redis_ready(which, false, true, now);
+                }
                 _ => {}
             }
         }
@@ -263,6 +283,9 @@ impl Server {
         self.done = done;
         self.expire_drains(Some(now));
         self.expire_pending(now);
+        if self.redis.is_some() {
+            self.redis_flush(now);
+        }
         self.ready = ready;
         Ok(self.core.events().len())
     }
@@ -300,11 +323,22 @@ impl Server {
             self.shutting_down = true;
             self.slots.close_listeners();
             let now = Instant::now();
+            // Other nodes see every local user go offline (`shutdown`) at
+            // once, before the clients are told.
+            self.core.leave_cluster("shutdown", now);
+            self.leave_by = Some(now + deadline);
             self.core.shutdown(now, now + deadline);
             self.expire_drains(None);
             self.slots.clear_pending();
         }
-        self.slots.no_clients()
+        // The goodbye was answered, or cannot be sent now (Redis away: the
+        // other nodes find this one gone within node_timeout instead).
+        let cluster_done = self
+            .core
+            .backplane()
+            .is_none_or(|bp| bp.is_idle() || bp.stats().commands.phase != crate::cluster::Phase::Ready)
+            || self.leave_by.is_some_and(|t| Instant::now() >= t);
+        self.slots.no_clients() && cluster_done
     }
 
     /// Shuts down and pumps until every connection is closed or `deadline`
@@ -328,6 +362,9 @@ impl Server {
     /// when one is ready or [`timeout`](Self::timeout) has passed. The set
     /// changes after every call that does I/O or queues output: ask again.
     pub fn fds(&mut self) -> Vec<WatchFd> {
+        if self.redis.is_some() {
+            self.redis_prepare(Instant::now());
+        }
         self.collect_interest();
         let mut out: Vec<WatchFd> = self
             .interest
@@ -361,6 +398,7 @@ impl Server {
             self.accept_paused_until,
             self.slots.next_drain_end(),
             self.slots.next_pending_deadline(),
+            self.core.backplane().and_then(|bp| bp.next_deadline()),
         ]
         .into_iter()
         .flatten()
@@ -375,16 +413,29 @@ impl Server {
     /// clients with queued output write.
     fn collect_interest(&mut self) {
         let now = Instant::now();
-        let Interest { read, write } = &mut self.interest;
-        read.clear();
-        write.clear();
+        self.interest.read.clear();
+        self.interest.write.clear();
         let may_read = self.core.events().len() < self.cfg.max_events;
         if self.accept_paused_until.is_some_and(|t| now >= t) {
             self.accept_paused_until = None;
         }
         let accepting = may_read && self.accept_paused_until.is_none();
+        let redis = self.redis_interest();
+        let Interest { read, write } = &mut self.interest;
         for (fd, slot) in self.slots.iter() {
             match slot {
+                // Never held back: Redis drops a subscriber that falls
+                // behind, and replies have deadlines.
+                Slot::Redis(_) => {
+                    if let Some((_, r, w)) = redis.iter().flatten().find(|(f, _, _)| *f == fd) {
+                        if *r {
+                            read.push(fd);
+                        }
+                        if *w {
+                            write.push(fd);
+                        }
+                    }
+                }
                 Slot::Wake | Slot::Draining(_) => read.push(fd),
                 Slot::Listener(_) => {
                     if accepting {

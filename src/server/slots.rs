@@ -2,7 +2,7 @@
 //! with what it is: the wake pipe, a listener (one per kind of
 //! connection), a connection still in its TLS handshake or WebSocket
 //! upgrade, a client of any transport, or a closed connection being
-//! drained. (Later, the cluster's links to Redis.) Every watched
+//! drained, or one of the cluster's two links to Redis. Every watched
 //! descriptor is below `FD_SETSIZE`, so a flat table indexed by descriptor
 //! is enough, and the loop dispatches on the slot's kind.
 
@@ -69,6 +69,9 @@ pub(super) enum Slot {
     Client(Client),
     /// A closed connection being drained.
     Draining(Draining),
+    /// One of the cluster's two Redis connections (its socket is
+    /// `cluster::LinkSockets`').
+    Redis(crate::cluster::Which),
 }
 
 /// Every watched descriptor.

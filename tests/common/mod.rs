@@ -557,4 +557,5 @@ pub fn start_listening(cmd: Command) -> (Spawned, SocketAddr) {
     (p, addr)
 }
 pub mod backplane;
+pub mod cluster_server;
 pub mod redis;

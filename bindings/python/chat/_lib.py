@@ -152,6 +152,14 @@ STATS_FIELDS = (
     "resumed",
     "resume_failed",
     "retained_bytes",
+    # Appended in 1.2: the cluster (cluster_state 0 off, 1 down, 2 up).
+    "cluster_state",
+    "cluster_nodes",
+    "cluster_users",
+    "cluster_relayed_out",
+    "cluster_relayed_in",
+    "cluster_relay_failed",
+    "cluster_reconnects",
 )
 
 

@@ -192,6 +192,20 @@ class Stats:
     """Resumes answered resume_failed so far."""
     retained_bytes: int
     """Bytes sessions hold for a resume now (by reference)."""
+    cluster_state: int
+    """0: not a node of a cluster; 1: the cluster is down (Redis unreachable); 2: up."""
+    cluster_nodes: int
+    """Nodes of the cluster registered now, this one included."""
+    cluster_users: int
+    """Nicks in the whole cluster now."""
+    cluster_relayed_out: int
+    """Frames published for users of other nodes."""
+    cluster_relayed_in: int
+    """Frames from other nodes handed to local clients."""
+    cluster_relay_failed: int
+    """Relays refused, lost or expired while Redis was away, or dropped on arrival."""
+    cluster_reconnects: int
+    """Reconnects of the two Redis connections."""
 
     @property
     def disconnects(self):
