@@ -109,7 +109,8 @@ done
 # (fan-out to 1000 clients spread over 1, 2 and 4 processes, one Redis as
 # the peer), a start_chat_procs N beside start_chat below that starts N
 # servers on one port, and the server CPU summed over their pids (the
-# generator's --server-pid takes one today). Not measured yet.
+# generator's --server-pid takes one today). Measured meanwhile by
+# bench/reuse_port.sh, a script of its own.
 REUSE_PORT_CASES=()
 # The loopback TCP stream (no server), the ceiling for payload bytes.
 add_case tcp "--scenario bandwidth --size 1048576 --messages 4096"

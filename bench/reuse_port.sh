@@ -9,6 +9,7 @@
 #   PROCS="1 2" RUNS=1 bench/reuse_port.sh
 #
 # Needs chat_server --listen ADDR --reuse-port --redis URL --cluster NAME
+# (one cluster name for every process)
 # (it stops with a message if the build has no --reuse-port). Installs
 # redis-server if missing. Loopback only; every run stops by itself.
 # Environment: PROCS, RUNS, CLIENTS (1000), MESSAGES (10000), CHAT_BIN,
@@ -85,7 +86,7 @@ for run in $(seq 1 "$RUNS"); do
         PIDS=()
         for i in $(seq 1 "$n"); do
             "$CHAT_BIN" --listen "127.0.0.1:$port" --reuse-port --redis "redis://127.0.0.1:$rport" \
-                --cluster "bench$i" --max-queue-bytes "$QUEUE_BYTES" --max-clients 4000 \
+                --cluster bench --max-queue-bytes "$QUEUE_BYTES" \
                 >"$WORK/s$i.out" 2>"$WORK/s$i.err" &
             PIDS+=($!)
             wait_for 10 grep -q '^listening on ' "$WORK/s$i.out"
