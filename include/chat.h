@@ -640,6 +640,17 @@ typedef struct ChatStats {
      * for replay, frames queued while parked), by reference.
      */
     uint64_t retained_bytes;
+    /**
+     * Connections the server closed whose peer has not closed yet,
+     * drained for up to two seconds; they count toward `max_clients` and
+     * `max_per_ip` (appended in 1.2).
+     */
+    uint64_t draining;
+    /**
+     * Bytes read and discarded from draining connections since the
+     * server started (at most `read_budget` per connection per round).
+     */
+    uint64_t drained_bytes;
 } ChatStats;
 
 /**
@@ -949,30 +960,6 @@ int chat_drop(struct ChatServer *s, uint64_t ticket, const char *code, const cha
 int chat_set_user_data(struct ChatServer *s, uint64_t client, uint64_t data);
 
 /**
- * Queues `{"type":"notice","text":text}` to one client: a connected one,
- * or a parked session (it gets it when it resumes). `text` is any
- * NUL-terminated UTF-8 string (escaped as JSON by the library). Returns
- * `CHAT_OK`, or `CHAT_ERR_NULL`, `CHAT_ERR_UTF8`, `CHAT_ERR_TOO_LARGE`
- * (the frame would pass `max_frame_bytes`), `CHAT_ERR_UNKNOWN_CLIENT`
- * (gone, or being closed), `CHAT_ERR_SHUTTING_DOWN`.
- *
- * # Safety
- * `s` is NULL or a live server, used by this thread only; `text` is NULL
- * or a NUL-terminated string.
- */
-int chat_notice(struct ChatServer *s, uint64_t client, const char *text);
-
-/**
- * Queues `{"type":"notice","text":text}` to every registered client
- * (parked sessions included), encoded once. Returns how many clients it
- * was queued to (>= 0), or a negative `CHAT_ERR_*` as for `chat_notice`.
- *
- * # Safety
- * As `chat_notice`.
- */
-int chat_notice_all(struct ChatServer *s, const char *text);
-
-/**
  * Sends the server's log records at `max_level` and above to `callback`
  * (`CHAT_LOG_ERROR` 1 .. `CHAT_LOG_TRACE` 5), replacing any callback set
  * before; `max_level` `CHAT_LOG_OFF` (0) or a NULL `callback` turns it
@@ -1057,6 +1044,30 @@ const char *chat_server_local_addr(const struct ChatServer *s);
  * `s` is NULL or a live server, used by this thread only.
  */
 const char *chat_server_ws_addr(const struct ChatServer *s);
+
+/**
+ * Queues `{"type":"notice","text":text}` to one client: a connected one,
+ * or a parked session (it gets it when it resumes). `text` is any
+ * NUL-terminated UTF-8 string (escaped as JSON by the library). Returns
+ * `CHAT_OK`, or `CHAT_ERR_NULL`, `CHAT_ERR_UTF8`, `CHAT_ERR_TOO_LARGE`
+ * (the frame would pass `max_frame_bytes`), `CHAT_ERR_UNKNOWN_CLIENT`
+ * (gone, or being closed), `CHAT_ERR_SHUTTING_DOWN`.
+ *
+ * # Safety
+ * `s` is NULL or a live server, used by this thread only; `text` is NULL
+ * or a NUL-terminated string.
+ */
+int chat_notice(struct ChatServer *s, uint64_t client, const char *text);
+
+/**
+ * Queues `{"type":"notice","text":text}` to every registered client
+ * (parked sessions included), encoded once. Returns how many clients it
+ * was queued to (>= 0), or a negative `CHAT_ERR_*` as for `chat_notice`.
+ *
+ * # Safety
+ * As `chat_notice`.
+ */
+int chat_notice_all(struct ChatServer *s, const char *text);
 
 /**
  * Queues one frame to every member of a room: `json` is exactly one JSON

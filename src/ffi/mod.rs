@@ -12,9 +12,9 @@ mod config;
 mod error;
 mod event;
 mod handle;
-mod notice;
 mod log;
 mod lookup;
+mod notice;
 mod rooms;
 mod types;
 
@@ -44,7 +44,6 @@ pub use event::{
     ChatEvent, CHAT_EVENT_CONNECTED, CHAT_EVENT_DISCONNECTED, CHAT_EVENT_MESSAGE, CHAT_EVENT_REGISTERED,
 };
 pub use handle::ChatServer;
-pub use notice::{chat_notice, chat_notice_all};
 pub use log::{
     chat_server_set_log, ChatLogFn, CHAT_LOG_DEBUG, CHAT_LOG_ERROR, CHAT_LOG_INFO, CHAT_LOG_OFF,
     CHAT_LOG_TRACE, CHAT_LOG_WARN,
@@ -52,6 +51,7 @@ pub use log::{
 pub use lookup::{
     chat_client_nick, chat_client_peer, chat_find_client, chat_server_local_addr, chat_server_ws_addr,
 };
+pub use notice::{chat_notice, chat_notice_all};
 pub use rooms::{chat_room_members, chat_room_remove, chat_room_send};
 pub use types::{ChatPollFd, ChatStats, CHAT_POLL_READ, CHAT_POLL_WRITE};
 

@@ -79,6 +79,13 @@ pub struct ChatStats {
     /// Bytes resumable sessions hold now for a resume (written frames kept
     /// for replay, frames queued while parked), by reference.
     pub retained_bytes: u64,
+    /// Connections the server closed whose peer has not closed yet,
+    /// drained for up to two seconds; they count toward `max_clients` and
+    /// `max_per_ip` (appended in 1.2).
+    pub draining: u64,
+    /// Bytes read and discarded from draining connections since the
+    /// server started (at most `read_budget` per connection per round).
+    pub drained_bytes: u64,
 }
 
 const STATS_MIN_SIZE: usize = offset_of!(ChatStats, clients) + size_of::<u64>();
@@ -132,6 +139,8 @@ pub unsafe fn write_stats(out: NonNull<ChatStats>, stats: &Stats) -> Result<(), 
         (offset_of!(ChatStats, resumed), stats.resumed),
         (offset_of!(ChatStats, resume_failed), stats.resume_failed),
         (offset_of!(ChatStats, retained_bytes), stats.retained_bytes),
+        (offset_of!(ChatStats, draining), stats.draining),
+        (offset_of!(ChatStats, drained_bytes), stats.drained_bytes),
     ];
     for (offset, value) in fields {
         if offset + size_of::<u64>() <= size {

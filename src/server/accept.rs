@@ -65,7 +65,10 @@ impl Server {
         // are reaped first to make room, oldest first.
         let held = self.slots.clients() + self.slots.pending() + self.slots.drains();
         if held >= self.cfg.max_clients && !self.reap_oldest_drain(None) {
-            log::warn!("refused {peer}: server full ({} connections)", self.cfg.max_clients);
+            log::warn!(
+                "refused {peer}: server full ({} connections)",
+                self.cfg.max_clients
+            );
             return self.refuse(socket, kind, "the server cannot take more connections");
         }
         let from_peer = self.per_ip.get(&peer.ip()).copied().unwrap_or(0);

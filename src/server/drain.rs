@@ -32,9 +32,7 @@ impl Server {
     /// Sends the socket to drain (it has sent its FIN), unless a first,
     /// budgeted drain finds the peer gone already.
     pub(super) fn start_draining(&mut self, mut socket: TcpStream, peer: SocketAddr, now: Instant) {
-        if self.shutting_down
-            || drain(&mut socket, &mut self.read_buf, self.cfg.read_budget) == Drained::Closed
-        {
+        if self.shutting_down || self.drain_once(&mut socket) == Drained::Closed {
             // The server is going away, or the peer is: closed now.
             self.forget_peer(peer);
             return;
@@ -51,9 +49,18 @@ impl Server {
         let Slot::Draining(d) = self.slots.get_mut(fd) else {
             return;
         };
-        if drain(&mut d.socket, &mut self.read_buf, self.cfg.read_budget) == Drained::Closed {
+        let (found, read) = drain(&mut d.socket, &mut self.read_buf, self.cfg.read_budget);
+        self.drained_bytes += read as u64;
+        if found == Drained::Closed {
             self.close_drain(fd);
         }
+    }
+
+    /// One budgeted drain of a socket not in the table yet, counted.
+    fn drain_once(&mut self, socket: &mut TcpStream) -> Drained {
+        let (found, read) = drain(socket, &mut self.read_buf, self.cfg.read_budget);
+        self.drained_bytes += read as u64;
+        found
     }
 
     /// Releases one drained socket.
@@ -83,18 +90,20 @@ impl Server {
     }
 }
 
-/// Reads and discards what is waiting, at most `budget` bytes.
-pub(super) fn drain(socket: &mut TcpStream, buf: &mut [u8], budget: usize) -> Drained {
-    let mut left = budget.max(1);
+/// Reads and discards what is waiting, at most `budget` bytes; returns what
+/// it found and how many bytes it read.
+pub(super) fn drain(socket: &mut TcpStream, buf: &mut [u8], budget: usize) -> (Drained, usize) {
+    let budget = budget.max(1);
+    let mut left = budget;
     while left > 0 {
         let want = left.min(buf.len());
         match socket.read(&mut buf[..want]) {
-            Ok(0) => return Drained::Closed,
+            Ok(0) => return (Drained::Closed, budget - left),
             Ok(n) => left -= n.min(left),
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Drained::Open,
-            Err(_) => return Drained::Closed,
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return (Drained::Open, budget - left),
+            Err(_) => return (Drained::Closed, budget - left),
         }
     }
-    Drained::Open
+    (Drained::Open, budget)
 }

@@ -152,6 +152,9 @@ STATS_FIELDS = (
     "resumed",
     "resume_failed",
     "retained_bytes",
+    # Appended in 1.2: closed connections still being drained.
+    "draining",
+    "drained_bytes",
 )
 
 
