@@ -244,8 +244,6 @@ public:
             case chat::Event::Kind::renamed: {
                 const std::string old_nick(next->old_nick);
                 out_line("renamed " + ev.id + " " + old_nick + " " + ev.nick + member);
-                ids_.erase(old_nick);
-                ids_[ev.nick] = ev.client;
                 break;
             }
             case chat::Event::Kind::parked:
@@ -254,7 +252,6 @@ public:
             case chat::Event::Kind::resumed:
                 // The session of `previous` goes on as this id.
                 out_line("resumed " + ev.id + " " + ev.nick + " " + std::to_string(next->previous) + member);
-                ids_[ev.nick] = ev.client;
                 break;
             }
         }

@@ -59,11 +59,11 @@ fn op() -> impl Strategy<Value = Op> {
     ]
 }
 
-/// What a frame costs as the server counts it: its payload and the 4-byte
-/// length (the texts here need no escaping, so any key order gives the
+/// What a frame costs as the server counts it: its payload and
+/// `FRAME_OVERHEAD` (the texts here need no escaping, so any key order gives the
 /// server's length).
 fn cost(v: &Value) -> usize {
-    serde_json::to_vec(v).unwrap().len() + 4
+    serde_json::to_vec(v).unwrap().len() + chat::FRAME_OVERHEAD
 }
 
 fn counted(v: &Value) -> bool {

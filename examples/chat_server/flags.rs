@@ -43,7 +43,7 @@ pub struct Args {
     #[arg(long, value_name = "BYTES", default_value_t = Config::default().max_frame_bytes, value_parser = number::<usize>)]
     pub max_frame_bytes: usize,
     /// Most bytes queued for one client before it is dropped as too slow a
-    /// reader (at least --max-frame-bytes + 4).
+    /// reader (at least --max-frame-bytes + 64, the per-frame overhead the cap counts).
     #[arg(long, value_name = "BYTES", default_value_t = Config::default().max_queue_bytes, value_parser = number::<usize>)]
     pub max_queue_bytes: usize,
     /// Most bytes read from one client per round, so one busy client cannot

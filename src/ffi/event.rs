@@ -149,7 +149,7 @@ impl Default for ChatEvent {
 /// is rounded down to one of these, so that no field is ever half written.
 /// A field appended to the struct must be appended here too (a unit test
 /// checks that the last one ends the struct).
-pub(super) const FIELD_ENDS: [usize; 13] = [
+pub(super) const FIELD_ENDS: [usize; 15] = [
     end_of(offset_of!(ChatEvent, struct_size), size_of::<u32>()),
     end_of(offset_of!(ChatEvent, kind), size_of::<u32>()),
     end_of(offset_of!(ChatEvent, client), size_of::<u64>()),
@@ -163,6 +163,8 @@ pub(super) const FIELD_ENDS: [usize; 13] = [
     end_of(offset_of!(ChatEvent, ticket), size_of::<u64>()),
     end_of(offset_of!(ChatEvent, token), size_of::<*const c_char>()),
     end_of(offset_of!(ChatEvent, user_data), size_of::<u64>()),
+    end_of(offset_of!(ChatEvent, old_nick), size_of::<*const c_char>()),
+    end_of(offset_of!(ChatEvent, previous), size_of::<u64>()),
 ];
 
 const fn end_of(offset: usize, size: usize) -> usize {

@@ -21,9 +21,15 @@ mod types;
 #[cfg(test)]
 mod tests;
 #[cfg(test)]
+mod tests_authority;
+#[cfg(test)]
+mod tests_config;
+#[cfg(test)]
 mod tests_lookup;
 #[cfg(test)]
 mod tests_rooms;
+#[cfg(test)]
+mod tests_support;
 
 use std::ffi::{c_char, c_int, CStr};
 use std::os::fd::BorrowedFd;

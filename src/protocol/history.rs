@@ -212,22 +212,24 @@ mod tests {
 
     #[test]
     fn the_welcome_is_not_counted_and_the_tail_keeps_at_least_retain() {
-        // Frames of 6 + 4 bytes as counted; keep at least 25.
-        let mut s = session(25);
+        // Frames of 6 bytes, counted with their overhead; keep at least
+        // two and a bit.
+        let cost = 6 + crate::FRAME_OVERHEAD;
+        let mut s = session(2 * cost + 1);
         s.wrote(frame(0, 6)); // the welcome
         for n in 1..=5 {
             s.wrote(frame(n, 6));
         }
         assert_eq!(s.written, 5);
-        // 3 frames (30 bytes) cover 25; 2 would not.
+        // 3 frames cover it; 2 would not.
         assert_eq!(s.tail.len(), 3);
         assert_eq!(s.tail[0][0], 3);
-        assert_eq!(s.retained_bytes(), 30);
+        assert_eq!(s.retained_bytes(), 3 * cost);
     }
 
     #[test]
     fn resume_checks_the_count_and_replays_what_follows_it() {
-        let mut s = session(25);
+        let mut s = session(2 * (6 + crate::FRAME_OVERHEAD) + 1);
         s.wrote(frame(0, 6));
         for n in 1..=5 {
             s.wrote(frame(n, 6));

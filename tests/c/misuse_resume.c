@@ -133,6 +133,7 @@ static void recv_frame(ChatServer *s, int fd, char *buf, size_t cap)
 static int take_event(ChatServer *s, ChatEvent *ev)
 {
     memset(ev, 0, sizeof *ev);
+    ev->struct_size = sizeof *ev;
     return chat_server_next_event(s, ev);
 }
 
