@@ -317,6 +317,7 @@ fn a_firehose_after_a_framing_error_is_drained_at_most_read_budget_per_round() {
     let mut hose = abuser.stream.try_clone().unwrap();
     hose.set_nonblocking(false).unwrap();
     // Writes until the server releases the socket (a reset), at most 256 MB.
+    // The server drains at most 1 MiB of it (DRAIN_MAX_BYTES).
     let firehose = std::thread::spawn(move || {
         let chunk = vec![b'x'; 1 << 20];
         let mut sent = 0usize;
@@ -362,6 +363,14 @@ fn a_firehose_after_a_framing_error_is_drained_at_most_read_budget_per_round() {
         stats.drained_bytes
     );
     assert!(full_rounds > 10, "the budget bit: {full_rounds} full rounds");
+    // And the drain ended when it had taken its most, well before the
+    // linger: the firehose was reset.
+    assert!(
+        stats.drained_bytes <= 1024 * 1024,
+        "{} bytes drained from one connection",
+        stats.drained_bytes
+    );
+    assert!(sent > 1024 * 1024, "the firehose wrote more than a drain takes");
     assert_eq!(stats.disconnects_for(Reason::ProtocolError), 1);
 }
 

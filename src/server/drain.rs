@@ -2,7 +2,8 @@
 //! sent FIN; what the peer still sends is read and discarded for a moment
 //! (`DRAIN_LINGER`), so that closing does not turn into a reset that could
 //! destroy that last data in flight. Draining is budgeted like any read (a
-//! peer that keeps writing cannot stall the round), and a draining socket
+//! peer that keeps writing cannot stall the round) and ends after
+//! `DRAIN_MAX_BYTES` (it cannot keep the server busy either), and a draining socket
 //! still counts as its peer's descriptor: toward `max_clients` and
 //! `max_per_ip`, where the oldest drain is reaped to make room for a new
 //! connection rather than refusing it.
@@ -19,6 +20,14 @@ use super::Server;
 /// socket is released.
 pub(super) const DRAIN_LINGER: Duration = Duration::from_secs(2);
 
+/// Most bytes one closed connection is drained of in all: a peer still
+/// writing this much after the server's goodbye and FIN is not reading
+/// it, and draining it further would let it keep the server busy reading
+/// (a firehose of 4 MB writes kept a core busy, at `read_budget` a round,
+/// for the whole linger). Past it the socket is closed (the peer gets a
+/// reset).
+pub(super) const DRAIN_MAX_BYTES: usize = 1024 * 1024;
+
 /// What a budgeted drain found.
 #[derive(Debug, PartialEq, Eq)]
 pub(super) enum Drained {
@@ -32,15 +41,26 @@ impl Server {
     /// Sends the socket to drain (it has sent its FIN), unless a first,
     /// budgeted drain finds the peer gone already.
     pub(super) fn start_draining(&mut self, mut socket: TcpStream, peer: SocketAddr, now: Instant) {
-        if self.shutting_down || self.drain_once(&mut socket) == Drained::Closed {
-            // The server is going away, or the peer is: closed now.
+        let (found, read) = drain(&mut socket, &mut self.read_buf, self.cfg.read_budget);
+        self.drained_bytes += read as u64;
+        let left = DRAIN_MAX_BYTES.saturating_sub(read);
+        if self.shutting_down || found == Drained::Closed || left == 0 {
+            // The server is going away, or the peer is (or it wrote all a
+            // drain may take): closed now.
             self.forget_peer(peer);
             return;
         }
         let fd = socket.as_raw_fd();
         let until = now + DRAIN_LINGER.min(self.cfg.close_linger);
-        self.slots
-            .insert(fd, Slot::Draining(Draining { socket, until, peer }));
+        self.slots.insert(
+            fd,
+            Slot::Draining(Draining {
+                socket,
+                until,
+                peer,
+                left,
+            }),
+        );
     }
 
     /// A drained connection is readable: read and discard, within the
@@ -49,18 +69,13 @@ impl Server {
         let Slot::Draining(d) = self.slots.get_mut(fd) else {
             return;
         };
-        let (found, read) = drain(&mut d.socket, &mut self.read_buf, self.cfg.read_budget);
+        let budget = self.cfg.read_budget.min(d.left);
+        let (found, read) = drain(&mut d.socket, &mut self.read_buf, budget);
         self.drained_bytes += read as u64;
-        if found == Drained::Closed {
+        d.left = d.left.saturating_sub(read);
+        if found == Drained::Closed || d.left == 0 {
             self.close_drain(fd);
         }
-    }
-
-    /// One budgeted drain of a socket not in the table yet, counted.
-    fn drain_once(&mut self, socket: &mut TcpStream) -> Drained {
-        let (found, read) = drain(socket, &mut self.read_buf, self.cfg.read_budget);
-        self.drained_bytes += read as u64;
-        found
     }
 
     /// Releases one drained socket.
