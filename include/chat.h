@@ -641,6 +641,17 @@ typedef struct ChatStats {
      */
     uint64_t retained_bytes;
     /**
+     * Connections the server closed whose peer has not closed yet,
+     * drained for up to two seconds; they count toward `max_clients` and
+     * `max_per_ip` (appended in 1.2).
+     */
+    uint64_t draining;
+    /**
+     * Bytes read and discarded from draining connections since the
+     * server started (at most `read_budget` per connection per round).
+     */
+    uint64_t drained_bytes;
+    /**
      * The cluster (appended in 1.2): 0 not a node of one (no
      * `redis_url`), 1 down (Redis unreachable: local chat goes on,
      * `hello` and `join` get `unavailable`), 2 up.

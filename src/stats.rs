@@ -46,6 +46,15 @@ pub struct Stats {
     /// while parked, by reference (a broadcast shared with other queues
     /// counts here too).
     pub retained_bytes: u64,
+    /// Connections the server has closed (its goodbye and FIN sent) whose
+    /// peer has not closed yet, drained of what it still sends for up to
+    /// two seconds. They still hold a descriptor and count toward
+    /// `max_clients` and `max_per_ip` (the oldest is reaped first to make
+    /// room for a new connection).
+    pub draining: u64,
+    /// Bytes read and discarded from draining connections since the server
+    /// started (at most `read_budget` per connection per round).
+    pub drained_bytes: u64,
     /// Whether this server is a node of a cluster, and whether the cluster
     /// is usable now.
     pub cluster: ClusterState,

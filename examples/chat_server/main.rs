@@ -89,7 +89,7 @@ fn log_stats(server: &Server) {
     info!(
         "stats: clients {} registered {} accepted {} refused {} failed handshakes {} \
          frames in {} out {} bytes in {} out {} queued {} peak queued {} disconnects {} \
-         sessions parked {} resumed {} resume_failed {} retained {}",
+         sessions parked {} resumed {} resume_failed {} retained {} draining {} drained {}",
         s.clients,
         s.registered,
         s.accepted,
@@ -105,7 +105,9 @@ fn log_stats(server: &Server) {
         s.parked,
         s.resumed,
         s.resume_failed,
-        s.retained_bytes
+        s.retained_bytes,
+        s.draining,
+        s.drained_bytes
     );
     if s.cluster != chat::ClusterState::Off {
         info!(

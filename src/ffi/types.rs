@@ -79,6 +79,13 @@ pub struct ChatStats {
     /// Bytes resumable sessions hold now for a resume (written frames kept
     /// for replay, frames queued while parked), by reference.
     pub retained_bytes: u64,
+    /// Connections the server closed whose peer has not closed yet,
+    /// drained for up to two seconds; they count toward `max_clients` and
+    /// `max_per_ip` (appended in 1.2).
+    pub draining: u64,
+    /// Bytes read and discarded from draining connections since the
+    /// server started (at most `read_budget` per connection per round).
+    pub drained_bytes: u64,
     /// The cluster (appended in 1.2): 0 not a node of one (no
     /// `redis_url`), 1 down (Redis unreachable: local chat goes on,
     /// `hello` and `join` get `unavailable`), 2 up.
@@ -149,6 +156,8 @@ pub unsafe fn write_stats(out: NonNull<ChatStats>, stats: &Stats) -> Result<(), 
         (offset_of!(ChatStats, resumed), stats.resumed),
         (offset_of!(ChatStats, resume_failed), stats.resume_failed),
         (offset_of!(ChatStats, retained_bytes), stats.retained_bytes),
+        (offset_of!(ChatStats, draining), stats.draining),
+        (offset_of!(ChatStats, drained_bytes), stats.drained_bytes),
         (offset_of!(ChatStats, cluster_state), stats.cluster.as_u64()),
         (offset_of!(ChatStats, cluster_nodes), stats.cluster_nodes),
         (offset_of!(ChatStats, cluster_users), stats.cluster_users),

@@ -37,7 +37,8 @@ impl Server {
                     client
                         .transport
                         .received(&mut self.core, id, &mut self.read_buf[..n], now);
-                    if client.transport.has_pending_input() && !self.pending_input.contains(&id) {
+                    let held = client.transport.has_pending_input();
+                    if held && !self.pending_input.contains(&id) {
                         self.pending_input.push(id);
                     }
                     if client.transport.wants_write() {
@@ -46,6 +47,7 @@ impl Server {
                     }
                     budget -= n;
                     let stop = n < want
+                        || held
                         || !self.core.wants_input(id, now)
                         || self.core.events().len() >= self.cfg.max_events;
                     if stop {

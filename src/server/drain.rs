@@ -2,7 +2,8 @@
 //! sent FIN; what the peer still sends is read and discarded for a moment
 //! (`DRAIN_LINGER`), so that closing does not turn into a reset that could
 //! destroy that last data in flight. Draining is budgeted like any read (a
-//! peer that keeps writing cannot stall the round), and a draining socket
+//! peer that keeps writing cannot stall the round) and ends after
+//! `DRAIN_MAX_BYTES` (it cannot keep the server busy either), and a draining socket
 //! still counts as its peer's descriptor: toward `max_clients` and
 //! `max_per_ip`, where the oldest drain is reaped to make room for a new
 //! connection rather than refusing it.
@@ -19,6 +20,14 @@ use super::Server;
 /// socket is released.
 pub(super) const DRAIN_LINGER: Duration = Duration::from_secs(2);
 
+/// Most bytes one closed connection is drained of in all: a peer still
+/// writing this much after the server's goodbye and FIN is not reading
+/// it, and draining it further would let it keep the server busy reading
+/// (a firehose of 4 MB writes kept a core busy, at `read_budget` a round,
+/// for the whole linger). Past it the socket is closed (the peer gets a
+/// reset).
+pub(super) const DRAIN_MAX_BYTES: usize = 1024 * 1024;
+
 /// What a budgeted drain found.
 #[derive(Debug, PartialEq, Eq)]
 pub(super) enum Drained {
@@ -32,17 +41,26 @@ impl Server {
     /// Sends the socket to drain (it has sent its FIN), unless a first,
     /// budgeted drain finds the peer gone already.
     pub(super) fn start_draining(&mut self, mut socket: TcpStream, peer: SocketAddr, now: Instant) {
-        if self.shutting_down
-            || drain(&mut socket, &mut self.read_buf, self.cfg.read_budget) == Drained::Closed
-        {
-            // The server is going away, or the peer is: closed now.
+        let (found, read) = drain(&mut socket, &mut self.read_buf, self.cfg.read_budget);
+        self.drained_bytes += read as u64;
+        let left = DRAIN_MAX_BYTES.saturating_sub(read);
+        if self.shutting_down || found == Drained::Closed || left == 0 {
+            // The server is going away, or the peer is (or it wrote all a
+            // drain may take): closed now.
             self.forget_peer(peer);
             return;
         }
         let fd = socket.as_raw_fd();
         let until = now + DRAIN_LINGER.min(self.cfg.close_linger);
-        self.slots
-            .insert(fd, Slot::Draining(Draining { socket, until, peer }));
+        self.slots.insert(
+            fd,
+            Slot::Draining(Draining {
+                socket,
+                until,
+                peer,
+                left,
+            }),
+        );
     }
 
     /// A drained connection is readable: read and discard, within the
@@ -51,7 +69,11 @@ impl Server {
         let Slot::Draining(d) = self.slots.get_mut(fd) else {
             return;
         };
-        if drain(&mut d.socket, &mut self.read_buf, self.cfg.read_budget) == Drained::Closed {
+        let budget = self.cfg.read_budget.min(d.left);
+        let (found, read) = drain(&mut d.socket, &mut self.read_buf, budget);
+        self.drained_bytes += read as u64;
+        d.left = d.left.saturating_sub(read);
+        if found == Drained::Closed || d.left == 0 {
             self.close_drain(fd);
         }
     }
@@ -83,18 +105,20 @@ impl Server {
     }
 }
 
-/// Reads and discards what is waiting, at most `budget` bytes.
-pub(super) fn drain(socket: &mut TcpStream, buf: &mut [u8], budget: usize) -> Drained {
-    let mut left = budget.max(1);
+/// Reads and discards what is waiting, at most `budget` bytes; returns what
+/// it found and how many bytes it read.
+pub(super) fn drain(socket: &mut TcpStream, buf: &mut [u8], budget: usize) -> (Drained, usize) {
+    let budget = budget.max(1);
+    let mut left = budget;
     while left > 0 {
         let want = left.min(buf.len());
         match socket.read(&mut buf[..want]) {
-            Ok(0) => return Drained::Closed,
+            Ok(0) => return (Drained::Closed, budget - left),
             Ok(n) => left -= n.min(left),
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Drained::Open,
-            Err(_) => return Drained::Closed,
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return (Drained::Open, budget - left),
+            Err(_) => return (Drained::Closed, budget - left),
         }
     }
-    Drained::Open
+    (Drained::Open, budget)
 }

@@ -117,7 +117,11 @@ impl Server {
 
     /// The counters.
     pub fn stats(&self) -> Stats {
-        self.core.stats()
+        Stats {
+            draining: self.slots.drains() as u64,
+            drained_bytes: self.drained_bytes,
+            ..self.core.stats()
+        }
     }
 
     /// A handle that makes a blocked `poll_once` return, from any thread.

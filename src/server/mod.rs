@@ -107,6 +107,8 @@ pub struct Server {
     wake_rx: OwnedFd,
     waker: Waker,
     read_buf: Box<[u8]>,
+    /// Bytes read and discarded from draining connections, for `Stats`.
+    drained_bytes: u64,
     accept_paused_until: Option<Instant>,
     shutting_down: bool,
     /// The cluster's Redis sockets, when this server is a node of one.
@@ -189,6 +191,7 @@ impl Server {
                 fd: Arc::new(wake_tx),
             },
             read_buf,
+            drained_bytes: 0,
             accept_paused_until: None,
             shutting_down: false,
             interest: Interest::default(),
@@ -393,6 +396,16 @@ impl Server {
     /// for no limit (nothing is timed).
     pub fn timeout(&self) -> Option<Duration> {
         let now = Instant::now();
+        // Input held back (its client was far behind) that the core takes
+        // now that the output was written: no socket will say so, and the
+        // client is not read until it is taken.
+        if self
+            .pending_input
+            .iter()
+            .any(|&id| self.core.wants_input(id, now))
+        {
+            return Some(Duration::ZERO);
+        }
         [
             self.core.next_deadline(),
             self.accept_paused_until,
@@ -443,10 +456,15 @@ impl Server {
                     }
                 }
                 Slot::Client(c) => {
-                    // A client whose input the core does not take now is
-                    // still read until its transport holds a whole frame:
-                    // bounded, and its FIN is seen.
-                    let takes = self.core.wants_input(c.id, now) || !c.transport.has_pending_input();
+                    // A client is read only while its transport holds no
+                    // whole frame the core has not taken: one whose input
+                    // is paused (far behind, or rate-limited) is still read
+                    // until then, so its FIN is seen, and no further, so
+                    // what it sends waits in its own TCP window, not here
+                    // (reading while the core took a frame a round would
+                    // buffer all of a flood). Held frames are offered again
+                    // every round (`resume_input`).
+                    let takes = !c.transport.has_pending_input();
                     if may_read && takes && self.core.may_read(c.id, now) {
                         read.push(fd);
                     }

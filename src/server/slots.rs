@@ -50,6 +50,8 @@ pub(super) struct Draining {
     pub until: Instant,
     /// Whose descriptor it still is (for `max_per_ip`).
     pub peer: std::net::SocketAddr,
+    /// Bytes it may still be drained of before it is closed anyway.
+    pub left: usize,
 }
 
 /// What one descriptor is.

@@ -152,6 +152,9 @@ STATS_FIELDS = (
     "resumed",
     "resume_failed",
     "retained_bytes",
+    # Appended in 1.2: closed connections still being drained.
+    "draining",
+    "drained_bytes",
     # Appended in 1.2: the cluster (cluster_state 0 off, 1 down, 2 up).
     "cluster_state",
     "cluster_nodes",

@@ -192,6 +192,10 @@ class Stats:
     """Resumes answered resume_failed so far."""
     retained_bytes: int
     """Bytes sessions hold for a resume now (by reference)."""
+    draining: int
+    """Closed connections still drained of what their peer sends (they count toward max_clients)."""
+    drained_bytes: int
+    """Bytes read and discarded from draining connections so far."""
     cluster_state: int
     """0: not a node of a cluster; 1: the cluster is down (Redis unreachable); 2: up."""
     cluster_nodes: int
