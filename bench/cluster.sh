@@ -11,6 +11,8 @@
 #     same 50 receivers and sender on one plain server (no --redis).
 # (2) unicast: 50 pairs, sender on node A, receiver on node B, vs the same
 #     pairs on one plain server.
+# (2b) hop: one pair, one message in flight (--window 1), across nodes vs
+#     on one server: the latency of one relayed message with no queueing.
 # (3) the cost of cluster mode on one server: the fanout of (1) on one
 #     server started with --redis (alone in its cluster) vs without;
 #     server CPU-seconds (utime+stime from /proc/PID/stat) per delivery.
@@ -141,6 +143,12 @@ for n in $(seq "$RUNS"); do
             two_nodes "$scenario" "$n" "$scenario"; single "$scenario" "$n" "$scenario"
         fi
     done
+    # One pair, one message in flight: the latency of one hop, unqueued.
+    if [ $((n % 2)) = 1 ]; then
+        CLIENTS=1 WINDOW=1 single hop "$n" unicast; CLIENTS=1 WINDOW=1 two_nodes hop "$n" unicast
+    else
+        CLIENTS=1 WINDOW=1 two_nodes hop "$n" unicast; CLIENTS=1 WINDOW=1 single hop "$n" unicast
+    fi
     if [ $((n % 2)) = 1 ]; then
         single cost "$n" fanout; single cost "$n" fanout --redis "$REDIS" --cluster "c$RUN$n" --node-timeout-ms 3000
     else
@@ -150,6 +158,6 @@ done
 
 echo
 echo "$(date -u +%FT%TZ), $(nproc) cores, uptime:$(uptime | sed 's/.*load/ load/')"
-echo "clients $CLIENTS, window $WINDOW, text $SIZE bytes, up to $SECS s per run, medians of $RUNS"
+echo "clients $CLIENTS, window $WINDOW (hop: 1 pair, window 1), text $SIZE bytes, up to $SECS s per run, medians of $RUNS"
 python3 bench/cluster_summary.py "$RESULTS"
 if [ -n "${KEEP_RESULTS:-}" ]; then cp "$RESULTS" "$KEEP_RESULTS"; fi

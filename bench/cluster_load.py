@@ -180,6 +180,7 @@ def main():
 
     pad = "p" * max(0, args.size - 24)
     cpu0 = cpu_ticks(args.cpu_pid)
+    gen0 = sum(os.times()[:2])
     timed = True
     sent = [0] * nsend
     start = time.monotonic()
@@ -208,6 +209,7 @@ def main():
     while len(lat) < expect and time.monotonic() < drain_end:
         pump(0.01)
     elapsed = time.monotonic() - start
+    gen_cpu = sum(os.times()[:2]) - gen0
     cpu = [b - a for a, b in zip(cpu0, cpu_ticks(args.cpu_pid))]
     tick = os.sysconf("SC_CLK_TCK")
     lat.sort()
@@ -220,6 +222,7 @@ def main():
         "deliveries": len(lat), "expected": expect, "seconds": round(elapsed, 3),
         "deliveries_per_s": round(len(lat) / elapsed), "p50_us": pct(0.5),
         "p99_us": pct(0.99), "max_us": round(lat[-1]) if lat else None,
+        "gen_cpu_s": round(gen_cpu, 2),
         "cpu_s": [t / tick for t in cpu],
         "cpu_us_per_delivery": round(sum(cpu) / tick / len(lat) * 1e6, 3) if lat else None,
         "errors": errors,
