@@ -18,7 +18,8 @@
 #     server CPU-seconds (utime+stime from /proc/PID/stat) per delivery.
 #
 # Environment: SECONDS_PER_RUN (default 4), CLIENTS (50), WINDOW (16),
-# SIZE (64), CHAT_BIN (default target/release/examples/chat_server, built
+# SIZE (64), RUNS (3), KEEP_RESULTS (a file to keep the JSON lines in:
+# one per measured run), CHAT_BIN (default target/release/examples/chat_server, built
 # when missing), CARGO_TARGET_DIR. It installs redis-server with apt-get
 # when missing, starts one redis-server on a free loopback port (no
 # persistence), a fresh server per run, and stops everything on exit.
