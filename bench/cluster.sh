@@ -19,10 +19,11 @@
 #
 # Environment: SECONDS_PER_RUN (default 4), CLIENTS (50), WINDOW (16),
 # SIZE (64), RUNS (3), KEEP_RESULTS (a file to keep the JSON lines in:
-# one per measured run), CHAT_BIN (default target/release/examples/chat_server, built
-# when missing), CARGO_TARGET_DIR. It installs redis-server with apt-get
-# when missing, starts one redis-server on a free loopback port (no
-# persistence), a fresh server per run, and stops everything on exit.
+# one per measured run), CHAT_BIN (the server to measure; default: the
+# release example built from this tree), CARGO_TARGET_DIR. It installs
+# redis-server with apt-get when missing, starts one redis-server on a
+# free loopback port (no persistence), a fresh server per run, and stops
+# everything on exit.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -32,6 +33,8 @@ CLIENTS=${CLIENTS:-50}
 WINDOW=${WINDOW:-16}
 SIZE=${SIZE:-64}
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$PWD/target}
+BUILD=0
+[ -z "${CHAT_BIN:-}" ] && BUILD=1
 CHAT_BIN=${CHAT_BIN:-$CARGO_TARGET_DIR/release/examples/chat_server}
 LOAD="python3 bench/cluster_load.py"
 QUEUE_BYTES=$((64 << 20))
@@ -51,7 +54,8 @@ if ! command -v redis-server >/dev/null; then
     DEBIAN_FRONTEND=noninteractive apt-get install -y -q redis-server ||
         { apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q redis-server; }
 fi
-if [ ! -x "$CHAT_BIN" ]; then
+# A no-op when the release build is up to date with the tree.
+if [ "$BUILD" = 1 ]; then
     cargo build --release -p chat-examples --example chat_server
 fi
 
