@@ -148,16 +148,17 @@ fn three_nodes_are_one_chat() {
 #[test]
 fn one_senders_frames_reach_a_remote_recipient_in_order() {
     let redis = RedisServer::start();
-    let n = nodes(&redis.url(), "order", 2, NODE_TIMEOUT);
+    // Three nodes: the sender on the first, the recipient on the last.
+    let n = nodes(&redis.url(), "order", 3, NODE_TIMEOUT);
     let (mut alice, _) = hello(n[0].addr, "alice");
-    let (mut bob, _) = hello(n[1].addr, "bob");
+    let (mut bob, _) = hello(n[2].addr, "bob");
     presence(&mut alice, "bob", "online");
     for c in [&mut alice, &mut bob] {
         c.send(&json!({"type": "join", "room": "#o"}));
         c.recv_until(|v| v["type"] == "joined");
     }
     presence(&mut alice, "bob", "joined");
-    const N: usize = 1000;
+    const N: usize = 2000;
     for i in 0..N {
         let text = i.to_string();
         let frame = match i % 3 {
