@@ -221,6 +221,8 @@ struct Seen {
     server: RefCell<Option<*mut ChatServer>>,
 }
 
+// SAFETY: an unsafe fn for the log callback type: the library calls it
+// with the `user` a test gave and a NUL-terminated line.
 unsafe extern "C" fn collect(user: *mut c_void, level: c_int, message: *const c_char) {
     // SAFETY: every test passes a `&Seen` that outlives its server.
     let seen = unsafe { &*user.cast::<Seen>() };
