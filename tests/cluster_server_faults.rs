@@ -107,6 +107,9 @@ fn while_redis_is_stopped_local_chat_goes_on_and_hello_and_join_are_unavailable(
     let w = dave.recv();
     assert_eq!(w["type"], "welcome", "{w}");
     assert_eq!(w["users"], json!(["alice", "bob", "carol", "dave"]), "{w}");
+    // carol's node learns of dave through Redis: once she sees him online
+    // (before that her node would answer no_such_user, rightly).
+    presence(&mut carol, "dave", "online");
     carol.send(&json!({"type": "msg", "to": "dave", "text": "welcome back", "id": 2}));
     assert_eq!(
         carol.recv_until(|v| v["type"] == "ack"),
