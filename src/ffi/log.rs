@@ -135,10 +135,10 @@ impl Log for Dispatch {
             return;
         };
         IN_CALLBACK.with(|c| c.set(true));
-        // SAFETY: the host gave `f` and `user` to chat_server_set_log for
-        // this server, promising that `f` may be called with `user` until
-        // the callback is replaced or the server freed, neither of which
-        // can happen during this call on it. `text` outlives the call.
+        // The host gave `f` and `user` to chat_server_set_log for this
+        // server, and neither can be replaced or freed during this call.
+        // SAFETY: `f` may be called with `user` until replaced or the
+        // server freed (the host's promise); `text` outlives the call.
         unsafe { (sink.f)(sink.user, record.level() as c_int, text.as_ptr()) };
         IN_CALLBACK.with(|c| c.set(false));
     }
