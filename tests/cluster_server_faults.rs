@@ -11,23 +11,11 @@ mod common;
 use std::time::{Duration, Instant};
 
 use chat::ClusterState;
-use common::cluster_server::nodes;
+use common::cluster_server::{hello, nodes, presence};
 use common::redis::RedisServer;
-use common::TestClient;
-use serde_json::{json, Value};
+use serde_json::json;
 
 const NODE_TIMEOUT: Duration = Duration::from_millis(600);
-
-fn hello(addr: std::net::SocketAddr, nick: &str) -> (TestClient, Value) {
-    let mut c = TestClient::connect(addr);
-    c.send(&json!({"type": "hello", "nick": nick}));
-    let w = c.recv();
-    (c, w)
-}
-
-fn presence(c: &mut TestClient, nick: &str, state: &str) -> Value {
-    c.recv_until(|v| v["type"] == "presence" && v["nick"] == nick && v["state"] == state)
-}
 
 #[test]
 fn a_killed_nodes_users_go_offline_elsewhere_within_node_timeout_and_their_nicks_are_free() {

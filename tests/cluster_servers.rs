@@ -8,23 +8,12 @@ mod common;
 
 use std::time::Duration;
 
-use common::cluster_server::{node_config, nodes, ClusterServer};
+use common::cluster_server::{hello, node_config, nodes, presence, ClusterServer};
 use common::redis::RedisServer;
 use common::TestClient;
 use serde_json::{json, Value};
 
 const NODE_TIMEOUT: Duration = Duration::from_millis(600);
-
-fn hello(addr: std::net::SocketAddr, nick: &str) -> (TestClient, Value) {
-    let mut c = TestClient::connect(addr);
-    c.send(&json!({"type": "hello", "nick": nick}));
-    let w = c.recv();
-    (c, w)
-}
-
-fn presence(c: &mut TestClient, nick: &str, state: &str) -> Value {
-    c.recv_until(|v| v["type"] == "presence" && v["nick"] == nick && v["state"] == state)
-}
 
 #[test]
 fn three_nodes_are_one_chat() {

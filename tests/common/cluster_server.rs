@@ -144,3 +144,16 @@ pub fn nodes(redis_url: &str, name: &str, n: usize, node_timeout: Duration) -> V
     }
     nodes
 }
+
+/// A client of `addr` that has sent hello as `nick`, and the answer.
+pub fn hello(addr: std::net::SocketAddr, nick: &str) -> (super::TestClient, serde_json::Value) {
+    let mut c = super::TestClient::connect(addr);
+    c.send(&serde_json::json!({"type": "hello", "nick": nick}));
+    let w = c.recv();
+    (c, w)
+}
+
+/// Reads `c` until the presence of `nick` in `state` (skipping the rest).
+pub fn presence(c: &mut super::TestClient, nick: &str, state: &str) -> serde_json::Value {
+    c.recv_until(|v| v["type"] == "presence" && v["nick"] == nick && v["state"] == state)
+}
