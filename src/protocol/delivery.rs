@@ -4,6 +4,7 @@
 
 use super::conn::Conn;
 use super::queue::OutQueue;
+use super::round_log::{RoundLog, LOGGED_BELOW};
 use crate::config::Config;
 use crate::event::ClientId;
 use crate::idmap::IdMap;
@@ -39,6 +40,11 @@ pub(super) struct Delivery {
     queued_bytes: u64,
     /// The most ever.
     peak_queued_bytes: u64,
+    /// This round's fanned-out payloads, which queues hold runs of.
+    log: RoundLog,
+    /// Clients given a run of the log this round (some may be listed
+    /// twice, or gone).
+    with_runs: Vec<ClientId>,
 }
 
 impl Delivery {
@@ -49,6 +55,8 @@ impl Delivery {
             doomed: Vec::new(),
             queued_bytes: 0,
             peak_queued_bytes: 0,
+            log: RoundLog::default(),
+            with_runs: Vec::new(),
         }
     }
 
@@ -91,7 +99,7 @@ impl Delivery {
             Kind::Probe => false,
             Kind::Farewell => {
                 if conn.held_bytes() + cost > self.max_queue_bytes {
-                    let dropped = conn.out.drop_unstarted();
+                    let dropped = conn.out.drop_unstarted(&self.log);
                     self.unqueued(dropped);
                 }
                 true
@@ -135,7 +143,11 @@ impl Delivery {
     }
 
     /// Queues one shared payload to every recipient but `except`; returns
-    /// how many queues took it.
+    /// how many queues took it. A small payload is logged once for the
+    /// round, and each live recipient without a resumable session (whose
+    /// frames are counted one by one) gets it as one more frame of the
+    /// run at the end of its queue; anyone else, or anyone at its cap,
+    /// goes through [`deliver`](Self::deliver).
     pub fn fan_out(
         &mut self,
         conns: &mut IdMap<Conn>,
@@ -143,11 +155,55 @@ impl Delivery {
         payload: &Payload,
         except: Option<ClientId>,
     ) -> usize {
-        recipients
-            .into_iter()
-            .filter(|&r| Some(r) != except)
-            .map(|r| usize::from(self.deliver(conns, r, payload, Kind::Normal)))
-            .sum()
+        let cost = OutQueue::cost(payload);
+        let loggable = payload.len() < LOGGED_BELOW;
+        let mut index = None;
+        let mut taken = 0;
+        for id in recipients {
+            if Some(id) == except {
+                continue;
+            }
+            let Some(conn) = conns.get_mut(&id) else {
+                continue;
+            };
+            let plain = loggable
+                && conn.session.is_none()
+                && !conn.over_cap
+                && !conn.is_closing()
+                && conn.held_bytes() + cost <= self.max_queue_bytes;
+            if !plain {
+                taken += usize::from(self.deliver(conns, id, payload, Kind::Normal));
+                continue;
+            }
+            let index = *index.get_or_insert_with(|| self.log.append(payload));
+            if conn.out.is_empty() {
+                self.dirty.push(id);
+            }
+            if !conn.out.has_runs() {
+                self.with_runs.push(id);
+            }
+            conn.out.push_logged(index, cost);
+            self.queued_bytes += cost as u64;
+            taken += 1;
+        }
+        self.peak_queued_bytes = self.peak_queued_bytes.max(self.queued_bytes);
+        taken
+    }
+
+    /// The round's log of fanned-out payloads.
+    pub fn log(&self) -> &RoundLog {
+        &self.log
+    }
+
+    /// The round is over: runs of the log that are still queued become
+    /// entries of their own, and the log is cleared.
+    pub fn end_round(&mut self, conns: &mut IdMap<Conn>) {
+        for id in self.with_runs.drain(..) {
+            if let Some(conn) = conns.get_mut(&id) {
+                conn.out.detach(&self.log);
+            }
+        }
+        self.log.clear();
     }
 
     /// Whether `conn` has so much waiting for it (half its cap) that its

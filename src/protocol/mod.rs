@@ -16,7 +16,7 @@
 //!   transport's [`PayloadSource`]), [`Core::wants_input`],
 //!   [`Core::read_allowance`];
 //! - output: [`Core::take_dirty`], [`Core::output`], [`Core::written`],
-//!   [`Core::finished`];
+//!   [`Core::end_round`], [`Core::finished`];
 //! - time: [`Core::tick`], [`Core::next_deadline`];
 //! - the host's calls (`host.rs`), events and counters.
 
@@ -45,11 +45,12 @@ mod ratelimit;
 mod registry;
 mod resume;
 mod rooms;
+mod round_log;
 mod session;
 mod timers;
 
 pub use input::{Next, PayloadSource, Violation};
-pub use queue::{OutQueue, FRAME_OVERHEAD};
+pub use queue::{Chunk, Output, FRAME_OVERHEAD};
 
 use authority::Authority;
 use conn::Conn;
@@ -107,8 +108,9 @@ impl Core {
     }
 
     /// What waits to be written to `id`, for its transport.
-    pub fn output(&self, id: ClientId) -> Option<&OutQueue> {
-        self.conns.get(&id).map(|c| &c.out)
+    pub fn output(&self, id: ClientId) -> Option<Output<'_>> {
+        let log = self.delivery.log();
+        self.conns.get(&id).map(|c| Output::new(&c.out, log))
     }
 
     /// The transport of `id` wrote `whole` payloads from the front of its
@@ -121,16 +123,28 @@ impl Core {
                 // keeps it for a replay (not a parked one's connection:
                 // what it writes is the connection's own).
                 (Phase::Registered, Some(session)) => {
-                    let freed = conn.out.advance_with(whole, head_written, |p| session.wrote(p));
+                    let freed = conn.out.advance_with(
+                        self.delivery.log(),
+                        whole,
+                        head_written,
+                        Some(|p| session.wrote(p)),
+                    );
                     session.allowance = session.allowance.saturating_sub(freed);
                     freed
                 }
-                _ => conn.out.advance(whole, head_written),
+                _ => conn.out.advance(self.delivery.log(), whole, head_written),
             };
             self.delivery.unqueued(freed);
             self.stats.frames_out += whole as u64;
             self.stats.bytes_out += wire_bytes as u64;
         }
+    }
+
+    /// The round is over (its writes done): what the sockets did not take
+    /// of the round's fan-out becomes entries of each queue's own, and the
+    /// round's log is cleared.
+    pub fn end_round(&mut self) {
+        self.delivery.end_round(&mut self.conns);
     }
 
     /// Moves the clients whose queue became non-empty into `out`: the ones

@@ -277,6 +277,7 @@ impl Server {
             self.write_client(id, now);
         }
         self.ids = ids;
+        self.core.end_round();
         let mut done = std::mem::take(&mut self.done);
         done.clear();
         self.core.finished(now, &mut done);

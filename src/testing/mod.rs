@@ -158,6 +158,7 @@ impl Core {
     /// flushing them; returns their ids.
     pub fn reap(&mut self, now: Instant) -> Vec<ClientId> {
         self.forget_dirty();
+        self.core.end_round();
         self.finished.clear();
         self.core.finished(now, &mut self.finished);
         let ids: Vec<ClientId> = self.finished.iter().map(|&(id, _)| id).collect();

@@ -14,7 +14,8 @@ use std::time::Instant;
 
 use crate::config::Config;
 use crate::event::{ClientId, Reason};
-use crate::protocol::Core;
+use crate::message::Payload;
+use crate::protocol::{Chunk, Core, Output};
 
 pub(crate) mod length_prefix;
 pub(crate) mod tls;
@@ -182,7 +183,7 @@ impl Framing {
 
     fn flush(&mut self, core: &mut Core, id: ClientId, sink: &mut Sink<'_>) -> io::Result<bool> {
         match self {
-            Framing::LengthPrefix(_) => write_framed(core, id, length_prefix::header, sink),
+            Framing::LengthPrefix(_) => write_framed(core, id, length_prefix::header, true, sink),
             Framing::WebSocket(ws) => ws.flush(core, id, sink),
         }
     }
@@ -190,14 +191,17 @@ impl Framing {
 
 /// Writes the payloads queued for `id`, each after the header `header`
 /// writes for its length, in gathered writes of up to
-/// [`PAYLOADS_PER_WRITE`] payloads, until the queue is empty (`true`) or
-/// the sink takes less than offered (`false`). The queue keeps how far
-/// into its first payload's frame the last write got, so a frame cut by a
-/// full socket resumes where it stopped.
+/// [`PAYLOADS_PER_WRITE`] entries, until the queue is empty (`true`) or
+/// the sink takes less than offered (`false`). With `prefixed` (`header`
+/// is the length prefix) a run of the round's log goes out as the frames
+/// lie there, one slice; otherwise each of its payloads is framed like any
+/// other. The queue keeps how far into its first frame the last write
+/// got, so a frame cut by a full socket resumes where it stopped.
 pub(crate) fn write_framed(
     core: &mut Core,
     id: ClientId,
     header: impl Fn(usize, &mut [u8; MAX_HEADER]) -> usize + Copy,
+    prefixed: bool,
     sink: &mut Sink<'_>,
 ) -> io::Result<bool> {
     loop {
@@ -209,16 +213,16 @@ pub(crate) fn write_framed(
         // call) cost more than the write itself when a round queues a few
         // small payloads per client, as a fan-out does (2.4x the user-space
         // instructions per delivery at 100 clients).
-        let waiting = queue.len();
+        let waiting = if prefixed { queue.entries() } else { queue.len() };
         if waiting == 0 {
             return Ok(true);
         }
         let step = if waiting <= SMALL_BATCH {
-            write_batch::<SMALL_BATCH, { 2 * SMALL_BATCH }>(core, id, header, sink)?
+            write_batch::<SMALL_BATCH, { 2 * SMALL_BATCH }>(core, id, header, prefixed, sink)?
         } else if waiting <= MEDIUM_BATCH {
-            write_batch::<MEDIUM_BATCH, { 2 * MEDIUM_BATCH }>(core, id, header, sink)?
+            write_batch::<MEDIUM_BATCH, { 2 * MEDIUM_BATCH }>(core, id, header, prefixed, sink)?
         } else {
-            write_batch::<PAYLOADS_PER_WRITE, { 2 * PAYLOADS_PER_WRITE }>(core, id, header, sink)?
+            write_batch::<PAYLOADS_PER_WRITE, { 2 * PAYLOADS_PER_WRITE }>(core, id, header, prefixed, sink)?
         };
         if !step {
             return Ok(false);
@@ -243,13 +247,57 @@ thread_local! {
 const SMALL_BATCH: usize = 8;
 const MEDIUM_BATCH: usize = 64;
 
-/// One gathered write of up to `N` payloads from the front of `id`'s
-/// queue (which holds at least one), in up to `SLICES` (`2 * N`: a header
-/// and a body each) slices; `false` if the sink took less than offered.
+/// What one write puts on the wire, item by item.
+enum Item<'a> {
+    /// A payload, after a header of the transport's.
+    Frame(&'a Payload),
+    /// A run of the round's log: its payloads, and their length-prefixed
+    /// frames back to back.
+    Framed(&'a [Payload], &'a [u8]),
+}
+
+/// The items of a queue: its entries, with runs taken apart into frames
+/// unless the framing is the log's own (`prefixed`).
+struct Items<'a, I> {
+    chunks: I,
+    expanding: std::slice::Iter<'a, Payload>,
+    prefixed: bool,
+}
+
+impl<'a, I: Iterator<Item = Chunk<'a>>> Iterator for Items<'a, I> {
+    type Item = Item<'a>;
+
+    fn next(&mut self) -> Option<Item<'a>> {
+        loop {
+            if let Some(p) = self.expanding.next() {
+                return Some(Item::Frame(p));
+            }
+            match self.chunks.next()? {
+                Chunk::One(p) => return Some(Item::Frame(p)),
+                Chunk::Run(payloads, framed) if self.prefixed => return Some(Item::Framed(payloads, framed)),
+                Chunk::Run(payloads, _) => self.expanding = payloads.iter(),
+            }
+        }
+    }
+}
+
+fn items<'a>(queue: &Output<'a>, prefixed: bool) -> Items<'a, impl Iterator<Item = Chunk<'a>> + 'a> {
+    Items {
+        chunks: queue.chunks(),
+        expanding: [].iter(),
+        prefixed,
+    }
+}
+
+/// One gathered write of up to `N` items from the front of `id`'s queue
+/// (which holds at least one), in up to `SLICES` (`2 * N`: a header and a
+/// body each, or a run and the staged frames before it) slices; `false`
+/// if the sink took less than offered.
 fn write_batch<const N: usize, const SLICES: usize>(
     core: &mut Core,
     id: ClientId,
     header: impl Fn(usize, &mut [u8; MAX_HEADER]) -> usize,
+    prefixed: bool,
     sink: &mut Sink<'_>,
 ) -> io::Result<bool> {
     let Some(queue) = core.output(id) else {
@@ -260,12 +308,7 @@ fn write_batch<const N: usize, const SLICES: usize>(
     let skip = queue.head_written();
     const { assert!(SLICES == 2 * N) };
     let mut slices = [IoSlice::new(&[]); SLICES];
-    let mut count = 0;
-    for (i, payload) in queue.iter().take(N).enumerate() {
-        header_lens[i] = header(payload.len(), &mut headers[i]);
-        count += 1;
-    }
-    // The unwritten part of payload `i`'s frame: its header, its body.
+    // The unwritten part of a frame: its header, its body.
     fn unwritten<'a>(head: &'a [u8], payload: &'a [u8], start: usize) -> (&'a [u8], &'a [u8]) {
         if start < head.len() {
             (&head[start..], payload)
@@ -278,7 +321,18 @@ fn write_batch<const N: usize, const SLICES: usize>(
     // iovecs for the kernel to walk (and for TLS to gather), as many bytes.
     let mut stage = STAGE.take();
     stage.clear();
-    for (i, payload) in queue.iter().take(count).enumerate() {
+    let mut count = 0;
+    let mut frames = 0;
+    for (i, item) in items(&queue, prefixed).take(N).enumerate() {
+        count += 1;
+        let Item::Frame(payload) = item else {
+            if let Item::Framed(payloads, _) = item {
+                frames += payloads.len();
+            }
+            continue;
+        };
+        frames += 1;
+        header_lens[i] = header(payload.len(), &mut headers[i]);
         let (head, body) = unwritten(
             &headers[i][..header_lens[i]],
             payload,
@@ -292,24 +346,27 @@ fn write_batch<const N: usize, const SLICES: usize>(
     let mut used = 0;
     let mut offered = 0;
     let mut staged = 0..0;
-    for (i, payload) in queue.iter().take(count).enumerate() {
-        let (head, body) = unwritten(
-            &headers[i][..header_lens[i]],
-            payload,
-            if i == 0 { skip } else { 0 },
-        );
-        let len = head.len() + body.len();
-        if len <= COPY_FRAMES_UP_TO {
-            staged.end += len;
-            continue;
-        }
+    for (i, item) in items(&queue, prefixed).take(count).enumerate() {
+        let start = if i == 0 { skip } else { 0 };
+        let parts = match item {
+            Item::Frame(payload) => {
+                let (head, body) = unwritten(&headers[i][..header_lens[i]], payload, start);
+                let len = head.len() + body.len();
+                if len <= COPY_FRAMES_UP_TO {
+                    staged.end += len;
+                    continue;
+                }
+                [head, body]
+            }
+            Item::Framed(_, framed) => [&framed[start..], &[][..]],
+        };
         if !staged.is_empty() {
             slices[used] = IoSlice::new(&stage[staged.clone()]);
             used += 1;
             offered += staged.len();
             staged = staged.end..staged.end;
         }
-        for part in [head, body] {
+        for part in parts {
             if !part.is_empty() {
                 slices[used] = IoSlice::new(part);
                 used += 1;
@@ -329,21 +386,30 @@ fn write_batch<const N: usize, const SLICES: usize>(
     let written = written?;
     if written == offered {
         // All of it (the usual case): no need to find where it stopped.
-        core.written(id, count, 0, written);
+        core.written(id, frames, 0, written);
         return Ok(true);
     }
+    // Where it stopped: whole frames, and how far into the next.
     let mut left = written;
     let mut whole = 0;
     let mut head_written = 0;
-    for (i, payload) in queue.iter().take(count).enumerate() {
-        let start = if i == 0 { skip } else { 0 };
-        let rest = header_lens[i] + payload.len() - start;
-        if left < rest {
-            head_written = start + left;
-            break;
+    let mut first = true;
+    'items: for (i, item) in items(&queue, prefixed).take(count).enumerate() {
+        let (lens, header_len) = match item {
+            Item::Frame(payload) => (std::slice::from_ref(payload), header_lens[i]),
+            Item::Framed(payloads, _) => (payloads, crate::codec::length_prefix::HEADER_LEN),
+        };
+        for payload in lens {
+            let start = if first { skip } else { 0 };
+            first = false;
+            let rest = header_len + payload.len() - start;
+            if left < rest {
+                head_written = start + left;
+                break 'items;
+            }
+            left -= rest;
+            whole += 1;
         }
-        left -= rest;
-        whole += 1;
     }
     core.written(id, whole, head_written, written);
     Ok(written >= offered)

@@ -85,7 +85,7 @@ impl WebSocket {
                 return Ok(false);
             }
         }
-        write_framed(core, id, header, sink)
+        write_framed(core, id, header, false, sink)
     }
 
     /// The closing frame after the core's last payload: the client's close
