@@ -17,9 +17,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
+use common::artifact_dir;
 use common::tls::pki::ensure_program;
-use common::{artifact_dir, fresh_example, Spawned};
-use ws_support::{root, run_with_deadline};
+use ws_support::{chat_server_with_page, root, run_with_deadline};
 
 /// The playwright-core version tests/browser/package.json pins.
 fn pinned_playwright() -> String {
@@ -67,33 +67,18 @@ fn playwright_modules() -> PathBuf {
     dir.join("node_modules")
 }
 
-/// The example server with a WebSocket listener: (server, TCP port, URL of
-/// the page).
-fn start_server() -> (Spawned, u16, String) {
-    let mut cmd = Command::new(fresh_example("chat_server"));
-    cmd.args(["--listen", "127.0.0.1:0", "--ws-listen", "127.0.0.1:0"]);
-    let p = Spawned::start(cmd);
-    let tcp = p.listening_addr();
-    let line = p.line();
-    let ws = line
-        .strip_prefix("websocket on ")
-        .unwrap_or_else(|| panic!("second line: {line:?}"))
-        .to_string();
-    (p, tcp.port(), format!("http://{ws}/"))
-}
-
 #[test]
 fn the_web_client_chats_with_a_tcp_client_in_headless_chromium() {
     let chromium = ensure_program("chromium", "chromium");
     let node = ensure_program("node", "nodejs");
     let modules = playwright_modules();
-    let (_server, tcp_port, url) = start_server();
+    let (_server, tcp, url) = chat_server_with_page();
     let shot = artifact_dir().join("web-client.png");
     let _ = std::fs::remove_file(&shot);
     let mut cmd = Command::new(node);
     cmd.arg(root().join("tests/browser/page.js"))
         .arg(&url)
-        .arg(tcp_port.to_string())
+        .arg(tcp.port().to_string())
         .arg(&shot)
         .env("NODE_PATH", &modules)
         .env("CHAT_CHROMIUM", &chromium)
