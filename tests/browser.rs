@@ -2,9 +2,11 @@
 //! `chromium`, installed with apt-get if missing) driven by playwright-core
 //! (the version pinned in tests/browser/package.json, installed with npm
 //! into the target folder if missing) runs tests/browser/page.js against
-//! the example server: the page loads from its WebSocket listener,
-//! registers (after a refused nick), shows a TCP client's messages as text,
-//! and sends to everyone, to one user and to a room.
+//! the example server: the page loads from its WebSocket listener, shows
+//! no chat panel before registration, registers (after a refused nick),
+//! lists who is online, shows a TCP client's messages as text, and sends
+//! to everyone, to one user and to a room. tests/browser_firefox.rs makes
+//! the same checks in Firefox.
 //!
 //! `CHAT_WEB_CLIENT_SCREENSHOT=1 cargo test --test browser` also writes the
 //! screenshot it takes to docs/web-client.png (without it, the screenshot
@@ -103,8 +105,10 @@ fn the_web_client_chats_with_a_tcp_client_in_headless_chromium() {
     );
     for step in [
         "page loaded and connected",
+        "the chat panel is hidden before registration",
         "a taken nick is refused in plain words",
         "registered",
+        "the users online are listed",
         "a TCP client's message is shown, as text",
         "a message to everyone reaches the TCP client",
         "a message to one user reaches the TCP client",

@@ -17,7 +17,7 @@ mod common;
 mod ws_support;
 
 use std::path::Path;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use browser_support::firefox::{group_members, Firefox};
 use browser_support::marionette::Marionette;
@@ -73,13 +73,16 @@ fn is(v: &Value, kind: &str) -> bool {
 fn the_web_client_chats_with_a_tcp_client_in_headless_firefox() {
     let binary = ensure_program("firefox-esr", "firefox-esr");
     let (_server, tcp, url) = chat_server_with_page();
+    let started = Instant::now();
     let firefox = Firefox::start(&binary, &artifact_dir().join("firefox"));
     let group = firefox.group();
     let mut ff = Marionette::connect(firefox.port, COMMAND_TIMEOUT);
     let session = ff.new_session();
     println!(
-        "Firefox {} on Marionette port {}",
-        session["capabilities"]["browserVersion"], firefox.port
+        "Firefox {} on Marionette port {}, started in {:?}",
+        session["capabilities"]["browserVersion"],
+        firefox.port,
+        started.elapsed()
     );
     ff.set_viewport(1000, 640);
     let mut bob = TestClient::hello(tcp, "bob");
