@@ -2,9 +2,11 @@
 //! `chromium`, installed with apt-get if missing) driven by playwright-core
 //! (the version pinned in tests/browser/package.json, installed with npm
 //! into the target folder if missing) runs tests/browser/page.js against
-//! the example server: the page loads from its WebSocket listener,
-//! registers (after a refused nick), shows a TCP client's messages as text,
-//! and sends to everyone, to one user and to a room.
+//! the example server: the page loads from its WebSocket listener, shows
+//! no chat panel before registration, registers (after a refused nick),
+//! lists who is online, shows a TCP client's messages as text, and sends
+//! to everyone, to one user and to a room. tests/browser_firefox.rs makes
+//! the same checks in Firefox.
 //!
 //! `CHAT_WEB_CLIENT_SCREENSHOT=1 cargo test --test browser` also writes the
 //! screenshot it takes to docs/web-client.png (without it, the screenshot
@@ -17,9 +19,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
+use common::artifact_dir;
 use common::tls::pki::ensure_program;
-use common::{artifact_dir, fresh_example, Spawned};
-use ws_support::{root, run_with_deadline};
+use ws_support::{chat_server_with_page, root, run_with_deadline};
 
 /// The playwright-core version tests/browser/package.json pins.
 fn pinned_playwright() -> String {
@@ -67,33 +69,18 @@ fn playwright_modules() -> PathBuf {
     dir.join("node_modules")
 }
 
-/// The example server with a WebSocket listener: (server, TCP port, URL of
-/// the page).
-fn start_server() -> (Spawned, u16, String) {
-    let mut cmd = Command::new(fresh_example("chat_server"));
-    cmd.args(["--listen", "127.0.0.1:0", "--ws-listen", "127.0.0.1:0"]);
-    let p = Spawned::start(cmd);
-    let tcp = p.listening_addr();
-    let line = p.line();
-    let ws = line
-        .strip_prefix("websocket on ")
-        .unwrap_or_else(|| panic!("second line: {line:?}"))
-        .to_string();
-    (p, tcp.port(), format!("http://{ws}/"))
-}
-
 #[test]
 fn the_web_client_chats_with_a_tcp_client_in_headless_chromium() {
     let chromium = ensure_program("chromium", "chromium");
     let node = ensure_program("node", "nodejs");
     let modules = playwright_modules();
-    let (_server, tcp_port, url) = start_server();
+    let (_server, tcp, url) = chat_server_with_page();
     let shot = artifact_dir().join("web-client.png");
     let _ = std::fs::remove_file(&shot);
     let mut cmd = Command::new(node);
     cmd.arg(root().join("tests/browser/page.js"))
         .arg(&url)
-        .arg(tcp_port.to_string())
+        .arg(tcp.port().to_string())
         .arg(&shot)
         .env("NODE_PATH", &modules)
         .env("CHAT_CHROMIUM", &chromium)
@@ -118,8 +105,10 @@ fn the_web_client_chats_with_a_tcp_client_in_headless_chromium() {
     );
     for step in [
         "page loaded and connected",
+        "the chat panel is hidden before registration",
         "a taken nick is refused in plain words",
         "registered",
+        "the users online are listed",
         "a TCP client's message is shown, as text",
         "a message to everyone reaches the TCP client",
         "a message to one user reaches the TCP client",

@@ -1,7 +1,8 @@
 // The web client page in a real browser: headless Chromium (Debian's
 // /usr/bin/chromium, driven by playwright-core) loads the page from a
-// server's WebSocket listener, registers (after a refused nick), and chats
-// with a plain TCP client of the same server: a message from TCP shown,
+// server's WebSocket listener, shows only the nick form until the welcome,
+// registers (after a refused nick), lists who is online, and chats with a
+// plain TCP client of the same server: a message from TCP shown,
 // messages to everyone, to one user and to a room received by TCP, text
 // from others never turned into HTML. Prints `ok ...` per step, exits
 // non-zero at the first failure, and saves a screenshot.
@@ -81,6 +82,10 @@ const logHas = (page, text) => page.waitForFunction(
     await page.goto(url);
     await page.waitForSelector('#state.open', { timeout: DEADLINE_MS });
     ok('page loaded and connected');
+    if (await page.isVisible('#app') || !(await page.isVisible('#login'))) {
+      throw new Error('before registration the chat panel shows, or the nick form does not');
+    }
+    ok('the chat panel is hidden before registration');
     await page.fill('#nick', 'bob');
     await page.click('#join');
     await page.waitForFunction(() => document.getElementById('login-error').textContent.includes('taken'),
@@ -90,7 +95,13 @@ const logHas = (page, text) => page.waitForFunction(
     await page.click('#join');
     await page.waitForSelector('#app:not([hidden])', { timeout: DEADLINE_MS });
     await bob.waitFor((m) => m.type === 'presence' && m.nick === 'alice' && m.state === 'online', 'alice online');
+    if (await page.isVisible('#login')) throw new Error('the nick form still shows after the welcome');
     ok('registered');
+    await page.waitForFunction(() => {
+      const t = document.getElementById('users').textContent;
+      return t.includes('bob') && t.includes('alice (you)');
+    }, null, { timeout: DEADLINE_MS });
+    ok('the users online are listed');
 
     bob.send({ type: 'all', text: 'hello <b>alice</b> from tcp' });
     await logHas(page, 'hello <b>alice</b> from tcp');
@@ -100,6 +111,10 @@ const logHas = (page, text) => page.waitForFunction(
     await page.fill('#text', 'hello everyone');
     await page.press('#text', 'Enter');
     await bob.waitFor((m) => m.type === 'all' && m.from === 'alice' && m.text === 'hello everyone', 'the broadcast');
+    await page.waitForFunction(() => {
+      const a = document.querySelector('#log .line.mine .ack');
+      return a && a.textContent === '\u2713 1';
+    }, null, { timeout: DEADLINE_MS });
     ok('a message to everyone reaches the TCP client');
 
     await page.selectOption('#target', '@bob');

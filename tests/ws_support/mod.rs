@@ -131,3 +131,18 @@ pub fn pinned(requirements: &str, package: &str) -> String {
         .trim()
         .to_string()
 }
+
+/// The example server with a WebSocket listener, both on free loopback
+/// ports: (server, TCP address, URL of the web client it serves at `/`).
+pub fn chat_server_with_page() -> (crate::common::Spawned, std::net::SocketAddr, String) {
+    let mut cmd = Command::new(crate::common::fresh_example("chat_server"));
+    cmd.args(["--listen", "127.0.0.1:0", "--ws-listen", "127.0.0.1:0"]);
+    let p = crate::common::Spawned::start(cmd);
+    let tcp = p.listening_addr();
+    let line = p.line();
+    let ws = line
+        .strip_prefix("websocket on ")
+        .unwrap_or_else(|| panic!("second line: {line:?}"))
+        .to_string();
+    (p, tcp, format!("http://{ws}/"))
+}
