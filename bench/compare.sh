@@ -17,7 +17,8 @@
 #
 # Environment: RUNS (default 3), QUICK, CASES (space-separated case names;
 # default all), TARGETS (default "chat redis relay", plus "before" when
-# BEFORE_BIN is set), BEFORE_BIN (another chat_server binary, measured as
+# BEFORE_BIN is set; also "relaywide": the relay with frames as long as
+# ours, the floor for the same bytes on the wire), BEFORE_BIN (another chat_server binary, measured as
 # the target "before"), CHAT_BIN (the chat_server measured as "chat";
 # default: built from this tree), CHAT_ARGS (more flags for it, e.g.
 # "--read-budget 65536"), RESULTS (default bench/results.jsonl),
@@ -125,7 +126,7 @@ done
 wanted() { [ -z "$CASES" ] || [[ " $CASES " == *" $1 "* ]]; }
 for t in $TARGETS; do
     case $t in
-        chat | redis | relay) ;;
+        chat | redis | relay | relaywide) ;;
         before) [ -x "$BEFORE_BIN" ] || { echo "TARGETS has before: set BEFORE_BIN to a chat_server binary" >&2; exit 2; } ;;
         *) echo "unknown target $t (chat, redis, relay, before)" >&2; exit 2 ;;
     esac
@@ -238,6 +239,12 @@ start_before() {
     use_transport_addr
 }
 start_relay() { start_listening "$RELAY_BIN" --listen 127.0.0.1:0; }
+# The relay again, its frames as long as the ones our server delivers: a
+# message frame carries "type" and "from" around the text, 36 bytes more
+# than the generator's own frame at its nicks (ours put 104 bytes on the
+# wire per 64-byte delivery, the relay 68). The floor for the same bytes.
+RELAY_WIDE_EXTRA=36
+start_relaywide() { start_relay; }
 
 free_port() {
     python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
@@ -286,9 +293,21 @@ bench() {
     if [ "$target" = relay ] && [[ "${CASE_FLAGS[$case]}" == *"--scenario unicast"* || "${CASE_FLAGS[$case]}" == *"--scenario rtt"* ]]; then
         return 0
     fi
+    # The relay copies every frame to everyone: no unicast, no ping.
+    if [ "$target" = relaywide ] && [[ "${CASE_FLAGS[$case]}" == *"--scenario unicast"* || "${CASE_FLAGS[$case]}" == *"--scenario rtt"* || "${CASE_FLAGS[$case]}" == *"--scenario idle"* ]]; then
+        return 0
+    fi
+    if [ "$target" = relaywide ]; then
+        for i in "${!flags[@]}"; do
+            if [ "${flags[$i]}" = --size ]; then
+                flags[i + 1]=$((flags[i + 1] + RELAY_WIDE_EXTRA))
+            fi
+        done
+    fi
     "start_$target"
     local speaks=$target
     [ "$target" = before ] && speaks=chat
+    [ "$target" = relaywide ] && speaks=relay
     local extra=()
     if [[ "$case" == sys_* ]] && [ "$SYSCALLS" = perf ]; then
         extra=(--syscalls)
