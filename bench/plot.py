@@ -33,6 +33,7 @@ def main():
         "redis": "Redis 7 pub/sub (epoll)",
         "relay": "floor: bare frame relay (select)",
         "before": "chat, the build before",
+        "relaywide": "floor, frames as long as ours",
     }
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 4.2))
     for target, rs in sorted(series.items()):

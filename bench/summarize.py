@@ -258,7 +258,7 @@ def targets(run, tcp):
         name = dict(TARGETS).get(other, other)
         return ok, f"ours {fmt(a, scale, digits)}, {name} {fmt(b, scale, digits)} (ratio {ratio(a, b)})"
 
-    print("\n### Targets of issue 5\n")
+    print("\n### Earlier targets\n")
     print("| target | measured | met |")
     print("| --- | --- | --- |")
     for clients in ("100", "1000"):
