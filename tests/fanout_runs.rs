@@ -3,8 +3,9 @@
 //! "sockets" that take a few bytes at a time (frames cut anywhere, runs
 //! split mid-way, what is left turned into entries of their own at the end
 //! of the round), every frame arrives once, whole, in order, with the
-//! unicasts between the broadcasts where they were sent; and the cap still
-//! drops a client that does not read while the others get everything.
+//! unicasts between the broadcasts where they were sent, over the length
+//! prefix and over WebSocket; and the cap still drops a client that does
+//! not read while the others get everything.
 
 use std::net::SocketAddr;
 use std::time::Instant;
@@ -31,6 +32,31 @@ fn frames(mut bytes: &[u8]) -> Vec<Value> {
     out
 }
 
+/// A client's WebSocket text frame (masked, with a zero key).
+fn ws_frame(v: &Value) -> Vec<u8> {
+    let body = serde_json::to_vec(v).unwrap();
+    assert!(body.len() < 126);
+    let mut out = vec![0x81, 0x80 | body.len() as u8, 0, 0, 0, 0];
+    out.extend_from_slice(&body);
+    out
+}
+
+/// Splits the server's WebSocket stream into its text frames' JSON.
+fn ws_frames(mut bytes: &[u8]) -> Vec<Value> {
+    let mut out = Vec::new();
+    while !bytes.is_empty() {
+        assert_eq!(bytes[0], 0x81, "a final text frame");
+        let (len, head) = match bytes[1] {
+            126 => (u16::from_be_bytes([bytes[2], bytes[3]]) as usize, 4),
+            127 => panic!("no frame that long here"),
+            n => (n as usize, 2),
+        };
+        out.push(serde_json::from_slice(&bytes[head..head + len]).unwrap());
+        bytes = &bytes[head + len..];
+    }
+    out
+}
+
 fn peer(port: u16) -> SocketAddr {
     SocketAddr::from(([127, 0, 0, 1], port))
 }
@@ -47,10 +73,27 @@ fn note(i: usize) -> Value {
 
 #[test]
 fn a_rounds_broadcasts_arrive_whole_and_in_order_through_sockets_that_take_little() {
+    rounds_through_small_sockets(false);
+}
+
+#[test]
+fn the_same_over_websocket() {
+    rounds_through_small_sockets(true);
+}
+
+fn rounds_through_small_sockets(websocket: bool) {
     let now = Instant::now();
     let mut core = Core::new(&Config::default());
     let ids: Vec<ClientId> = (0..4)
-        .map(|i| hello(&mut core, &format!("u{i}"), 1000 + i as u16, now))
+        .map(|i| {
+            let nick = format!("u{i}");
+            if !websocket {
+                return hello(&mut core, &nick, 1000 + i as u16, now);
+            }
+            let id = core.connect_websocket(peer(1000 + i as u16), now);
+            core.receive(id, &ws_frame(&json!({"type": "hello", "nick": nick})), now);
+            id
+        })
         .collect();
     for &id in &ids {
         core.discard_output(id);
@@ -99,12 +142,12 @@ fn a_rounds_broadcasts_arrive_whole_and_in_order_through_sockets_that_take_littl
         }
     }
     for i in 0..ids.len() {
-        assert_eq!(
-            frames(&got[i]),
-            expected[i],
-            "client {i} (socket takes {})",
-            takes[i]
-        );
+        let got = if websocket {
+            ws_frames(&got[i])
+        } else {
+            frames(&got[i])
+        };
+        assert_eq!(got, expected[i], "client {i} (socket takes {})", takes[i]);
     }
     let stats = core.stats();
     assert_eq!(stats.queued_bytes, 0, "every queue empty, every byte counted out");

@@ -136,18 +136,19 @@ fn waiting(url: &str, nick: &str, extra: &[&str]) -> (Spawned, SocketAddr) {
 /// then checks the close code and reason and that the server closed TCP
 /// after the closing handshake.
 fn closed_with(p: Spawned, code: u16, reason: &str) -> Vec<Value> {
-    closed_ending(p, code, reason, "tcp closed")
+    closed_ending(p, code, reason, &["tcp closed"])
 }
 
-/// [`closed_with`], where the server closes TCP as `tcp` says.
-fn closed_ending(p: Spawned, code: u16, reason: &str, tcp: &str) -> Vec<Value> {
+/// [`closed_with`], where the server closes TCP as one of `tcp` says.
+fn closed_ending(p: Spawned, code: u16, reason: &str, tcp: &[&str]) -> Vec<Value> {
     let (status, lines, stderr) = p.finish();
     assert!(status.success(), "{lines:?}\n{stderr}");
     let (texts, end): (Vec<&String>, Vec<&String>) = lines.iter().partition(|l| l.starts_with("text "));
-    assert_eq!(
-        end,
-        [&format!("close {code} {reason}"), &tcp.to_string()],
-        "{lines:?}"
+    assert_eq!(end.len(), 2, "{lines:?}");
+    assert_eq!(end[0], &format!("close {code} {reason}"), "{lines:?}");
+    assert!(
+        tcp.contains(&end[1].as_str()),
+        "{lines:?}: TCP should be one of {tcp:?}"
     );
     texts
         .iter()
@@ -185,8 +186,10 @@ fn kicked_and_shutdown_close_with_1008_and_1001_after_their_error_text() {
     registered_id(&server, "down");
     assert!(!server.with(|s| s.shutdown(Duration::from_secs(5))));
     // A server going away does not wait for the client's close frame: it
-    // closes TCP right after its own.
-    let texts = closed_ending(p, 1001, "shutdown", "tcp closed first");
+    // closes TCP right after its own. Whether the client's answer still
+    // got out before the server's FIN is a race on a busy machine: either
+    // way TCP is closed by the server, never left open.
+    let texts = closed_ending(p, 1001, "shutdown", &["tcp closed first", "tcp closed"]);
     assert_last_error(&texts, "shutdown");
 }
 

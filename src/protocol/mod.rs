@@ -51,6 +51,7 @@ mod timers;
 
 pub use input::{Next, PayloadSource, Violation};
 pub use queue::{Chunk, Output, FRAME_OVERHEAD};
+pub use round_log::LogFraming;
 
 use authority::Authority;
 use conn::Conn;

@@ -8,7 +8,7 @@
 
 use std::collections::VecDeque;
 
-use super::round_log::RoundLog;
+use super::round_log::{LogFraming, RoundLog};
 use crate::message::Payload;
 
 /// Bytes a queued payload is counted for beyond its own length: what it
@@ -35,8 +35,8 @@ enum Entry {
 pub enum Chunk<'a> {
     /// One payload, to frame.
     One(&'a Payload),
-    /// Consecutive payloads of the round's log, and their length-prefixed
-    /// frames back to back.
+    /// Consecutive payloads of the round's log, and their frames back to
+    /// back in the framing asked for.
     Run(&'a [Payload], &'a [u8]),
 }
 
@@ -71,19 +71,21 @@ impl<'a> Output<'a> {
         Output { queue, log }
     }
 
-    /// The entries, oldest first.
-    pub fn chunks(&self) -> impl Iterator<Item = Chunk<'a>> + 'a {
+    /// The entries, oldest first, runs framed as `framing` frames them.
+    pub fn chunks(&self, framing: LogFraming) -> impl Iterator<Item = Chunk<'a>> + 'a {
         let log = self.log;
         self.queue.entries.iter().map(move |e| match e {
             Entry::One(p) => Chunk::One(p),
-            Entry::Run { start, end, .. } => Chunk::Run(log.payloads(*start..*end), log.framed(*start..*end)),
+            Entry::Run { start, end, .. } => {
+                Chunk::Run(log.payloads(*start..*end), log.framed(*start..*end, framing))
+            }
         })
     }
 
     /// Every payload waiting, oldest first (runs taken apart).
     #[cfg(test)]
     pub fn payloads(&self) -> impl Iterator<Item = &'a Payload> + 'a {
-        self.chunks().flat_map(|c| match c {
+        self.chunks(LogFraming::LengthPrefix).flat_map(|c| match c {
             Chunk::One(p) => std::slice::from_ref(p),
             Chunk::Run(ps, _) => ps,
         })
@@ -95,6 +97,7 @@ impl<'a> Output<'a> {
     }
 
     /// Frames waiting.
+    #[cfg(test)]
     pub fn len(&self) -> usize {
         self.queue.frames
     }
@@ -432,7 +435,7 @@ mod tests {
         assert_eq!((out.entries(), out.len()), (3, 5));
         assert_eq!(q.counted_bytes(), 1 + 2 + 3 + 4 + 1 + 5 * FRAME_OVERHEAD);
         assert!(q.has_runs());
-        let chunks: Vec<_> = out.chunks().collect();
+        let chunks: Vec<_> = out.chunks(LogFraming::LengthPrefix).collect();
         assert!(
             matches!(chunks[1], Chunk::Run(ps, framed) if ps.len() == 3 && framed == b"\0\0\0\x02bb\0\0\0\x03ccc\0\0\0\x04dddd")
         );

@@ -1,7 +1,9 @@
 //! The round's log of fanned-out payloads: each broadcast or room message
-//! of a round once, with its length-prefixed frame, so that what a round
-//! fans out to a client is one entry of its queue (a run of this log) and
-//! one slice of one write, however many messages the round carried.
+//! of a round once, with its frame in each framing (the length prefix of
+//! TCP, a WebSocket text frame), so that what a round fans out to a client
+//! is one entry of its queue (a run of this log) and one slice of one
+//! write, however many messages the round carried. TLS takes the same
+//! slice as plaintext for its records.
 //!
 //! Without it every delivery was a reference-count increment, a queue
 //! push, a copy into the write's staging buffer, a pop and a decrement:
@@ -18,7 +20,7 @@
 
 use std::ops::Range;
 
-use crate::codec::length_prefix;
+use crate::codec::{length_prefix, ws};
 use crate::message::Payload;
 
 /// Payloads at least this long are queued on their own, not logged: their
@@ -26,32 +28,64 @@ use crate::message::Payload;
 /// (header and payload) cost the kernel nothing next to their bytes.
 pub(super) const LOGGED_BELOW: usize = 4 * 1024;
 
+/// The framings the log keeps every payload's frame in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFraming {
+    /// A 4-byte big-endian length, then the payload.
+    LengthPrefix,
+    /// An unmasked WebSocket text frame (a 2- to 10-byte header).
+    WebSocket,
+}
+
 /// This round's fanned-out payloads, oldest first.
 #[derive(Debug, Default)]
 pub struct RoundLog {
     payloads: Vec<Payload>,
-    /// Every payload's frame (its 4-byte length, then the payload), back to
-    /// back.
-    framed: Vec<u8>,
-    /// Where each payload's frame starts in `framed`, and one more: where
+    /// Every payload's frame in each framing, back to back.
+    framed: [Framed; 2],
+}
+
+/// The frames of every payload in one framing, back to back.
+#[derive(Debug, Default)]
+struct Framed {
+    bytes: Vec<u8>,
+    /// Where each payload's frame starts in `bytes`, and one more: where
     /// the last one ends.
     starts: Vec<usize>,
+}
+
+impl Framed {
+    fn append(&mut self, header: &[u8], payload: &[u8]) {
+        if self.starts.is_empty() {
+            self.starts.push(0);
+        }
+        self.bytes.extend_from_slice(header);
+        self.bytes.extend_from_slice(payload);
+        self.starts.push(self.bytes.len());
+    }
+
+    fn run(&self, run: Range<u32>) -> &[u8] {
+        &self.bytes[self.starts[run.start as usize]..self.starts[run.end as usize]]
+    }
+
+    fn clear(&mut self) {
+        self.bytes.clear();
+        self.starts.clear();
+        if self.bytes.capacity() > FRAMED_KEEP {
+            *self = Framed::default();
+        }
+    }
 }
 
 /// The framed log is kept between rounds up to this capacity.
 const FRAMED_KEEP: usize = 1 << 20;
 
 impl RoundLog {
-    /// Logs a payload (a shared reference, and its frame copied once);
+    /// Logs a payload (a shared reference, and its frames copied once);
     /// returns its index in this round.
     pub(super) fn append(&mut self, payload: &Payload) -> u32 {
-        if self.starts.is_empty() {
-            self.starts.push(0);
-        }
-        self.framed
-            .extend_from_slice(&length_prefix::header(payload.len()));
-        self.framed.extend_from_slice(payload);
-        self.starts.push(self.framed.len());
+        self.framed[LogFraming::LengthPrefix as usize].append(&length_prefix::header(payload.len()), payload);
+        self.framed[LogFraming::WebSocket as usize].append(&ws::frame::Header::text(payload.len()), payload);
         self.payloads.push(payload.clone());
         (self.payloads.len() - 1) as u32
     }
@@ -61,22 +95,21 @@ impl RoundLog {
         &self.payloads[run.start as usize..run.end as usize]
     }
 
-    /// The frames of a run, back to back, as the length-prefix framing
-    /// puts them on the wire.
-    pub fn framed(&self, run: Range<u32>) -> &[u8] {
-        &self.framed[self.starts[run.start as usize]..self.starts[run.end as usize]]
+    /// The frames of a run, back to back, as `framing` puts them on the
+    /// wire.
+    pub fn framed(&self, run: Range<u32>, framing: LogFraming) -> &[u8] {
+        self.framed[framing as usize].run(run)
     }
 
     /// Forgets the round (every queue's runs must have been turned into
     /// entries of their own or written first).
     pub(super) fn clear(&mut self) {
         self.payloads.clear();
-        self.starts.clear();
-        self.framed.clear();
-        if self.framed.capacity() > FRAMED_KEEP {
-            self.framed = Vec::new();
+        for f in &mut self.framed {
+            f.clear();
+        }
+        if self.payloads.capacity() > FRAMED_KEEP / 64 {
             self.payloads = Vec::new();
-            self.starts = Vec::new();
         }
     }
 
@@ -97,13 +130,17 @@ mod tests {
         assert_eq!(log.append(&Payload::from(b"ab")), 0);
         assert_eq!(log.append(&Payload::from(b"cde")), 1);
         assert_eq!(log.append(&Payload::from(b"f")), 2);
-        assert_eq!(log.framed(1..3), b"\0\0\0\x03cde\0\0\0\x01f");
-        assert_eq!(log.framed(0..1), b"\0\0\0\x02ab");
+        assert_eq!(
+            log.framed(1..3, LogFraming::LengthPrefix),
+            b"\0\0\0\x03cde\0\0\0\x01f"
+        );
+        assert_eq!(log.framed(0..1, LogFraming::LengthPrefix), b"\0\0\0\x02ab");
+        assert_eq!(log.framed(1..3, LogFraming::WebSocket), b"\x81\x03cde\x81\x01f");
         assert_eq!(log.payloads(0..2).len(), 2);
         assert_eq!(&log.payloads(2..3)[0][..], b"f");
         log.clear();
         assert_eq!(log.len(), 0);
         assert_eq!(log.append(&Payload::from(b"g")), 0);
-        assert_eq!(log.framed(0..1), b"\0\0\0\x01g");
+        assert_eq!(log.framed(0..1, LogFraming::LengthPrefix), b"\0\0\0\x01g");
     }
 }

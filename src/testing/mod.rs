@@ -51,6 +51,15 @@ impl Core {
         id
     }
 
+    /// A new WebSocket connection from `peer`, its upgrade done: it
+    /// sends masked text frames and gets the server's unmasked ones.
+    pub fn connect_websocket(&mut self, peer: SocketAddr, now: Instant) -> ClientId {
+        let id = self.core.connect(peer, crate::event::Via::Ws, now);
+        self.transports
+            .insert(id, Transport::websocket(&self.cfg, Vec::new()));
+        id
+    }
+
     /// Bytes from a client.
     pub fn receive(&mut self, id: ClientId, bytes: &[u8], now: Instant) {
         let Some(transport) = self.transports.get_mut(&id) else {

@@ -14,8 +14,7 @@ use std::time::Instant;
 
 use crate::config::Config;
 use crate::event::{ClientId, Reason};
-use crate::message::Payload;
-use crate::protocol::{Chunk, Core, Output};
+use crate::protocol::{Chunk, Core, LogFraming};
 
 pub(crate) mod length_prefix;
 pub(crate) mod tls;
@@ -183,7 +182,9 @@ impl Framing {
 
     fn flush(&mut self, core: &mut Core, id: ClientId, sink: &mut Sink<'_>) -> io::Result<bool> {
         match self {
-            Framing::LengthPrefix(_) => write_framed(core, id, length_prefix::header, true, sink),
+            Framing::LengthPrefix(_) => {
+                write_framed(core, id, length_prefix::header, LogFraming::LengthPrefix, sink)
+            }
             Framing::WebSocket(ws) => ws.flush(core, id, sink),
         }
     }
@@ -192,16 +193,16 @@ impl Framing {
 /// Writes the payloads queued for `id`, each after the header `header`
 /// writes for its length, in gathered writes of up to
 /// [`PAYLOADS_PER_WRITE`] entries, until the queue is empty (`true`) or
-/// the sink takes less than offered (`false`). With `prefixed` (`header`
-/// is the length prefix) a run of the round's log goes out as the frames
-/// lie there, one slice; otherwise each of its payloads is framed like any
-/// other. The queue keeps how far into its first frame the last write
-/// got, so a frame cut by a full socket resumes where it stopped.
+/// the sink takes less than offered (`false`). A run of the round's log
+/// goes out as its frames lie there in `framing` (the one `header`
+/// writes), one slice. The queue keeps how far into its first frame the
+/// last write got, so a frame cut by a full socket resumes where it
+/// stopped.
 pub(crate) fn write_framed(
     core: &mut Core,
     id: ClientId,
     header: impl Fn(usize, &mut [u8; MAX_HEADER]) -> usize + Copy,
-    prefixed: bool,
+    framing: LogFraming,
     sink: &mut Sink<'_>,
 ) -> io::Result<bool> {
     loop {
@@ -213,16 +214,16 @@ pub(crate) fn write_framed(
         // call) cost more than the write itself when a round queues a few
         // small payloads per client, as a fan-out does (2.4x the user-space
         // instructions per delivery at 100 clients).
-        let waiting = if prefixed { queue.entries() } else { queue.len() };
+        let waiting = queue.entries();
         if waiting == 0 {
             return Ok(true);
         }
         let step = if waiting <= SMALL_BATCH {
-            write_batch::<SMALL_BATCH, { 2 * SMALL_BATCH }>(core, id, header, prefixed, sink)?
+            write_batch::<SMALL_BATCH, { 2 * SMALL_BATCH }>(core, id, header, framing, sink)?
         } else if waiting <= MEDIUM_BATCH {
-            write_batch::<MEDIUM_BATCH, { 2 * MEDIUM_BATCH }>(core, id, header, prefixed, sink)?
+            write_batch::<MEDIUM_BATCH, { 2 * MEDIUM_BATCH }>(core, id, header, framing, sink)?
         } else {
-            write_batch::<PAYLOADS_PER_WRITE, { 2 * PAYLOADS_PER_WRITE }>(core, id, header, prefixed, sink)?
+            write_batch::<PAYLOADS_PER_WRITE, { 2 * PAYLOADS_PER_WRITE }>(core, id, header, framing, sink)?
         };
         if !step {
             return Ok(false);
@@ -247,49 +248,7 @@ thread_local! {
 const SMALL_BATCH: usize = 8;
 const MEDIUM_BATCH: usize = 64;
 
-/// What one write puts on the wire, item by item.
-enum Item<'a> {
-    /// A payload, after a header of the transport's.
-    Frame(&'a Payload),
-    /// A run of the round's log: its payloads, and their length-prefixed
-    /// frames back to back.
-    Framed(&'a [Payload], &'a [u8]),
-}
-
-/// The items of a queue: its entries, with runs taken apart into frames
-/// unless the framing is the log's own (`prefixed`).
-struct Items<'a, I> {
-    chunks: I,
-    expanding: std::slice::Iter<'a, Payload>,
-    prefixed: bool,
-}
-
-impl<'a, I: Iterator<Item = Chunk<'a>>> Iterator for Items<'a, I> {
-    type Item = Item<'a>;
-
-    fn next(&mut self) -> Option<Item<'a>> {
-        loop {
-            if let Some(p) = self.expanding.next() {
-                return Some(Item::Frame(p));
-            }
-            match self.chunks.next()? {
-                Chunk::One(p) => return Some(Item::Frame(p)),
-                Chunk::Run(payloads, framed) if self.prefixed => return Some(Item::Framed(payloads, framed)),
-                Chunk::Run(payloads, _) => self.expanding = payloads.iter(),
-            }
-        }
-    }
-}
-
-fn items<'a>(queue: &Output<'a>, prefixed: bool) -> Items<'a, impl Iterator<Item = Chunk<'a>> + 'a> {
-    Items {
-        chunks: queue.chunks(),
-        expanding: [].iter(),
-        prefixed,
-    }
-}
-
-/// One gathered write of up to `N` items from the front of `id`'s queue
+/// One gathered write of up to `N` entries from the front of `id`'s queue
 /// (which holds at least one), in up to `SLICES` (`2 * N`: a header and a
 /// body each, or a run and the staged frames before it) slices; `false`
 /// if the sink took less than offered.
@@ -297,7 +256,7 @@ fn write_batch<const N: usize, const SLICES: usize>(
     core: &mut Core,
     id: ClientId,
     header: impl Fn(usize, &mut [u8; MAX_HEADER]) -> usize,
-    prefixed: bool,
+    framing: LogFraming,
     sink: &mut Sink<'_>,
 ) -> io::Result<bool> {
     let Some(queue) = core.output(id) else {
@@ -323,10 +282,10 @@ fn write_batch<const N: usize, const SLICES: usize>(
     stage.clear();
     let mut count = 0;
     let mut frames = 0;
-    for (i, item) in items(&queue, prefixed).take(N).enumerate() {
+    for (i, item) in queue.chunks(framing).take(N).enumerate() {
         count += 1;
-        let Item::Frame(payload) = item else {
-            if let Item::Framed(payloads, _) = item {
+        let Chunk::One(payload) = item else {
+            if let Chunk::Run(payloads, _) = item {
                 frames += payloads.len();
             }
             continue;
@@ -346,10 +305,10 @@ fn write_batch<const N: usize, const SLICES: usize>(
     let mut used = 0;
     let mut offered = 0;
     let mut staged = 0..0;
-    for (i, item) in items(&queue, prefixed).take(count).enumerate() {
+    for (i, item) in queue.chunks(framing).take(count).enumerate() {
         let start = if i == 0 { skip } else { 0 };
         let parts = match item {
-            Item::Frame(payload) => {
+            Chunk::One(payload) => {
                 let (head, body) = unwritten(&headers[i][..header_lens[i]], payload, start);
                 let len = head.len() + body.len();
                 if len <= COPY_FRAMES_UP_TO {
@@ -358,7 +317,7 @@ fn write_batch<const N: usize, const SLICES: usize>(
                 }
                 [head, body]
             }
-            Item::Framed(_, framed) => [&framed[start..], &[][..]],
+            Chunk::Run(_, framed) => [&framed[start..], &[][..]],
         };
         if !staged.is_empty() {
             slices[used] = IoSlice::new(&stage[staged.clone()]);
@@ -394,14 +353,18 @@ fn write_batch<const N: usize, const SLICES: usize>(
     let mut whole = 0;
     let mut head_written = 0;
     let mut first = true;
-    'items: for (i, item) in items(&queue, prefixed).take(count).enumerate() {
-        let (lens, header_len) = match item {
-            Item::Frame(payload) => (std::slice::from_ref(payload), header_lens[i]),
-            Item::Framed(payloads, _) => (payloads, crate::codec::length_prefix::HEADER_LEN),
+    'items: for (i, item) in queue.chunks(framing).take(count).enumerate() {
+        let payloads = match item {
+            Chunk::One(payload) => std::slice::from_ref(payload),
+            Chunk::Run(payloads, _) => payloads,
         };
-        for payload in lens {
+        for payload in payloads {
             let start = if first { skip } else { 0 };
             first = false;
+            let header_len = match item {
+                Chunk::One(_) => header_lens[i],
+                Chunk::Run(..) => header(payload.len(), &mut [0; MAX_HEADER]),
+            };
             let rest = header_len + payload.len() - start;
             if left < rest {
                 head_written = start + left;

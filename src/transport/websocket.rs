@@ -13,6 +13,7 @@ use crate::code::Code;
 use crate::codec::ws::{frame, Closing, Decoder, Event, Input, WsError};
 use crate::codec::ws::{CLOSE_GOING_AWAY, CLOSE_NORMAL, CLOSE_POLICY};
 use crate::event::{ClientId, Reason};
+use crate::protocol::LogFraming;
 use crate::protocol::{Core, Next, PayloadSource, Violation};
 
 /// Control frames (and the 101 response before the first frame) waiting
@@ -85,7 +86,7 @@ impl WebSocket {
                 return Ok(false);
             }
         }
-        write_framed(core, id, header, false, sink)
+        write_framed(core, id, header, LogFraming::WebSocket, sink)
     }
 
     /// The closing frame after the core's last payload: the client's close
