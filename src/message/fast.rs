@@ -68,21 +68,21 @@ pub(super) fn flat_strings(payload: &str) -> Option<Fields<'_>> {
 /// No byte below 0x20 (JSON allows none in strings, and between tokens only
 /// tab, newline and return, left to serde_json) and no backslash.
 fn plain(bytes: &[u8]) -> bool {
-    // Whole chunks of 64 without an early exit inside, the verdict of each
-    // kept as a byte OR-ed over it: this compiles to 4 x 16 bytes of SSE2
-    // compares and one `pmovmskb` per chunk (about 0.55 instructions per
-    // byte). The earlier `fold` of `bool`s over `chunks(64)` took 0.78.
-    let mut chunks = bytes.chunks_exact(64);
+    // One pass, no early exit: 16 running minima over the bytes, a
+    // backslash counting as 0, so the check is whether every minimum is
+    // still 0x20 or more. On fixed arrays of 16 this compiles to SSE2:
+    // `pcmpeqb`, `pandn`, `pminub` per 16 bytes, about 0.35 instructions per
+    // byte (a byte OR-ed per chunk of 64 with a `pmovmskb` test each took
+    // 0.55, the first `fold` of `bool`s 0.78).
+    let (mut chunks, mut lanes) = (bytes.chunks_exact(16), [u8::MAX; 16]);
     for chunk in &mut chunks {
-        if chunk
-            .iter()
-            .fold(0u8, |bad, &b| bad | u8::from(b < 0x20 || b == b'\\'))
-            != 0
-        {
-            return false;
+        let chunk: &[u8; 16] = chunk.try_into().expect("chunks of 16");
+        for (lane, &b) in lanes.iter_mut().zip(chunk) {
+            *lane = (*lane).min(if b == b'\\' { 0 } else { b });
         }
     }
-    chunks.remainder().iter().all(|&b| b >= 0x20 && b != b'\\')
+    let ok = |b: u8| b >= 0x20 && b != b'\\';
+    lanes.iter().all(|&lane| lane >= 0x20) && chunks.remainder().iter().all(|&b| ok(b))
 }
 
 /// Where the spaces from `at` end.
