@@ -85,16 +85,7 @@ fn the_web_client_chats_with_a_tcp_client_in_headless_chromium() {
         .env("NODE_PATH", &modules)
         .env("CHAT_CHROMIUM", &chromium)
         .stdin(Stdio::null());
-    for var in [
-        "http_proxy",
-        "HTTP_PROXY",
-        "https_proxy",
-        "HTTPS_PROXY",
-        "all_proxy",
-        "ALL_PROXY",
-    ] {
-        cmd.env_remove(var);
-    }
+    ws_support::without_proxies(&mut cmd);
     let out = run_with_deadline(cmd, Duration::from_secs(120), "the browser check");
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(

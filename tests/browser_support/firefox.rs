@@ -153,18 +153,8 @@ impl Firefox {
             .env("MOZ_ACCELERATED", "0")
             .env("LIBGL_ALWAYS_SOFTWARE", "1")
             .env("MOZ_CRASHREPORTER_DISABLE", "1");
-        for var in [
-            "DISPLAY",
-            "WAYLAND_DISPLAY",
-            "http_proxy",
-            "HTTP_PROXY",
-            "https_proxy",
-            "HTTPS_PROXY",
-            "all_proxy",
-            "ALL_PROXY",
-            "no_proxy",
-            "NO_PROXY",
-        ] {
+        crate::ws_support::without_proxies(&mut cmd);
+        for var in ["DISPLAY", "WAYLAND_DISPLAY", "no_proxy", "NO_PROXY"] {
             cmd.env_remove(var);
         }
         let child = cmd

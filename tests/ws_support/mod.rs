@@ -29,10 +29,15 @@ const PROXY_VARS: [&str; 8] = [
 /// `python3` with no proxy in its environment.
 pub fn python() -> Command {
     let mut cmd = Command::new("python3");
+    without_proxies(&mut cmd);
+    cmd
+}
+
+/// Takes the proxy variables out of a client's environment.
+pub fn without_proxies(cmd: &mut Command) {
     for var in PROXY_VARS {
         cmd.env_remove(var);
     }
-    cmd
 }
 
 /// Whether `check` (a Python snippet) runs without error.
