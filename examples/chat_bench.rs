@@ -14,6 +14,8 @@
 
 // The parts live in examples/chat_bench/ (a root file's modules would
 // otherwise be looked for beside it, among the other examples).
+#[path = "common/any_certificate.rs"]
+mod any_certificate;
 #[path = "chat_bench/bandwidth.rs"]
 mod bandwidth;
 #[path = "chat_bench/conn.rs"]

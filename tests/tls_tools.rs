@@ -312,7 +312,10 @@ fn openssl_s_client_in_both_versions_gets_the_echo() {
     }
 }
 
-// The example client's TLS module (examples/common/tls_client.rs).
+// The example client's TLS module (examples/common/tls_client.rs), and
+// the verifier it shares with the load generator.
+#[path = "../examples/common/any_certificate.rs"]
+mod any_certificate;
 #[path = "../examples/common/tls_client.rs"]
 mod tls_client;
 

@@ -8,6 +8,8 @@
 //! server socket and a signal pipe; no threads. docs/client.md has every
 //! key and command.
 
+#[path = "../common/any_certificate.rs"]
+mod any_certificate;
 mod app;
 mod commands;
 mod complete;

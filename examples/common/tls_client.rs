@@ -1,6 +1,8 @@
 //! TLS for the example client (`chat_client --tls [--ca FILE] [--insecure]`),
 //! on rustls with the ring provider. Used by an example through
-//! `#[path = "common/tls_client.rs"] mod tls_client;`.
+//! `#[path = "common/tls_client.rs"] mod tls_client;`, beside
+//! `#[path = "common/any_certificate.rs"] mod any_certificate;` (its
+//! `--insecure` verifier).
 //!
 //! ```ignore
 //! let connector = TlsConnector::new(&TlsOptions { ca_file, insecure })?; // errors: Display them
@@ -33,12 +35,13 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::client::ClientConnection;
-use rustls::crypto::{ring, CryptoProvider};
-use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
-use rustls::{CertificateError, ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme};
+use rustls::crypto::ring;
+use rustls::pki_types::{CertificateDer, ServerName};
+use rustls::{CertificateError, ClientConfig, RootCertStore};
 use rustls_pki_types::pem::PemObject;
+
+use crate::any_certificate::AnyCertificate;
 
 /// How long the handshake may take before the client gives up.
 pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
@@ -407,45 +410,4 @@ fn system_roots() -> Result<RootCertStore, TlsClientError> {
         )));
     }
     Ok(roots)
-}
-
-/// `--insecure`: any certificate is accepted, but the handshake signatures
-/// are still checked against it (so the session is at least with whoever
-/// holds that certificate's key).
-#[derive(Debug)]
-struct AnyCertificate(Arc<CryptoProvider>);
-
-impl ServerCertVerifier for AnyCertificate {
-    fn verify_server_cert(
-        &self,
-        _end_entity: &CertificateDer<'_>,
-        _intermediates: &[CertificateDer<'_>],
-        _server_name: &ServerName<'_>,
-        _ocsp_response: &[u8],
-        _now: UnixTime,
-    ) -> Result<ServerCertVerified, rustls::Error> {
-        Ok(ServerCertVerified::assertion())
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls12_signature(message, cert, dss, &self.0.signature_verification_algorithms)
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.0.signature_verification_algorithms)
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.0.signature_verification_algorithms.supported_schemes()
-    }
 }
