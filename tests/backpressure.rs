@@ -6,13 +6,10 @@
 mod common;
 mod support_a;
 
-use std::net::{SocketAddr, TcpStream};
-use std::os::fd::AsRawFd;
 use std::thread::JoinHandle;
 
 use chat::{EventKind, Reason};
 use common::*;
-use nix::sys::socket::{self, sockopt, AddressFamily, SockFlag, SockType, SockaddrIn};
 use serde_json::{json, Value};
 use support_a::*;
 
@@ -37,23 +34,6 @@ fn seq_of(v: &Value) -> usize {
     v["text"].as_str().expect("a text")[..8]
         .parse()
         .expect("a number")
-}
-
-/// A registered client whose receive buffer is tiny, so that a stalled
-/// reader backs up into the server's queue after little data.
-fn tiny_window_client(addr: SocketAddr, nick: &str) -> TestClient {
-    let SocketAddr::V4(v4) = addr else {
-        panic!("IPv4 loopback expected")
-    };
-    let fd = socket::socket(AddressFamily::Inet, SockType::Stream, SockFlag::empty(), None).unwrap();
-    socket::setsockopt(&fd, sockopt::RcvBuf, &4096).unwrap();
-    socket::connect(fd.as_raw_fd(), &SockaddrIn::from(v4)).unwrap();
-    let stream = TcpStream::from(fd);
-    stream.set_read_timeout(Some(DEADLINE)).unwrap();
-    let mut c = TestClient { stream };
-    c.send(&json!({"type": "hello", "nick": nick}));
-    assert_eq!(c.recv()["type"], "welcome");
-    c
 }
 
 /// What one fast reader saw.
@@ -123,7 +103,7 @@ fn storm(server: &ServerThread, mut send: impl FnMut(Option<usize>)) {
         let c = TestClient::hello(server.addr, &format!("fast{i}"));
         readers.push(fast_reader(c, i, progress.clone()));
     }
-    let slow = tiny_window_client(server.addr, "slow");
+    let slow = small_window_client(server.addr, "slow", 4096);
     let slow_drops = || server.with(|s| s.stats().disconnects_for(Reason::SlowConsumer));
 
     let mut sent = 0;
@@ -215,7 +195,7 @@ fn a_unicast_flood_to_a_stopped_reader_drops_only_it_and_acks_count_zero_after()
     let mut alice = TestClient::hello(server.addr, "alice");
     let mut bob = TestClient::hello(server.addr, "bob");
     assert_eq!(alice.recv(), online("bob"));
-    let slow = tiny_window_client(server.addr, "slow");
+    let slow = small_window_client(server.addr, "slow", 4096);
     assert_eq!(alice.recv(), online("slow"));
     assert_eq!(bob.recv(), online("slow"));
     // Each message is acked once queued; the ack's count says whether the

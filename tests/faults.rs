@@ -8,7 +8,6 @@ mod support_a;
 use std::collections::HashSet;
 use std::io::Read;
 use std::net::{Shutdown, SocketAddr, TcpStream};
-use std::os::fd::AsRawFd;
 use std::os::unix::process::ExitStatusExt;
 use std::panic::AssertUnwindSafe;
 use std::path::{Path, PathBuf};
@@ -19,30 +18,9 @@ use std::time::{Duration, Instant};
 
 use chat::{EventKind, Reason};
 use common::*;
-use nix::sys::socket::{self, sockopt, AddressFamily, SockFlag, SockType, SockaddrIn};
+use nix::sys::socket::{self, sockopt};
 use serde_json::{json, Value};
 use support_a::*;
-
-/// A registered client whose receive buffer is as small as the kernel
-/// allows (asked for 1 byte before connecting, so the window it advertises
-/// is tiny from the start): a stalled reader backs up into the server after
-/// little data.
-fn min_window_client(addr: SocketAddr, nick: &str) -> TestClient {
-    let SocketAddr::V4(v4) = addr else {
-        panic!("IPv4 loopback expected")
-    };
-    let fd = socket::socket(AddressFamily::Inet, SockType::Stream, SockFlag::empty(), None).unwrap();
-    socket::setsockopt(&fd, sockopt::RcvBuf, &1).unwrap();
-    let got = socket::getsockopt(&fd, sockopt::RcvBuf).unwrap();
-    assert!(got <= 4608, "SO_RCVBUF {got} is not the minimum");
-    socket::connect(fd.as_raw_fd(), &SockaddrIn::from(v4)).unwrap();
-    let stream = TcpStream::from(fd);
-    stream.set_read_timeout(Some(DEADLINE)).unwrap();
-    let mut c = TestClient { stream };
-    c.send(&json!({"type": "hello", "nick": nick}));
-    assert_eq!(c.recv()["type"], "welcome");
-    c
-}
 
 // ----- 1. the slow-reader storm of issue 4 -----
 
@@ -174,7 +152,7 @@ fn slow_reader_storm(server: &ServerThread, mut send: impl FnMut(Option<usize>))
         })
         .collect();
     let slow: Vec<_> = (0..SLOW_READERS)
-        .map(|i| min_window_client(server.addr, &format!("slow{i}")))
+        .map(|i| small_window_client(server.addr, &format!("slow{i}"), 1))
         .collect();
     let slow_drops = || server.with(|s| s.stats().disconnects_for(Reason::SlowConsumer));
 
@@ -415,7 +393,7 @@ fn stop_sigpipe_host(mut host: Spawned, mut witness: TestClient) {
 /// (output flows), then waits until the kernel takes no more and about
 /// 400 KB wait in the server's queue for it.
 fn flooded_victim(host: &mut Spawned, witness: &mut TestClient, addr: SocketAddr, nick: &str) -> TestClient {
-    let mut victim = min_window_client(addr, nick);
+    let mut victim = small_window_client(addr, nick, 1);
     assert_eq!(host_line(host), format!("registered {nick}"));
     assert_eq!(witness.recv(), online(nick));
     let mut len = [0u8; 4];

@@ -12,15 +12,11 @@ mod common;
 #[path = "common/counting.rs"]
 mod counting;
 
-use std::net::{SocketAddr, TcpStream};
-use std::os::fd::AsRawFd;
 use std::time::Instant;
 
 use chat::{Config, EventKind, Reason};
 use common::*;
 use counting::Counting;
-use nix::sys::socket::{self, sockopt, AddressFamily, SockFlag, SockType, SockaddrIn};
-use serde_json::json;
 
 #[global_allocator]
 static ALLOCATOR: Counting = Counting;
@@ -30,22 +26,6 @@ const CAP: usize = 64 * 1024;
 /// What the bound allows beyond 1.5 x cap x clients: the host's calls in
 /// flight, the events of the drops, the allocator's growth of maps.
 const FIXED: usize = 256 * 1024;
-
-fn min_window_client(addr: SocketAddr, nick: &str) -> TestClient {
-    let SocketAddr::V4(v4) = addr else {
-        panic!("IPv4 loopback expected")
-    };
-    let fd = socket::socket(AddressFamily::Inet, SockType::Stream, SockFlag::empty(), None).unwrap();
-    socket::setsockopt(&fd, sockopt::RcvBuf, &1).unwrap();
-    assert!(socket::getsockopt(&fd, sockopt::RcvBuf).unwrap() <= 4608);
-    socket::connect(fd.as_raw_fd(), &SockaddrIn::from(v4)).unwrap();
-    let stream = TcpStream::from(fd);
-    stream.set_read_timeout(Some(DEADLINE)).unwrap();
-    let mut c = TestClient { stream };
-    c.send(&json!({"type": "hello", "nick": nick}));
-    assert_eq!(c.recv()["type"], "welcome");
-    c
-}
 
 #[test]
 fn tiny_frames_to_non_readers_stay_within_the_cap_in_real_memory() {
@@ -58,7 +38,7 @@ fn tiny_frames_to_non_readers_stay_within_the_cap_in_real_memory() {
     let mut ids = Vec::new();
     let clients: Vec<TestClient> = (0..NON_READERS)
         .map(|i| {
-            let c = min_window_client(server.addr, &format!("nr{i}"));
+            let c = small_window_client(server.addr, &format!("nr{i}"), 1);
             let ev = server.event_until(|e| matches!(e.kind, EventKind::Registered));
             ids.push(ev.client);
             c

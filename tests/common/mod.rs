@@ -31,6 +31,31 @@ pub fn loopback_config() -> Config {
     }
 }
 
+/// A registered client whose receive buffer was set to `rcvbuf` bytes
+/// before connecting, so the window it advertises is small from the
+/// start: a stalled reader backs up into the server after little data.
+/// With 1 the kernel's minimum is asked for, and checked.
+pub fn small_window_client(addr: SocketAddr, nick: &str, rcvbuf: usize) -> TestClient {
+    use nix::sys::socket::{self, sockopt, AddressFamily, SockFlag, SockType, SockaddrIn};
+    use std::os::fd::AsRawFd;
+    let SocketAddr::V4(v4) = addr else {
+        panic!("IPv4 loopback expected")
+    };
+    let fd = socket::socket(AddressFamily::Inet, SockType::Stream, SockFlag::empty(), None).unwrap();
+    socket::setsockopt(&fd, sockopt::RcvBuf, &rcvbuf).unwrap();
+    if rcvbuf == 1 {
+        let got = socket::getsockopt(&fd, sockopt::RcvBuf).unwrap();
+        assert!(got <= 4608, "SO_RCVBUF {got} is not the minimum");
+    }
+    socket::connect(fd.as_raw_fd(), &SockaddrIn::from(v4)).unwrap();
+    let stream = TcpStream::from(fd);
+    stream.set_read_timeout(Some(DEADLINE)).unwrap();
+    let mut c = TestClient { stream };
+    c.send(&json!({"type": "hello", "nick": nick}));
+    assert_eq!(c.recv()["type"], "welcome");
+    c
+}
+
 /// A framed-JSON client over a blocking socket whose reads time out.
 pub struct TestClient {
     pub stream: TcpStream,
