@@ -169,12 +169,7 @@ fn upstream(
             continue;
         };
         buf.extend_from_slice(&chunk[..n]);
-        while buf.len() >= 4 {
-            let len = u32::from_be_bytes(buf[..4].try_into().unwrap()) as usize;
-            if buf.len() < 4 + len {
-                break;
-            }
-            let frame: Vec<u8> = buf.drain(..4 + len).collect();
+        while let Some(frame) = take_frame(&mut buf) {
             frames += 1;
             if frames <= keep {
                 if to.write_all(&frame).is_err() {
@@ -189,6 +184,13 @@ fn upstream(
     let _ = to.shutdown(Shutdown::Write);
 }
 
+/// The first complete frame (length prefix included) off the front of
+/// `buf`, if it holds one.
+fn take_frame(buf: &mut Vec<u8>) -> Option<Vec<u8>> {
+    let len = u32::from_be_bytes(buf.get(..4)?.try_into().unwrap()) as usize;
+    (buf.len() >= 4 + len).then(|| buf.drain(..4 + len).collect())
+}
+
 /// Server to client, frame by frame, as `plan` says.
 fn downstream(mut from: TcpStream, mut to: TcpStream, plan: Option<Cut>, shared: &(Mutex<State>, Condvar)) {
     let mut buf = Vec::new();
@@ -196,12 +198,7 @@ fn downstream(mut from: TcpStream, mut to: TcpStream, plan: Option<Cut>, shared:
     let mut frames = 0;
     loop {
         // Every complete frame in the buffer.
-        while buf.len() >= 4 {
-            let len = u32::from_be_bytes(buf[..4].try_into().unwrap()) as usize;
-            if buf.len() < 4 + len {
-                break;
-            }
-            let frame: Vec<u8> = buf.drain(..4 + len).collect();
+        while let Some(frame) = take_frame(&mut buf) {
             frames += 1;
             if let Ok(v) = serde_json::from_slice::<serde_json::Value>(&frame[4..]) {
                 if v["type"] == "welcome" {
