@@ -72,6 +72,14 @@ impl Proxy {
                     (st.target.unwrap(), st.plans.pop_front(), st.swallow_after.take())
                 };
                 let Ok(server) = TcpStream::connect(target) else {
+                    // Nothing there: the client sees the server close (a
+                    // FIN), never a reset. Dropping the socket with the
+                    // client's first bytes unread would send a reset, and
+                    // whether they arrived first is a race.
+                    let _ = client.shutdown(Shutdown::Write);
+                    std::thread::spawn(move || {
+                        let _ = std::io::copy(&mut &client, &mut std::io::sink());
+                    });
                     continue;
                 };
                 let _ = server.set_nodelay(true);
