@@ -6,6 +6,15 @@
 //! unicasts between the broadcasts where they were sent, over the length
 //! prefix and over WebSocket; and the cap still drops a client that does
 //! not read while the others get everything.
+//!
+//! A broadcast reaches most clients without work of theirs per message
+//! (they follow the round's log for everyone by a cursor): the cap drops a
+//! client that stops reading after exactly as many broadcasts as it would
+//! take one by one, whether they come in one round or in many, and the
+//! count a broadcast returns stops counting it there; a round that mixes
+//! broadcasts, unicasts and room messages reaches each client in the order
+//! they were sent; a client that registers in the middle of a round gets
+//! what follows its welcome, one that leaves what came before it.
 
 use std::net::SocketAddr;
 use std::time::Instant;
@@ -193,4 +202,205 @@ fn a_client_that_never_reads_is_dropped_at_its_cap_and_the_others_get_everything
     assert_eq!(from_fast, expected);
     assert!(!core.is_open(slow));
     assert_eq!(core.stats().disconnects_for(chat::Reason::SlowConsumer), 1);
+}
+
+/// The payloads in a byte stream, as sent (to measure what one counts).
+fn payloads(mut bytes: &[u8]) -> Vec<Vec<u8>> {
+    let mut out = Vec::new();
+    while !bytes.is_empty() {
+        let len = u32::from_be_bytes(bytes[..4].try_into().unwrap()) as usize;
+        out.push(bytes[4..4 + len].to_vec());
+        bytes = &bytes[4 + len..];
+    }
+    out
+}
+
+/// Broadcasts 60 notes to `reader`, which reads everything, and
+/// `stalled`, whose socket takes nothing, with the round ending after
+/// every `per_round` of them; returns what each broadcast said it was
+/// queued to, what the reader got, and what `stalled` got once it read.
+fn broadcasts_to_a_stalled_reader(per_round: usize) -> (Vec<usize>, Vec<Vec<u8>>, Vec<Vec<u8>>) {
+    let now = Instant::now();
+    let cfg = Config {
+        max_queue_bytes: 4096,
+        ..Config::default()
+    };
+    let mut core = Core::new(&cfg);
+    let reader = hello(&mut core, "reader", 3000, now);
+    let stalled = hello(&mut core, "stalled", 3001, now);
+    core.discard_output(reader);
+    core.discard_output(stalled);
+    core.reap(now);
+    let mut queued = Vec::new();
+    let (mut read, mut stalled_got) = (Vec::new(), Vec::new());
+    for i in 0..60 {
+        let v = note(100 + i);
+        queued.push(core.broadcast(&serde_json::to_vec(&v).unwrap(), now).unwrap());
+        if (i + 1) % per_round == 0 {
+            core.take_output(reader, &mut read);
+            core.take_output_limited(stalled, &mut stalled_got, 0);
+            core.reap(now);
+        }
+    }
+    core.take_output(stalled, &mut stalled_got);
+    core.take_output(reader, &mut read);
+    core.reap(now);
+    assert!(!core.is_open(stalled));
+    assert_eq!(core.stats().queued_bytes, 0, "every byte counted out");
+    (queued, payloads(&read), payloads(&stalled_got))
+}
+
+#[test]
+fn a_stalled_reader_is_dropped_where_its_cap_says_in_one_round_or_many() {
+    let (queued, read, stalled) = broadcasts_to_a_stalled_reader(1);
+    // Each broadcast counted both clients while the stalled one's queue
+    // took it, exactly as many as fit under its cap (each payload counted
+    // with 64 bytes more), then the reader alone.
+    let fit = 4096 / (read[0].len() + 64);
+    let want: Vec<usize> = (0..60).map(|i| if i < fit { 2 } else { 1 }).collect();
+    assert_eq!(queued, want);
+    // The reader got every note, the stalled one only why it was dropped
+    // (nothing it had was started).
+    let notes: Vec<Value> = read
+        .iter()
+        .map(|p| serde_json::from_slice::<Value>(p).unwrap())
+        .filter(|v| v["type"] == "note")
+        .collect();
+    assert_eq!(notes, (0..60).map(|i| note(100 + i)).collect::<Vec<_>>());
+    assert_eq!(stalled.len(), 1);
+    assert_eq!(
+        serde_json::from_slice::<Value>(&stalled[0]).unwrap()["code"],
+        "slow_consumer"
+    );
+    // The same when the notes come many in a round (as many as fit the
+    // reader's cap: it reads once a round), or a few.
+    for per_round in [40, 7] {
+        assert_eq!(
+            broadcasts_to_a_stalled_reader(per_round),
+            (queued.clone(), read.clone(), stalled.clone()),
+            "{per_round} broadcasts per round"
+        );
+    }
+}
+
+#[test]
+fn a_round_of_broadcasts_unicasts_and_room_messages_arrives_in_the_order_sent() {
+    let now = Instant::now();
+    let mut core = Core::new(&Config::default());
+    let alice = hello(&mut core, "alice", 4000, now);
+    let bob = hello(&mut core, "bob", 4001, now);
+    let carol = hello(&mut core, "carol", 4002, now);
+    for id in [alice, carol] {
+        core.receive(id, &frame(&json!({"type": "join", "room": "#r"})), now);
+    }
+    for id in [alice, bob, carol] {
+        core.discard_output(id);
+    }
+    core.reap(now);
+    // One round: alice's frames in one read, then bob's, then alice's.
+    let all = |text: &str| json!({"type": "all", "text": text});
+    let mut burst = Vec::new();
+    for v in [
+        all("a1"),
+        json!({"type": "msg", "to": "carol", "text": "u1"}),
+        json!({"type": "room", "room": "#r", "text": "r1"}),
+        all("a2"),
+    ] {
+        burst.extend(frame(&v));
+    }
+    core.receive(alice, &burst, now);
+    core.receive(bob, &frame(&all("b1")), now);
+    core.receive(alice, &frame(&all("a3")), now);
+    let from = |nick: &str, text: &str| json!({"type": "all", "from": nick, "text": text});
+    let mut out = Vec::new();
+    core.take_output(carol, &mut out);
+    assert_eq!(
+        frames(&out),
+        [
+            from("alice", "a1"),
+            json!({"type": "msg", "from": "alice", "to": "carol", "text": "u1"}),
+            json!({"type": "room", "room": "#r", "from": "alice", "text": "r1"}),
+            from("alice", "a2"),
+            from("bob", "b1"),
+            from("alice", "a3"),
+        ]
+    );
+    out.clear();
+    core.take_output(bob, &mut out);
+    assert_eq!(
+        frames(&out),
+        [from("alice", "a1"), from("alice", "a2"), from("alice", "a3")]
+    );
+    out.clear();
+    core.take_output(alice, &mut out);
+    assert_eq!(frames(&out), [from("bob", "b1")], "nobody gets its own broadcast");
+    core.reap(now);
+    assert_eq!(core.stats().queued_bytes, 0);
+}
+
+#[test]
+fn in_one_round_a_newcomer_gets_what_follows_its_welcome_and_a_leaver_what_came_before() {
+    let now = Instant::now();
+    let mut core = Core::new(&Config::default());
+    let alice = hello(&mut core, "alice", 5000, now);
+    let bob = hello(&mut core, "bob", 5001, now);
+    let carol = hello(&mut core, "carol", 5002, now);
+    for id in [alice, bob, carol] {
+        core.discard_output(id);
+    }
+    core.reap(now);
+    let all = |text: &str| frame(&json!({"type": "all", "text": text}));
+    let from = |text: &str| json!({"type": "all", "from": "alice", "text": text});
+    core.receive(alice, &all("before dave"), now);
+    let dave = hello(&mut core, "dave", 5003, now);
+    core.receive(alice, &all("after dave"), now);
+    core.receive(carol, &frame(&json!({"type": "quit"})), now);
+    core.receive(alice, &all("after carol"), now);
+    let mut out = Vec::new();
+    core.take_output(dave, &mut out);
+    let got = frames(&out);
+    assert_eq!(got[0]["type"], "welcome");
+    assert_eq!(
+        got[1..],
+        [
+            from("after dave"),
+            json!({"type": "presence", "nick": "carol", "state": "offline", "reason": "quit"}),
+            from("after carol"),
+        ]
+    );
+    out.clear();
+    core.take_output(carol, &mut out);
+    assert_eq!(
+        frames(&out),
+        [from("before dave"), online_of("dave"), from("after dave")],
+        "nothing after its quit"
+    );
+    out.clear();
+    core.take_output(bob, &mut out);
+    assert_eq!(
+        frames(&out),
+        [
+            from("before dave"),
+            online_of("dave"),
+            from("after dave"),
+            json!({"type": "presence", "nick": "carol", "state": "offline", "reason": "quit"}),
+            from("after carol"),
+        ]
+    );
+    out.clear();
+    core.take_output(alice, &mut out);
+    assert_eq!(
+        frames(&out),
+        [
+            online_of("dave"),
+            json!({"type": "presence", "nick": "carol", "state": "offline", "reason": "quit"}),
+        ]
+    );
+    core.reap(now);
+    assert!(!core.is_open(carol));
+    assert_eq!(core.stats().queued_bytes, 0);
+}
+
+fn online_of(nick: &str) -> Value {
+    json!({"type": "presence", "nick": nick, "state": "online"})
 }

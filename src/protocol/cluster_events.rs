@@ -49,8 +49,7 @@ impl Core {
                 }
             }
             BackplaneEvent::Broadcast { payload, .. } => {
-                self.delivery
-                    .fan_out(&mut self.conns, self.registry.ids(), &payload, None);
+                self.delivery.fan_out_everyone(&mut self.conns, &payload, None);
             }
             BackplaneEvent::Room { room, payload, .. } => {
                 if let Some(r) = self.rooms.get(&message::fold(&room)) {
@@ -173,8 +172,7 @@ impl Core {
                     state,
                     reason,
                 });
-                self.delivery
-                    .fan_out(&mut self.conns, self.registry.ids(), &payload, None);
+                self.delivery.fan_out_everyone(&mut self.conns, &payload, None);
             }
             Some(room) => {
                 let Some(r) = self.rooms.get(&message::fold(room)) else {

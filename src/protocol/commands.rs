@@ -44,7 +44,7 @@ impl Core {
             reason: None,
         });
         self.delivery
-            .fan_out(&mut self.conns, self.registry.ids(), &renamed, Some(id));
+            .fan_out_everyone(&mut self.conns, &renamed, Some(id));
         self.push_event(id, EventKind::Renamed { old: old.clone() });
     }
 
@@ -122,9 +122,7 @@ impl Core {
     /// took it.
     pub fn notice_all(&mut self, text: &str, now: Instant) -> Result<usize> {
         let payload = self.notice_payload(text)?;
-        let queued = self
-            .delivery
-            .fan_out(&mut self.conns, self.registry.ids(), &payload, None);
+        let queued = self.delivery.fan_out_everyone(&mut self.conns, &payload, None);
         self.drop_doomed(now);
         Ok(queued)
     }

@@ -85,6 +85,10 @@ pub(super) struct Conn {
     /// A resumable session's state (protocol 1.2); `None` for the plain
     /// ones, which pay nothing for it.
     pub session: Option<Box<Session>>,
+    /// Set while it follows the round's log for everyone (a registered
+    /// plain client): the first payload of that log its queue has not
+    /// taken yet. See `Delivery`.
+    pub everyone_from: Option<u32>,
 }
 
 impl Conn {
@@ -104,6 +108,7 @@ impl Conn {
             over_cap: false,
             transport_held: 0,
             session: None,
+            everyone_from: None,
         }
     }
 

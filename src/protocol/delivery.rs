@@ -1,10 +1,12 @@
 //! Delivery: the one place that decides what happens when a payload is
-//! queued to a client, and the one fan-out that broadcasts and rooms share.
-//! Every payload the core sends goes through [`Delivery::deliver`].
+//! queued to a client, and the fan-outs that broadcasts and rooms use.
+//! Every payload the core sends to one client goes through
+//! [`Delivery::deliver`]; a broadcast reaches most clients without any
+//! work of theirs per message (see [`Everyone`]).
 
 use super::conn::Conn;
 use super::queue::OutQueue;
-use super::round_log::{RoundLog, LOGGED_BELOW};
+use super::round_log::{Audience, RoundLogs, LOGGED_BELOW};
 use crate::config::Config;
 use crate::event::ClientId;
 use crate::idmap::IdMap;
@@ -26,6 +28,70 @@ pub(super) enum Kind {
     Farewell,
 }
 
+/// Every registered client, as payloads for everyone reach them.
+///
+/// Most clients *follow* the round's log for everyone: a broadcast is
+/// logged once, counted once for all of them, and each follower's queue
+/// takes what was logged since it last looked (one run of the log, one
+/// entry) when it is next written, sent anything else, or at the end of
+/// the round. So a broadcast to a thousand clients costs the same user
+/// space as one to ten; what is left per recipient is its socket's write,
+/// once per round, as for any relay. The cap rule is kept exactly: the
+/// least room any follower has is known (in the log's cumulative cost), so
+/// a payload that would take one past its cap is seen before it is logged
+/// and that client takes what came before it and is found over its cap,
+/// as if it had been offered the payload alone.
+///
+/// The others are *listed* and take each payload through
+/// [`Delivery::deliver`]: resumable sessions (which count frames one by
+/// one), and connections closing, parked or over their cap.
+#[derive(Debug, Default)]
+struct Everyone {
+    /// Clients that follow the log (`Conn::everyone_from` is set).
+    following: Vec<ClientId>,
+    /// Registered clients that do not.
+    listed: Vec<ClientId>,
+    /// Where each is: following or not, and its place in that list.
+    at: IdMap<(bool, usize)>,
+}
+
+impl Everyone {
+    fn list(&mut self, following: bool) -> &mut Vec<ClientId> {
+        if following {
+            &mut self.following
+        } else {
+            &mut self.listed
+        }
+    }
+
+    fn add(&mut self, id: ClientId, following: bool) {
+        self.remove(id);
+        let list = self.list(following);
+        list.push(id);
+        let at = list.len() - 1;
+        self.at.insert(id, (following, at));
+    }
+
+    fn remove(&mut self, id: ClientId) {
+        let Some((following, at)) = self.at.remove(&id) else {
+            return;
+        };
+        let list = self.list(following);
+        list.swap_remove(at);
+        if let Some(&moved) = list.get(at) {
+            self.at.insert(moved, (following, at));
+        }
+    }
+
+    fn rekey(&mut self, old: ClientId, new: ClientId) {
+        let Some((following, at)) = self.at.remove(&old) else {
+            return;
+        };
+        self.list(following)[at] = new;
+        self.at.insert(new, (following, at));
+    }
+}
+
 /// Queue bookkeeping shared by every client.
 #[derive(Debug)]
 pub(super) struct Delivery {
@@ -36,15 +102,22 @@ pub(super) struct Delivery {
     /// Clients found over their cap, dropped once the current step is over
     /// (so a drop never happens in the middle of a fan-out).
     doomed: Vec<ClientId>,
-    /// Bytes in every queue now, as the cap counts them.
+    /// Bytes in every queue now, as the cap counts them (what followers
+    /// have not yet taken from the log included).
     queued_bytes: u64,
     /// The most ever.
     peak_queued_bytes: u64,
     /// This round's fanned-out payloads, which queues hold runs of.
-    log: RoundLog,
-    /// Clients given a run of the log this round (some may be listed
+    logs: RoundLogs,
+    /// Clients given a run of a log this round (some may be listed
     /// twice, or gone).
     with_runs: Vec<ClientId>,
+    /// Every registered client.
+    everyone: Everyone,
+    /// No follower passes its cap before the log for everyone counts this
+    /// much (a lower bound: the least of their [`limit`](Self::limit)s,
+    /// or less).
+    least_limit: usize,
 }
 
 impl Delivery {
@@ -55,8 +128,103 @@ impl Delivery {
             doomed: Vec::new(),
             queued_bytes: 0,
             peak_queued_bytes: 0,
-            log: RoundLog::default(),
+            logs: RoundLogs::default(),
             with_runs: Vec::new(),
+            everyone: Everyone::default(),
+            least_limit: usize::MAX,
+        }
+    }
+
+    /// `id` is registered: payloads for everyone reach it from now on.
+    pub fn join_everyone(&mut self, id: ClientId, conn: &mut Conn) {
+        let follows = conn.session.is_none() && !conn.over_cap && !conn.is_closing();
+        if follows {
+            conn.everyone_from = Some(self.logs.get(Audience::Everyone).len());
+            self.note_limit(conn);
+        }
+        self.everyone.add(id, follows);
+    }
+
+    /// `id` is no longer registered: what it was sent so far is in its
+    /// queue, and no more payloads for everyone reach it.
+    pub fn leave_everyone(&mut self, id: ClientId, conn: Option<&mut Conn>) {
+        if let Some(conn) = conn {
+            self.unfollow(id, conn);
+        }
+        self.everyone.remove(id);
+    }
+
+    /// The registered client `old` is now the connection `new` (a resume:
+    /// both are resumable sessions, which never follow the log).
+    pub fn rekey_everyone(&mut self, old: ClientId, new: ClientId) {
+        self.everyone.rekey(old, new);
+    }
+
+    /// `conn` takes payloads one by one from now on (it is leaving, or
+    /// over its cap): what it was sent so far goes into its queue.
+    pub fn unfollow(&mut self, id: ClientId, conn: &mut Conn) {
+        if conn.everyone_from.is_none() {
+            return;
+        }
+        self.catch_up(id, conn);
+        conn.everyone_from = None;
+        self.everyone.add(id, false);
+    }
+
+    /// A follower's queue takes what the log for everyone got since it
+    /// last looked, as one run.
+    #[inline]
+    fn catch_up(&mut self, id: ClientId, conn: &mut Conn) {
+        let Some(from) = conn.everyone_from else {
+            return;
+        };
+        let log = self.logs.get(Audience::Everyone);
+        let end = log.len();
+        if from == end {
+            return;
+        }
+        let cost = log.total_cost() - log.cost_before(from);
+        if conn.out.is_empty() {
+            self.dirty.push(id);
+        }
+        if !conn.out.has_runs() {
+            self.with_runs.push(id);
+        }
+        conn.out.push_logged(Audience::Everyone, from, end, cost);
+        conn.everyone_from = Some(end);
+    }
+
+    /// Whether the log for everyone has something for `conn` that its
+    /// queue has not taken yet.
+    pub fn has_pending(&self, conn: &Conn) -> bool {
+        conn.everyone_from
+            .is_some_and(|from| from < self.logs.get(Audience::Everyone).len())
+    }
+
+    /// What a follower holds against its cap, and what the log for
+    /// everyone has for it that its queue has not taken yet.
+    fn held(&self, conn: &Conn) -> usize {
+        let log = self.logs.get(Audience::Everyone);
+        let pending = conn
+            .everyone_from
+            .map_or(0, |from| log.total_cost() - log.cost_before(from));
+        conn.held_bytes() + pending
+    }
+
+    /// The cumulative cost of the log for everyone past which the follower
+    /// `conn` would be over its cap.
+    fn limit(&self, conn: &Conn) -> usize {
+        let from = conn.everyone_from.unwrap_or(0);
+        self.logs.get(Audience::Everyone).cost_before(from)
+            + self.max_queue_bytes.saturating_sub(conn.held_bytes())
+    }
+
+    /// A follower's room shrank (it was sent something of its own, or its
+    /// transport holds more): the least limit may be its.
+    #[inline]
+    pub fn note_limit(&mut self, conn: &Conn) {
+        if conn.everyone_from.is_some() {
+            self.least_limit = self.least_limit.min(self.limit(conn));
         }
     }
 
@@ -66,6 +234,7 @@ impl Delivery {
         let Some(conn) = conns.get_mut(&id) else {
             return false;
         };
+        self.catch_up(id, conn);
         if conn.is_closing() {
             return self.deliver_parked(id, conn, payload, kind);
         }
@@ -83,12 +252,14 @@ impl Delivery {
     /// [`deliver`](Self::deliver) decided to take, and for the frames a
     /// resume replays (counted against the session's allowance instead).
     pub fn push(&mut self, id: ClientId, conn: &mut Conn, payload: Payload) {
+        self.catch_up(id, conn);
         if conn.out.is_empty() {
             self.dirty.push(id);
         }
         self.queued_bytes += OutQueue::cost(&payload) as u64;
         self.peak_queued_bytes = self.peak_queued_bytes.max(self.queued_bytes);
         conn.out.push(payload);
+        self.note_limit(conn);
     }
 
     /// A payload that does not fit under the cap (or a client already
@@ -98,8 +269,9 @@ impl Delivery {
         match kind {
             Kind::Probe => false,
             Kind::Farewell => {
+                self.unfollow(id, conn);
                 if conn.held_bytes() + cost > self.max_queue_bytes {
-                    let dropped = conn.out.drop_unstarted(&self.log);
+                    let dropped = conn.out.drop_unstarted(&self.logs);
                     self.unqueued(dropped);
                 }
                 true
@@ -111,6 +283,7 @@ impl Delivery {
                     return true;
                 }
                 if !conn.over_cap {
+                    self.unfollow(id, conn);
                     conn.over_cap = true;
                     self.doomed.push(id);
                 }
@@ -142,11 +315,93 @@ impl Delivery {
         true
     }
 
-    /// Queues one shared payload to every recipient but `except`; returns
-    /// how many queues took it. A small payload is logged once for the
-    /// round, and each live recipient without a resumable session (whose
-    /// frames are counted one by one) gets it as one more frame of the
-    /// run at the end of its queue; anyone else, or anyone at its cap,
+    /// Queues one shared payload to every registered client but `except`;
+    /// returns how many queues took it. The listed ones take it through
+    /// [`deliver`](Self::deliver); for the followers a small payload is
+    /// logged once and counted once, and a large one (which their queues
+    /// would hold on its own anyway) is delivered to each.
+    pub fn fan_out_everyone(
+        &mut self,
+        conns: &mut IdMap<Conn>,
+        payload: &Payload,
+        except: Option<ClientId>,
+    ) -> usize {
+        let mut taken = 0;
+        // By index: a delivery never adds to this list, only `unfollow`
+        // does, and only for followers.
+        let mut i = 0;
+        while let Some(&id) = self.everyone.listed.get(i) {
+            if Some(id) != except {
+                taken += usize::from(self.deliver(conns, id, payload, Kind::Normal));
+            }
+            i += 1;
+        }
+        if self.everyone.following.is_empty() {
+            return taken;
+        }
+        if payload.len() >= LOGGED_BELOW {
+            let followers = self.everyone.following.clone();
+            for id in followers.into_iter().filter(|&id| Some(id) != except) {
+                taken += usize::from(self.deliver(conns, id, payload, Kind::Normal));
+            }
+            return taken;
+        }
+        // The sender's queue takes what came before its own payload, which
+        // it skips.
+        let sender = except.filter(|s| conns.get(s).is_some_and(|c| c.everyone_from.is_some()));
+        if let Some(s) = sender {
+            if let Some(conn) = conns.get_mut(&s) {
+                self.catch_up(s, conn);
+            }
+        }
+        let cost = OutQueue::cost(payload);
+        let after = self.logs.get(Audience::Everyone).total_cost() + cost;
+        if after > self.least_limit {
+            self.find_over_cap(conns, after, except);
+        }
+        let index = self.logs.get_mut(Audience::Everyone).append(payload);
+        if let Some(conn) = sender.and_then(|s| conns.get_mut(&s)) {
+            conn.everyone_from = Some(index + 1);
+        }
+        let followers = self.everyone.following.len() - usize::from(sender.is_some());
+        self.queued_bytes += (cost * followers) as u64;
+        self.peak_queued_bytes = self.peak_queued_bytes.max(self.queued_bytes);
+        taken + followers
+    }
+
+    /// The next payload for everyone takes the log's cost to `after`, past
+    /// the least limit: every follower it would take past its cap (but
+    /// `except`, who does not get it) takes what came before and is found
+    /// over its cap; the least limit of the others is found again.
+    #[cold]
+    fn find_over_cap(&mut self, conns: &mut IdMap<Conn>, after: usize, except: Option<ClientId>) {
+        let mut least = usize::MAX;
+        let mut i = 0;
+        while let Some(&id) = self.everyone.following.get(i) {
+            let Some(conn) = conns.get_mut(&id) else {
+                debug_assert!(false, "a follower without a connection");
+                self.everyone.remove(id);
+                continue;
+            };
+            let limit = self.limit(conn);
+            if after > limit && Some(id) != except {
+                // `unfollow` takes it out of this list, at `i`.
+                self.unfollow(id, conn);
+                conn.over_cap = true;
+                self.doomed.push(id);
+                continue;
+            }
+            least = least.min(limit);
+            i += 1;
+        }
+        self.least_limit = least;
+    }
+
+    /// Queues one shared payload to each of `recipients` but `except`;
+    /// returns how many queues took it. A small payload is logged once for
+    /// the round, and each live recipient without a resumable session
+    /// (whose frames are counted one by one) gets it as one more frame of
+    /// the run at the end of its queue; anyone else, or anyone at its cap,
     /// goes through [`deliver`](Self::deliver).
     pub fn fan_out(
         &mut self,
@@ -166,6 +421,7 @@ impl Delivery {
             let Some(conn) = conns.get_mut(&id) else {
                 continue;
             };
+            self.catch_up(id, conn);
             let plain = loggable
                 && conn.session.is_none()
                 && !conn.over_cap
@@ -175,14 +431,15 @@ impl Delivery {
                 taken += usize::from(self.deliver(conns, id, payload, Kind::Normal));
                 continue;
             }
-            let index = *index.get_or_insert_with(|| self.log.append(payload));
+            let index = *index.get_or_insert_with(|| self.logs.get_mut(Audience::Listed).append(payload));
             if conn.out.is_empty() {
                 self.dirty.push(id);
             }
             if !conn.out.has_runs() {
                 self.with_runs.push(id);
             }
-            conn.out.push_logged(index, cost);
+            conn.out.push_logged(Audience::Listed, index, index + 1, cost);
+            self.note_limit(conn);
             self.queued_bytes += cost as u64;
             taken += 1;
         }
@@ -190,20 +447,47 @@ impl Delivery {
         taken
     }
 
-    /// The round's log of fanned-out payloads.
-    pub fn log(&self) -> &RoundLog {
-        &self.log
+    /// The round's logs of fanned-out payloads.
+    pub fn logs(&self) -> &RoundLogs {
+        &self.logs
     }
 
-    /// The round is over: runs of the log that are still queued become
-    /// entries of their own, and the log is cleared.
+    /// Every follower's queue takes what the log for everyone has for it
+    /// (before its queue is written, or read).
+    pub fn catch_up_all(&mut self, conns: &mut IdMap<Conn>) {
+        if self.logs.get(Audience::Everyone).len() == 0 {
+            return;
+        }
+        let mut i = 0;
+        while let Some(&id) = self.everyone.following.get(i) {
+            if let Some(conn) = conns.get_mut(&id) {
+                self.catch_up(id, conn);
+            }
+            i += 1;
+        }
+    }
+
+    /// The round is over: followers take what the log for everyone has
+    /// for them, runs of the logs that are still queued become entries of
+    /// their own, and the logs are cleared.
     pub fn end_round(&mut self, conns: &mut IdMap<Conn>) {
+        if self.logs.get(Audience::Everyone).len() > 0 {
+            self.catch_up_all(conns);
+            let mut least = usize::MAX;
+            for id in &self.everyone.following {
+                if let Some(conn) = conns.get_mut(id) {
+                    conn.everyone_from = Some(0);
+                    least = least.min(self.max_queue_bytes.saturating_sub(conn.held_bytes()));
+                }
+            }
+            self.least_limit = least;
+        }
         for id in self.with_runs.drain(..) {
             if let Some(conn) = conns.get_mut(&id) {
-                conn.out.detach(&self.log);
+                conn.out.detach(&self.logs);
             }
         }
-        self.log.clear();
+        self.logs.clear();
     }
 
     /// Whether `conn` has so much waiting for it (half its cap) that its
@@ -212,7 +496,7 @@ impl Delivery {
     /// that writes requests without reading costs about its own cap, and
     /// TCP pushes back on it, not on everyone else.
     pub fn backlogged(&self, conn: &Conn) -> bool {
-        conn.held_bytes() >= self.max_queue_bytes / 2
+        self.held(conn) >= self.max_queue_bytes / 2
     }
 
     /// Bytes (as counted) left a queue: written, or dropped with it.
@@ -230,8 +514,10 @@ impl Delivery {
         self.doomed.clear();
     }
 
-    /// Moves the clients whose queue became non-empty into `out`.
-    pub fn take_dirty(&mut self, out: &mut Vec<ClientId>) {
+    /// Moves the clients whose queue became non-empty into `out`, every
+    /// follower's queue having taken what the log for everyone has for it.
+    pub fn take_dirty(&mut self, conns: &mut IdMap<Conn>, out: &mut Vec<ClientId>) {
+        self.catch_up_all(conns);
         out.append(&mut self.dirty);
     }
 

@@ -90,7 +90,7 @@ impl Core {
                 let payload = text_payload(from, TextTo::All, text);
                 let queued = self
                     .delivery
-                    .fan_out(&mut self.conns, self.registry.ids(), &payload, Some(id));
+                    .fan_out_everyone(&mut self.conns, &payload, Some(id));
                 let queued = queued + self.relay_all(from, &payload, now);
                 self.routed(id, payload, queued, ack);
             }

@@ -27,9 +27,7 @@ impl Core {
     pub fn broadcast(&mut self, payload: &[u8], now: Instant) -> Result<usize> {
         check_payload(payload, self.max_frame_bytes)?;
         let payload = Payload::from(payload);
-        let queued = self
-            .delivery
-            .fan_out(&mut self.conns, self.registry.ids(), &payload, None);
+        let queued = self.delivery.fan_out_everyone(&mut self.conns, &payload, None);
         self.drop_doomed(now);
         Ok(queued)
     }

@@ -113,6 +113,7 @@ impl Core {
     pub fn transport_holds(&mut self, id: ClientId, bytes: usize) {
         if let Some(conn) = self.conns.get_mut(&id) {
             conn.transport_held = bytes;
+            self.delivery.note_limit(conn);
         }
     }
 

@@ -110,8 +110,17 @@ impl Core {
 
     /// What waits to be written to `id`, for its transport.
     pub fn output(&self, id: ClientId) -> Option<Output<'_>> {
-        let log = self.delivery.log();
-        self.conns.get(&id).map(|c| Output::new(&c.out, log))
+        let logs = self.delivery.logs();
+        self.conns.get(&id).map(|c| Output::new(&c.out, logs))
+    }
+
+    /// Whether anything waits to be written to `id`: in its queue, or sent
+    /// to everyone since its queue last took from the round's log (which
+    /// [`settle`](Self::settle) or the next round moves into its queue).
+    pub fn has_output(&self, id: ClientId) -> bool {
+        self.conns
+            .get(&id)
+            .is_some_and(|c| !c.out.is_empty() || self.delivery.has_pending(c))
     }
 
     /// The transport of `id` wrote `whole` payloads from the front of its
@@ -125,7 +134,7 @@ impl Core {
                 // what it writes is the connection's own).
                 (Phase::Registered, Some(session)) => {
                     let freed = conn.out.advance_with(
-                        self.delivery.log(),
+                        self.delivery.logs(),
                         whole,
                         head_written,
                         Some(|p| session.wrote(p)),
@@ -133,7 +142,7 @@ impl Core {
                     session.allowance = session.allowance.saturating_sub(freed);
                     freed
                 }
-                _ => conn.out.advance(self.delivery.log(), whole, head_written),
+                _ => conn.out.advance(self.delivery.logs(), whole, head_written),
             };
             self.delivery.unqueued(freed);
             self.stats.frames_out += whole as u64;
@@ -148,10 +157,17 @@ impl Core {
         self.delivery.end_round(&mut self.conns);
     }
 
+    /// What was sent to everyone between rounds (by the host) goes into
+    /// the queues it is for, so that the server's wait for sockets covers
+    /// theirs.
+    pub fn settle(&mut self) {
+        self.delivery.catch_up_all(&mut self.conns);
+    }
+
     /// Moves the clients whose queue became non-empty into `out`: the ones
     /// worth a write attempt now.
     pub fn take_dirty(&mut self, out: &mut Vec<ClientId>) {
-        self.delivery.take_dirty(out);
+        self.delivery.take_dirty(&mut self.conns, out);
     }
 
     /// Closing connections that are done (flushed, or out of time), with

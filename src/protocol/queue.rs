@@ -1,14 +1,14 @@
 //! One client's output queue: payloads waiting for its socket, in order,
 //! each a shared reference (a broadcast sits in every queue once, never
-//! copied), or a run of this round's log of fanned-out payloads
-//! ([`RoundLog`]: a round's broadcasts to a client are one entry). The
+//! copied), or a run of one of this round's logs of fanned-out payloads
+//! ([`RoundLogs`]: a round's broadcasts to a client are one entry). The
 //! queue knows nothing of framing: the transport that writes it adds its
 //! own headers (or takes a run's length-prefixed frames as they lie in the
 //! log) and tells the queue how far it got, in frames.
 
 use std::collections::VecDeque;
 
-use super::round_log::{LogFraming, RoundLog};
+use super::round_log::{Audience, LogFraming, RoundLog, RoundLogs};
 use crate::message::Payload;
 
 /// Bytes a queued payload is counted for beyond its own length: what it
@@ -27,8 +27,14 @@ const IDLE_SLOTS: usize = 64;
 enum Entry {
     /// A payload of its own.
     One(Payload),
-    /// Payloads `start..end` of this round's log, and what they count.
-    Run { start: u32, end: u32, counted: usize },
+    /// Payloads `start..end` of one of this round's logs, and what they
+    /// count.
+    Run {
+        log: Audience,
+        start: u32,
+        end: u32,
+        counted: usize,
+    },
 }
 
 /// What a transport writes, entry by entry.
@@ -60,23 +66,24 @@ pub struct OutQueue {
 }
 
 /// A queue as a transport sees it: its entries, runs resolved in the
-/// round's log.
+/// round's logs.
 pub struct Output<'a> {
     queue: &'a OutQueue,
-    log: &'a RoundLog,
+    logs: &'a RoundLogs,
 }
 
 impl<'a> Output<'a> {
-    pub(super) fn new(queue: &'a OutQueue, log: &'a RoundLog) -> Self {
-        Output { queue, log }
+    pub(super) fn new(queue: &'a OutQueue, logs: &'a RoundLogs) -> Self {
+        Output { queue, logs }
     }
 
     /// The entries, oldest first, runs framed as `framing` frames them.
     pub fn chunks(&self, framing: LogFraming) -> impl Iterator<Item = Chunk<'a>> + 'a {
-        let log = self.log;
+        let logs = self.logs;
         self.queue.entries.iter().map(move |e| match e {
             Entry::One(p) => Chunk::One(p),
-            Entry::Run { start, end, .. } => {
+            Entry::Run { log, start, end, .. } => {
+                let log = logs.get(*log);
                 Chunk::Run(log.payloads(*start..*end), log.framed(*start..*end, framing))
             }
         })
@@ -100,11 +107,6 @@ impl<'a> Output<'a> {
     #[cfg(test)]
     pub fn len(&self) -> usize {
         self.queue.frames
-    }
-
-    /// Whether nothing is waiting.
-    pub fn is_empty(&self) -> bool {
-        self.queue.is_empty()
     }
 
     /// How far into the first frame the transport has written.
@@ -140,7 +142,7 @@ impl OutQueue {
         payload.len() + FRAME_OVERHEAD
     }
 
-    /// Whether some entry is a run of the round's log.
+    /// Whether some entry is a run of one of the round's logs.
     pub(super) fn has_runs(&self) -> bool {
         self.runs > 0
     }
@@ -152,30 +154,37 @@ impl OutQueue {
         self.entries.push_back(Entry::One(payload));
     }
 
-    /// Appends payload `index` of the round's log, which counts `cost`:
-    /// the run at the end grows by one when it ends just before it.
+    /// Appends payloads `start..end` of the round's `log`, which count
+    /// `cost`: the run at the end grows when it ends just before them.
     #[inline]
-    pub(super) fn push_logged(&mut self, index: u32, cost: usize) {
+    pub(super) fn push_logged(&mut self, log: Audience, start: u32, end: u32, cost: usize) {
         self.counted += cost;
-        self.frames += 1;
-        if let Some(Entry::Run { end, counted, .. }) = self.entries.back_mut() {
-            if *end == index {
-                *end += 1;
+        self.frames += (end - start) as usize;
+        if let Some(Entry::Run {
+            log: l,
+            end: e,
+            counted,
+            ..
+        }) = self.entries.back_mut()
+        {
+            if *l == log && *e == start {
+                *e = end;
                 *counted += cost;
                 return;
             }
         }
         self.runs += 1;
         self.entries.push_back(Entry::Run {
-            start: index,
-            end: index + 1,
+            log,
+            start,
+            end,
             counted: cost,
         });
     }
 
-    /// Turns runs of the round's log into entries of their own (the shared
-    /// payloads), before the log is cleared.
-    pub(super) fn detach(&mut self, log: &RoundLog) {
+    /// Turns runs of the round's logs into entries of their own (the
+    /// shared payloads), before the logs are cleared.
+    pub(super) fn detach(&mut self, logs: &RoundLogs) {
         if self.runs == 0 {
             return;
         }
@@ -184,9 +193,9 @@ impl OutQueue {
         for entry in old {
             match entry {
                 Entry::One(p) => self.entries.push_back(Entry::One(p)),
-                Entry::Run { start, end, .. } => self
+                Entry::Run { log, start, end, .. } => self
                     .entries
-                    .extend(log.payloads(start..end).iter().cloned().map(Entry::One)),
+                    .extend(logs.get(log).payloads(start..end).iter().cloned().map(Entry::One)),
             }
         }
         self.runs = 0;
@@ -195,15 +204,15 @@ impl OutQueue {
     /// The transport wrote `whole` frames from the front and is
     /// `head_written` into the next; returns the bytes (as counted) that
     /// left the queue.
-    pub(super) fn advance(&mut self, log: &RoundLog, whole: usize, head_written: usize) -> usize {
-        self.advance_with(log, whole, head_written, None::<fn(Payload)>)
+    pub(super) fn advance(&mut self, logs: &RoundLogs, whole: usize, head_written: usize) -> usize {
+        self.advance_with(logs, whole, head_written, None::<fn(Payload)>)
     }
 
     /// [`advance`](Self::advance), handing each payload written whole to
     /// `written` (a resumable session keeps them), oldest first.
     pub(super) fn advance_with(
         &mut self,
-        log: &RoundLog,
+        logs: &RoundLogs,
         whole: usize,
         head_written: usize,
         mut written: Option<impl FnMut(Payload)>,
@@ -223,8 +232,14 @@ impl OutQueue {
                     }
                     left -= 1;
                 }
-                Some(Entry::Run { start, end, counted }) => {
+                Some(Entry::Run {
+                    log,
+                    start,
+                    end,
+                    counted,
+                }) => {
                     let n = ((*end - *start) as usize).min(left);
+                    let log: &RoundLog = logs.get(*log);
                     let gone = log.payloads(*start..*start + n as u32);
                     left -= n;
                     if let Some(written) = &mut written {
@@ -235,7 +250,7 @@ impl OutQueue {
                         self.entries.pop_front();
                         self.runs -= 1;
                     } else {
-                        let cost: usize = gone.iter().map(|p| Self::cost(p)).sum();
+                        let cost = log.cost_before(*start + n as u32) - log.cost_before(*start);
                         *start += n as u32;
                         *counted -= cost;
                         freed += cost;
@@ -295,7 +310,9 @@ impl OutQueue {
                     self.counted += Self::cost(p);
                     self.frames += 1;
                 }
-                Entry::Run { start, end, counted } => {
+                Entry::Run {
+                    start, end, counted, ..
+                } => {
                     self.counted += counted;
                     self.frames += (end - start) as usize;
                     self.runs += 1;
@@ -326,13 +343,19 @@ impl OutQueue {
     /// Drops every payload not yet started, keeping a partly written head
     /// so the byte stream stays well framed. Returns the bytes (as counted)
     /// dropped.
-    pub(super) fn drop_unstarted(&mut self, log: &RoundLog) -> usize {
+    pub(super) fn drop_unstarted(&mut self, logs: &RoundLogs) -> usize {
         let keep = usize::from(self.head_written > 0).min(self.entries.len());
         self.entries.truncate(keep);
-        if let Some(Entry::Run { start, end, counted }) = self.entries.front_mut() {
+        if let Some(Entry::Run {
+            log,
+            start,
+            end,
+            counted,
+        }) = self.entries.front_mut()
+        {
             // Only the frame it is in the middle of.
             *end = *start + 1;
-            *counted = Self::cost(&log.payloads(*start..*end)[0]);
+            *counted = Self::cost(&logs.get(*log).payloads(*start..*end)[0]);
         }
         let before = self.counted;
         self.recount();
@@ -350,7 +373,7 @@ mod tests {
 
     #[test]
     fn the_transport_advances_it_by_whole_payloads_and_a_head_offset() {
-        let log = RoundLog::default();
+        let log = RoundLogs::default();
         let mut q = OutQueue::default();
         q.push(payload(b"abcd"));
         q.push(payload(b"ef"));
@@ -370,7 +393,7 @@ mod tests {
 
     #[test]
     fn split_off_keeps_a_partly_written_head_on_both_sides() {
-        let log = RoundLog::default();
+        let log = RoundLogs::default();
         let mut q = OutQueue::default();
         q.push(payload(b"abcd"));
         q.push(payload(b"ef"));
@@ -396,7 +419,7 @@ mod tests {
 
     #[test]
     fn drop_unstarted_keeps_a_partly_written_head() {
-        let log = RoundLog::default();
+        let log = RoundLogs::default();
         let mut q = OutQueue::default();
         q.push(payload(b"abcd"));
         q.push(payload(b"ef"));
@@ -411,20 +434,20 @@ mod tests {
 
     /// A queue with payload `a`, then `b`, `c`, `d` fanned out through the
     /// log, then `e`: three entries, five frames.
-    fn with_a_run() -> (OutQueue, RoundLog) {
-        let mut log = RoundLog::default();
+    fn with_a_run() -> (OutQueue, RoundLogs) {
+        let mut logs = RoundLogs::default();
         let mut q = OutQueue::default();
         q.push(payload(b"a"));
         for p in [&b"bb"[..], b"ccc", b"dddd"] {
             let p = payload(p);
-            let i = log.append(&p);
-            q.push_logged(i, OutQueue::cost(&p));
+            let i = logs.get_mut(Audience::Listed).append(&p);
+            q.push_logged(Audience::Listed, i, i + 1, OutQueue::cost(&p));
         }
         q.push(payload(b"e"));
-        (q, log)
+        (q, logs)
     }
 
-    fn texts(q: &OutQueue, log: &RoundLog) -> Vec<Vec<u8>> {
+    fn texts(q: &OutQueue, log: &RoundLogs) -> Vec<Vec<u8>> {
         Output::new(q, log).payloads().map(|p| p.to_vec()).collect()
     }
 
@@ -441,13 +464,20 @@ mod tests {
         );
         assert_eq!(texts(&q, &log), [&b"a"[..], b"bb", b"ccc", b"dddd", b"e"]);
         // A payload logged after another queue's entry starts a new run.
-        let mut log2 = RoundLog::default();
+        let mut log2 = RoundLogs::default();
         let mut q2 = OutQueue::default();
         let x = payload(b"x");
-        q2.push_logged(log2.append(&x), OutQueue::cost(&x));
-        log2.append(&x);
-        q2.push_logged(log2.append(&x), OutQueue::cost(&x));
+        let cost = OutQueue::cost(&x);
+        let i = log2.get_mut(Audience::Listed).append(&x);
+        q2.push_logged(Audience::Listed, i, i + 1, cost);
+        log2.get_mut(Audience::Listed).append(&x);
+        let i = log2.get_mut(Audience::Listed).append(&x);
+        q2.push_logged(Audience::Listed, i, i + 1, cost);
         assert_eq!((Output::new(&q2, &log2).entries(), q2.len()), (2, 2));
+        // Runs of the other log never merge with this one's.
+        let j = log2.get_mut(Audience::Everyone).append(&x);
+        q2.push_logged(Audience::Everyone, j, j + 1, cost);
+        assert_eq!((Output::new(&q2, &log2).entries(), q2.len()), (3, 3));
     }
 
     #[test]
@@ -475,7 +505,7 @@ mod tests {
         let counted = q.counted_bytes();
         q.detach(&log);
         assert!(!q.has_runs());
-        let empty = RoundLog::default();
+        let empty = RoundLogs::default();
         assert_eq!(Output::new(&q, &empty).entries(), 5);
         assert_eq!(texts(&q, &empty), [&b"a"[..], b"bb", b"ccc", b"dddd", b"e"]);
         assert_eq!(q.counted_bytes(), counted);

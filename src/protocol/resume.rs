@@ -106,6 +106,7 @@ impl Core {
         };
         self.retire(old, live, now);
         self.registry.rekey(&nick, id);
+        self.delivery.rekey_everyone(old, id);
         self.rooms.rekey(old, id);
         self.authority.rekey(old, id);
         let frames = session.replay(received, pending);

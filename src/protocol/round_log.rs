@@ -12,6 +12,12 @@
 //! queue by one, and the write hands the kernel the frames as they lie
 //! here, the way a bare relay sends a round's bytes.
 //!
+//! There are two logs, one per kind of audience ([`Audience`]): what
+//! goes to every registered client, which most recipients take without
+//! any work of their own per message (a cursor into the log, see
+//! [`Delivery`](super::delivery::Delivery)), and what goes to a room's
+//! members, which each member's queue takes as a run.
+//!
 //! The log lives for one round. What a client's socket did not take by
 //! the end of the round is turned back into entries of its own (the
 //! shared payloads, not copies) before the log is cleared, so memory is
@@ -20,6 +26,7 @@
 
 use std::ops::Range;
 
+use super::queue::OutQueue;
 use crate::codec::{length_prefix, ws};
 use crate::message::Payload;
 
@@ -37,10 +44,47 @@ pub enum LogFraming {
     WebSocket,
 }
 
+/// Which of the round's two logs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Audience {
+    /// Payloads for every registered client (broadcasts, presence).
+    Everyone,
+    /// Payloads for a room's members, or any other list of recipients.
+    Listed,
+}
+
+/// The round's two logs.
+#[derive(Debug, Default)]
+pub struct RoundLogs {
+    logs: [RoundLog; 2],
+}
+
+impl RoundLogs {
+    /// One of the logs.
+    pub fn get(&self, audience: Audience) -> &RoundLog {
+        &self.logs[audience as usize]
+    }
+
+    pub(super) fn get_mut(&mut self, audience: Audience) -> &mut RoundLog {
+        &mut self.logs[audience as usize]
+    }
+
+    /// Forgets the round.
+    pub(super) fn clear(&mut self) {
+        for log in &mut self.logs {
+            log.clear();
+        }
+    }
+}
+
 /// This round's fanned-out payloads, oldest first.
 #[derive(Debug, Default)]
 pub struct RoundLog {
     payloads: Vec<Payload>,
+    /// What the payloads before each one count against a queue's cap
+    /// ([`OutQueue::cost`]), and one more: what they all count. A run's
+    /// cost is a difference of two.
+    costs_before: Vec<usize>,
     /// Every payload's frame in each framing, back to back.
     framed: [Framed; 2],
 }
@@ -87,7 +131,27 @@ impl RoundLog {
         self.framed[LogFraming::LengthPrefix as usize].append(&length_prefix::header(payload.len()), payload);
         self.framed[LogFraming::WebSocket as usize].append(&ws::frame::Header::text(payload.len()), payload);
         self.payloads.push(payload.clone());
+        if self.costs_before.is_empty() {
+            self.costs_before.push(0);
+        }
+        self.costs_before
+            .push(self.total_cost() + OutQueue::cost(payload));
         (self.payloads.len() - 1) as u32
+    }
+
+    /// Payloads logged this round.
+    pub fn len(&self) -> u32 {
+        self.payloads.len() as u32
+    }
+
+    /// What payloads `..index` count against a queue's cap.
+    pub fn cost_before(&self, index: u32) -> usize {
+        self.costs_before.get(index as usize).copied().unwrap_or(0)
+    }
+
+    /// What every payload logged this round counts.
+    pub fn total_cost(&self) -> usize {
+        self.costs_before.last().copied().unwrap_or(0)
     }
 
     /// The payloads of a run.
@@ -105,18 +169,14 @@ impl RoundLog {
     /// entries of their own or written first).
     pub(super) fn clear(&mut self) {
         self.payloads.clear();
+        self.costs_before.clear();
         for f in &mut self.framed {
             f.clear();
         }
         if self.payloads.capacity() > FRAMED_KEEP / 64 {
             self.payloads = Vec::new();
+            self.costs_before = Vec::new();
         }
-    }
-
-    /// Payloads logged this round.
-    #[cfg(test)]
-    pub fn len(&self) -> usize {
-        self.payloads.len()
     }
 }
 
@@ -138,7 +198,11 @@ mod tests {
         assert_eq!(log.framed(1..3, LogFraming::WebSocket), b"\x81\x03cde\x81\x01f");
         assert_eq!(log.payloads(0..2).len(), 2);
         assert_eq!(&log.payloads(2..3)[0][..], b"f");
+        assert_eq!(log.cost_before(0), 0);
+        assert_eq!(log.cost_before(2), OutQueue::cost(b"ab") + OutQueue::cost(b"cde"));
+        assert_eq!(log.total_cost(), log.cost_before(3));
         log.clear();
+        assert_eq!(log.total_cost(), 0);
         assert_eq!(log.len(), 0);
         assert_eq!(log.append(&Payload::from(b"g")), 0);
         assert_eq!(log.framed(0..1, LogFraming::LengthPrefix), b"\0\0\0\x01g");

@@ -89,7 +89,10 @@ impl Core {
     /// Completes registration: welcome (with a session token if it asked
     /// for a resumable session), presence, event.
     pub(super) fn register(&mut self, id: ClientId, nick: Arc<str>, resumable: bool) {
-        self.registry.insert(id, nick.clone());
+        if let Some(displaced) = self.registry.insert(id, nick.clone()) {
+            let conn = self.conns.get_mut(&displaced);
+            self.delivery.leave_everyone(displaced, conn);
+        }
         self.stats.registered += 1;
         if let Some(conn) = self.conns.get_mut(&id) {
             conn.nick = Some(nick.clone());
@@ -110,6 +113,9 @@ impl Core {
             let session = Session::new(token, self.resumption.retain(), conn.out.len());
             conn.session = Some(Box::new(session));
         }
+        if let Some(conn) = self.conns.get_mut(&id) {
+            self.delivery.join_everyone(id, conn);
+        }
         let online = encode_json(&Outgoing::Presence {
             nick: &nick,
             old: None,
@@ -117,8 +123,7 @@ impl Core {
             state: "online",
             reason: None,
         });
-        self.delivery
-            .fan_out(&mut self.conns, self.registry.ids(), &online, Some(id));
+        self.delivery.fan_out_everyone(&mut self.conns, &online, Some(id));
         self.push_event(id, EventKind::Registered);
     }
 
@@ -132,6 +137,10 @@ impl Core {
         }
         if self.parkable(id, reason) {
             return self.park(id, reason, now, farewell);
+        }
+        if let Some(conn) = self.conns.get_mut(&id) {
+            // From here on it takes nothing sent to everyone.
+            self.delivery.unfollow(id, conn);
         }
         if let Some((code, message)) = farewell {
             let bye = error_payload(code.as_str(), None, None, message);
@@ -161,6 +170,7 @@ impl Core {
         self.stats.disconnects[reason.index()] += 1;
         if let Some(nick) = conn.nick.clone() {
             self.registry.remove(&nick);
+            self.delivery.leave_everyone(id, Some(conn));
             self.stats.registered -= 1;
             self.cluster_release(id, &nick, reason, now);
             if !self.quiet {
@@ -171,8 +181,7 @@ impl Core {
                     state: "offline",
                     reason: Some(reason.as_str()),
                 });
-                self.delivery
-                    .fan_out(&mut self.conns, self.registry.ids(), &offline, None);
+                self.delivery.fan_out_everyone(&mut self.conns, &offline, None);
             }
         }
         self.push_event(id, EventKind::Disconnected { reason });

@@ -228,6 +228,7 @@ impl Server {
         if self.redis.is_some() {
             self.redis_prepare(Instant::now());
         }
+        self.core.settle();
         self.collect_interest();
         let mut ready = std::mem::take(&mut self.ready);
         let waited = sys::wait(&self.interest, wait, &mut ready);
@@ -469,7 +470,7 @@ impl Server {
                     if may_read && takes && self.core.may_read(c.id, now) {
                         read.push(fd);
                     }
-                    if self.core.output(c.id).is_some_and(|q| !q.is_empty()) || c.transport.wants_write() {
+                    if self.core.has_output(c.id) || c.transport.wants_write() {
                         write.push(fd);
                     }
                 }
