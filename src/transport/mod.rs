@@ -218,15 +218,25 @@ pub(crate) fn write_framed(
         if waiting == 0 {
             return Ok(true);
         }
-        let step = if waiting <= SMALL_BATCH {
-            write_batch::<SMALL_BATCH, { 2 * SMALL_BATCH }>(core, id, header, framing, sink)?
+        let (step, batch) = if waiting <= SMALL_BATCH {
+            let step = write_batch::<SMALL_BATCH, { 2 * SMALL_BATCH }>(core, id, header, framing, sink)?;
+            (step, SMALL_BATCH)
         } else if waiting <= MEDIUM_BATCH {
-            write_batch::<MEDIUM_BATCH, { 2 * MEDIUM_BATCH }>(core, id, header, framing, sink)?
+            let step = write_batch::<MEDIUM_BATCH, { 2 * MEDIUM_BATCH }>(core, id, header, framing, sink)?;
+            (step, MEDIUM_BATCH)
         } else {
-            write_batch::<PAYLOADS_PER_WRITE, { 2 * PAYLOADS_PER_WRITE }>(core, id, header, framing, sink)?
+            let step = write_batch::<PAYLOADS_PER_WRITE, { 2 * PAYLOADS_PER_WRITE }>(
+                core, id, header, framing, sink,
+            )?;
+            (step, PAYLOADS_PER_WRITE)
         };
         if !step {
             return Ok(false);
+        }
+        if waiting <= batch {
+            // Everything was offered and taken: the queue is empty, no
+            // need to look it up again.
+            return Ok(true);
         }
     }
 }
