@@ -163,7 +163,12 @@ fn flood_without_reading(request: Value, answer: &str) {
     assert!(mid.queued_bytes <= CAP as u64, "within its cap");
     assert_eq!(mid.disconnects_for(Reason::SlowConsumer), 0);
 
-    // It reads: every request is answered, in turn.
+    // It reads: every request is answered, in turn. Its receive buffer
+    // grows first: with the minimum one, TCP's window stays a few hundred
+    // bytes (each segment's overhead counted against it) and can stall
+    // on the sender's persist timer for a fifth of a second at a time,
+    // which would make this drain of megabytes take minutes.
+    socket::setsockopt(&abuser.stream, sockopt::RcvBuf, &(1 << 20)).unwrap();
     let mut answers = 0;
     while answers < FLOOD {
         let p = abuser.try_recv_raw().expect("the abuser stays connected");
