@@ -96,11 +96,22 @@ impl Server {
             return;
         };
         let Some(peer) = peer else { return };
-        if let Some(bytes) = transport.goodbye(reason) {
-            sys::send_once(socket.as_fd(), &bytes);
+        // The goodbye goes now as far as the socket takes it; what it does
+        // not take (a peer slow to read its last frames) is written when
+        // it is writable, before FIN, while the connection drains.
+        let mut rest = transport.goodbye(reason).unwrap_or_default();
+        if !rest.is_empty() {
+            match sys::send_some(socket.as_fd(), &rest) {
+                Ok(n) => {
+                    rest.drain(..n);
+                }
+                Err(_) => rest.clear(),
+            }
         }
-        let _ = socket.shutdown(Shutdown::Write);
-        self.start_draining(socket, peer, now);
+        if rest.is_empty() {
+            let _ = socket.shutdown(Shutdown::Write);
+        }
+        self.start_draining(socket, peer, rest, now);
     }
 
     /// The socket failed: the client leaves and the socket closes now.

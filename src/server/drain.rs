@@ -9,12 +9,13 @@
 //! connection rather than refusing it.
 
 use std::io::{self, Read};
-use std::net::{IpAddr, SocketAddr, TcpStream};
-use std::os::fd::{AsRawFd, RawFd};
+use std::net::{IpAddr, Shutdown, SocketAddr, TcpStream};
+use std::os::fd::{AsFd, AsRawFd, RawFd};
 use std::time::{Duration, Instant};
 
 use super::slots::{Draining, Slot};
 use super::Server;
+use crate::sys;
 
 /// Longest a closed connection is drained of unread input before the
 /// socket is released.
@@ -38,9 +39,16 @@ pub(super) enum Drained {
 }
 
 impl Server {
-    /// Sends the socket to drain (it has sent its FIN), unless a first,
-    /// budgeted drain finds the peer gone already.
-    pub(super) fn start_draining(&mut self, mut socket: TcpStream, peer: SocketAddr, now: Instant) {
+    /// Sends the socket to drain (it has sent its FIN, or will once
+    /// `goodbye` is written), unless a first, budgeted drain finds the peer
+    /// gone already.
+    pub(super) fn start_draining(
+        &mut self,
+        mut socket: TcpStream,
+        peer: SocketAddr,
+        goodbye: Vec<u8>,
+        now: Instant,
+    ) {
         let (found, read) = drain(&mut socket, &mut self.read_buf, self.cfg.read_budget);
         self.drained_bytes += read as u64;
         let left = DRAIN_MAX_BYTES.saturating_sub(read);
@@ -59,8 +67,27 @@ impl Server {
                 until,
                 peer,
                 left,
+                goodbye,
             }),
         );
+    }
+
+    /// A draining socket with some of its goodbye left is writable: more
+    /// of it, and FIN once it is all gone.
+    pub(super) fn write_goodbye(&mut self, fd: RawFd) {
+        let Slot::Draining(d) = self.slots.get_mut(fd) else {
+            return;
+        };
+        match sys::send_some(d.socket.as_fd(), &d.goodbye) {
+            Ok(n) => {
+                d.goodbye.drain(..n);
+                if d.goodbye.is_empty() {
+                    d.goodbye = Vec::new();
+                    let _ = d.socket.shutdown(Shutdown::Write);
+                }
+            }
+            Err(_) => self.close_drain(fd),
+        }
     }
 
     /// A drained connection is readable: read and discard, within the

@@ -266,6 +266,7 @@ impl Server {
             match self.slots.get_mut(fd) {
                 Slot::Client(c) => ids.push(c.id),
                 Slot::Pending(_) => self.write_pending(fd, now),
+                Slot::Draining(_) => self.write_goodbye(fd),
                 Slot::Redis(which) => {
                     let which = *which;
                     self.redis_ready(which, false, true, now);
@@ -451,7 +452,13 @@ impl Server {
                         }
                     }
                 }
-                Slot::Wake | Slot::Draining(_) => read.push(fd),
+                Slot::Wake => read.push(fd),
+                Slot::Draining(d) => {
+                    read.push(fd);
+                    if !d.goodbye.is_empty() {
+                        write.push(fd);
+                    }
+                }
                 Slot::Listener(_) => {
                     if accepting {
                         read.push(fd);

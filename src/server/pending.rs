@@ -165,7 +165,7 @@ impl Server {
                     return;
                 };
                 let _ = p.socket.shutdown(Shutdown::Write);
-                self.start_draining(p.socket, p.peer, now);
+                self.start_draining(p.socket, p.peer, Vec::new(), now);
             }
             Ok(_) => {}
         }

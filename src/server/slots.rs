@@ -42,8 +42,9 @@ pub(super) struct Client {
 }
 
 /// A connection the server is finished with: it said all it had to say and
-/// sent FIN; unread input is drained so that closing does not turn into a
-/// reset that could destroy that last data in flight.
+/// sent FIN (or is still saying its transport's goodbye, FIN after it);
+/// unread input is drained so that closing does not turn into a reset
+/// that could destroy that last data in flight.
 #[derive(Debug)]
 pub(super) struct Draining {
     pub socket: TcpStream,
@@ -52,6 +53,10 @@ pub(super) struct Draining {
     pub peer: std::net::SocketAddr,
     /// Bytes it may still be drained of before it is closed anyway.
     pub left: usize,
+    /// What the socket did not take yet of the transport's goodbye (a TLS
+    /// close_notify, a WebSocket close frame): written when it is
+    /// writable, then FIN.
+    pub goodbye: Vec<u8>,
 }
 
 /// What one descriptor is.

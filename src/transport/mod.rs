@@ -218,6 +218,26 @@ pub(crate) fn write_framed(
         if waiting == 0 {
             return Ok(true);
         }
+        if waiting == 1 {
+            let first = queue.chunks(framing).next();
+            if let Some(Chunk::Run(payloads, framed)) = first {
+                // What a round's fan-out leaves in a client's queue: one
+                // slice of the log, no headers to build or frames to stage.
+                let skip = queue.head_written();
+                let offered = framed.len() - skip;
+                let written = sink(&[IoSlice::new(&framed[skip..])])?;
+                let (whole, head_written) = if written == offered {
+                    (payloads.len(), 0)
+                } else {
+                    let frames = payloads
+                        .iter()
+                        .map(|p| header(p.len(), &mut [0; MAX_HEADER]) + p.len());
+                    progress(frames, skip, written)
+                };
+                core.written(id, whole, head_written, written);
+                return Ok(written == offered);
+            }
+        }
         let (step, batch) = if waiting <= SMALL_BATCH {
             let step = write_batch::<SMALL_BATCH, { 2 * SMALL_BATCH }>(core, id, header, framing, sink)?;
             (step, SMALL_BATCH)
@@ -359,31 +379,40 @@ fn write_batch<const N: usize, const SLICES: usize>(
         return Ok(true);
     }
     // Where it stopped: whole frames, and how far into the next.
-    let mut left = written;
-    let mut whole = 0;
-    let mut head_written = 0;
-    let mut first = true;
-    'items: for (i, item) in queue.chunks(framing).take(count).enumerate() {
-        let payloads = match item {
-            Chunk::One(payload) => std::slice::from_ref(payload),
-            Chunk::Run(payloads, _) => payloads,
-        };
-        for payload in payloads {
-            let start = if first { skip } else { 0 };
-            first = false;
-            let header_len = match item {
-                Chunk::One(_) => header_lens[i],
-                Chunk::Run(..) => header(payload.len(), &mut [0; MAX_HEADER]),
+    let header = &header;
+    let frames = queue
+        .chunks(framing)
+        .take(count)
+        .enumerate()
+        .flat_map(|(i, item)| {
+            let (payloads, one) = match item {
+                Chunk::One(payload) => (std::slice::from_ref(payload), Some(header_lens[i])),
+                Chunk::Run(payloads, _) => (payloads, None),
             };
-            let rest = header_len + payload.len() - start;
-            if left < rest {
-                head_written = start + left;
-                break 'items;
-            }
-            left -= rest;
-            whole += 1;
-        }
-    }
+            payloads
+                .iter()
+                .map(move |p| one.unwrap_or_else(|| header(p.len(), &mut [0; MAX_HEADER])) + p.len())
+        });
+    let (whole, head_written) = progress(frames, skip, written);
     core.written(id, whole, head_written, written);
     Ok(written >= offered)
+}
+
+/// How far a write of `written` bytes got into frames of these lengths
+/// (header and payload), the first of them `skip` bytes in already: the
+/// frames written whole, and how far into the next.
+fn progress(frames: impl Iterator<Item = usize>, skip: usize, written: usize) -> (usize, usize) {
+    let mut left = written;
+    let mut start = skip;
+    let mut whole = 0;
+    for len in frames {
+        let rest = len - start;
+        if left < rest {
+            return (whole, start + left);
+        }
+        left -= rest;
+        whole += 1;
+        start = 0;
+    }
+    (whole, 0)
 }
