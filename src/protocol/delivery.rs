@@ -472,13 +472,17 @@ impl Delivery {
     /// their own, and the logs are cleared.
     pub fn end_round(&mut self, conns: &mut IdMap<Conn>) {
         if self.logs.get(Audience::Everyone).len() > 0 {
-            self.catch_up_all(conns);
+            // One pass: each follower takes what is left for it, and its
+            // cursor and limit start again from the empty log.
             let mut least = usize::MAX;
-            for id in &self.everyone.following {
-                if let Some(conn) = conns.get_mut(id) {
+            let mut i = 0;
+            while let Some(&id) = self.everyone.following.get(i) {
+                if let Some(conn) = conns.get_mut(&id) {
+                    self.catch_up(id, conn);
                     conn.everyone_from = Some(0);
                     least = least.min(self.max_queue_bytes.saturating_sub(conn.held_bytes()));
                 }
+                i += 1;
             }
             self.least_limit = least;
         }

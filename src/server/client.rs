@@ -3,7 +3,6 @@
 //! frames.
 
 use std::io::{self, Read};
-use std::net::Shutdown;
 use std::os::fd::{AsFd, RawFd};
 use std::time::Instant;
 
@@ -99,19 +98,8 @@ impl Server {
         // The goodbye goes now as far as the socket takes it; what it does
         // not take (a peer slow to read its last frames) is written when
         // it is writable, before FIN, while the connection drains.
-        let mut rest = transport.goodbye(reason).unwrap_or_default();
-        if !rest.is_empty() {
-            match sys::send_some(socket.as_fd(), &rest) {
-                Ok(n) => {
-                    rest.drain(..n);
-                }
-                Err(_) => rest.clear(),
-            }
-        }
-        if rest.is_empty() {
-            let _ = socket.shutdown(Shutdown::Write);
-        }
-        self.start_draining(socket, peer, rest, now);
+        let goodbye = transport.goodbye(reason).unwrap_or_default();
+        self.start_draining(socket, peer, goodbye, now);
     }
 
     /// The socket failed: the client leaves and the socket closes now.

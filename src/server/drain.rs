@@ -46,9 +46,13 @@ impl Server {
         &mut self,
         mut socket: TcpStream,
         peer: SocketAddr,
-        goodbye: Vec<u8>,
+        mut goodbye: Vec<u8>,
         now: Instant,
     ) {
+        if send_goodbye(&socket, &mut goodbye).is_err() {
+            self.forget_peer(peer);
+            return;
+        }
         let (found, read) = drain(&mut socket, &mut self.read_buf, self.cfg.read_budget);
         self.drained_bytes += read as u64;
         let left = DRAIN_MAX_BYTES.saturating_sub(read);
@@ -78,15 +82,8 @@ impl Server {
         let Slot::Draining(d) = self.slots.get_mut(fd) else {
             return;
         };
-        match sys::send_some(d.socket.as_fd(), &d.goodbye) {
-            Ok(n) => {
-                d.goodbye.drain(..n);
-                if d.goodbye.is_empty() {
-                    d.goodbye = Vec::new();
-                    let _ = d.socket.shutdown(Shutdown::Write);
-                }
-            }
-            Err(_) => self.close_drain(fd),
+        if send_goodbye(&d.socket, &mut d.goodbye).is_err() {
+            self.close_drain(fd);
         }
     }
 
@@ -130,6 +127,21 @@ impl Server {
             None => false,
         }
     }
+}
+
+/// Sends as much of `goodbye` as the socket takes now, and FIN once none
+/// is left (at once if there was none).
+fn send_goodbye(socket: &TcpStream, goodbye: &mut Vec<u8>) -> io::Result<()> {
+    if !goodbye.is_empty() {
+        let n = sys::send_some(socket.as_fd(), goodbye)?;
+        goodbye.drain(..n);
+        if !goodbye.is_empty() {
+            return Ok(());
+        }
+        *goodbye = Vec::new();
+    }
+    let _ = socket.shutdown(Shutdown::Write);
+    Ok(())
 }
 
 /// Reads and discards what is waiting, at most `budget` bytes; returns what

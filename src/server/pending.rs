@@ -7,7 +7,7 @@
 //! else notices them.
 
 use std::io::{self, IoSlice, Read};
-use std::net::{Shutdown, SocketAddr, TcpStream};
+use std::net::{SocketAddr, TcpStream};
 use std::os::fd::{AsFd, AsRawFd, RawFd};
 use std::time::{Duration, Instant};
 
@@ -164,7 +164,6 @@ impl Server {
                 let Slot::Pending(p) = self.slots.remove(fd) else {
                     return;
                 };
-                let _ = p.socket.shutdown(Shutdown::Write);
                 self.start_draining(p.socket, p.peer, Vec::new(), now);
             }
             Ok(_) => {}
