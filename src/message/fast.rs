@@ -68,21 +68,33 @@ pub(super) fn flat_strings(payload: &str) -> Option<Fields<'_>> {
 /// No byte below 0x20 (JSON allows none in strings, and between tokens only
 /// tab, newline and return, left to serde_json) and no backslash.
 fn plain(bytes: &[u8]) -> bool {
-    // One pass, no early exit: 16 running minima over the bytes, a
-    // backslash counting as 0, so the check is whether every minimum is
-    // still 0x20 or more. On fixed arrays of 16 this compiles to SSE2:
-    // `pcmpeqb`, `pandn`, `pminub` per 16 bytes, about 0.35 instructions per
-    // byte (a byte OR-ed per chunk of 64 with a `pmovmskb` test each took
-    // 0.55, the first `fold` of `bool`s 0.78).
-    let (mut chunks, mut lanes) = (bytes.chunks_exact(16), [u8::MAX; 16]);
+    crate::sys::with_avx2(|| plain_lanes(bytes))
+}
+
+/// [`plain`], in one pass with no early exit: running minima over the
+/// bytes, a backslash counting as 0, so the check is whether every minimum
+/// is still 0x20 or more. Over fixed arrays of 32 this compiles to
+/// `vpcmpeqb`, `vpandn`, `vpminub` per 32 bytes with AVX2 (two arrays, so
+/// that two chains of minima run side by side), or the same in twice as
+/// many SSE2 instructions. A 16 KiB text, measured: 111 ns with AVX2,
+/// 339 with SSE2; one array of 16 (the first version) took 560.
+#[inline(always)]
+fn plain_lanes(bytes: &[u8]) -> bool {
+    let (mut chunks, mut even, mut odd) = (bytes.chunks_exact(64), [u8::MAX; 32], [u8::MAX; 32]);
+    let keep = |lane: &mut u8, b: u8| *lane = (*lane).min(if b == b'\\' { 0 } else { b });
     for chunk in &mut chunks {
-        let chunk: &[u8; 16] = chunk.try_into().expect("chunks of 16");
-        for (lane, &b) in lanes.iter_mut().zip(chunk) {
-            *lane = (*lane).min(if b == b'\\' { 0 } else { b });
+        let (first, second) = chunk.split_at(32);
+        let first: &[u8; 32] = first.try_into().expect("halves of 32");
+        let second: &[u8; 32] = second.try_into().expect("halves of 32");
+        for (lane, &b) in even.iter_mut().zip(first) {
+            keep(lane, b);
+        }
+        for (lane, &b) in odd.iter_mut().zip(second) {
+            keep(lane, b);
         }
     }
     let ok = |b: u8| b >= 0x20 && b != b'\\';
-    lanes.iter().all(|&lane| lane >= 0x20) && chunks.remainder().iter().all(|&b| ok(b))
+    even.iter().zip(&odd).all(|(&a, &b)| a.min(b) >= 0x20) && chunks.remainder().iter().all(|&b| ok(b))
 }
 
 /// Where the spaces from `at` end.

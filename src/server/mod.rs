@@ -106,6 +106,8 @@ pub struct Server {
     pending_input: Vec<ClientId>,
     wake_rx: OwnedFd,
     waker: Waker,
+    /// The wait's deadline, watched as a descriptor (see `sys::Alarm`).
+    alarm: sys::Alarm,
     read_buf: Box<[u8]>,
     /// Bytes read and discarded from draining connections, for `Stats`.
     drained_bytes: u64,
@@ -167,6 +169,14 @@ impl Server {
             });
         }
         slots.insert(wake_rx.as_raw_fd(), Slot::Wake);
+        let alarm = sys::Alarm::new()?;
+        if !sys::selectable(alarm.fd()) {
+            return Err(Error::FdTooHigh {
+                fd: alarm.fd(),
+                limit: FD_SETSIZE,
+            });
+        }
+        slots.insert(alarm.fd(), Slot::Alarm);
         let read_buf = vec![0; cfg.read_budget.min(MAX_READ_CHUNK)].into_boxed_slice();
         log::info!("listening on {local_addr} (at most {} clients)", cfg.max_clients);
         let mut core = Core::new(&cfg);
@@ -190,6 +200,7 @@ impl Server {
             waker: Waker {
                 fd: Arc::new(wake_tx),
             },
+            alarm,
             read_buf,
             drained_bytes: 0,
             accept_paused_until: None,
@@ -231,7 +242,9 @@ impl Server {
         self.core.settle();
         self.collect_interest();
         let mut ready = std::mem::take(&mut self.ready);
-        let waited = sys::wait(&self.interest, wait, &mut ready);
+        let waited = self
+            .select_timeout(wait)
+            .and_then(|timeout| sys::wait(&self.interest, timeout, &mut ready));
         let now = Instant::now();
         if let Err(e) = waited {
             self.ready = ready;
@@ -240,6 +253,7 @@ impl Server {
         for &fd in &ready.read {
             match self.slots.get_mut(fd) {
                 Slot::Wake => sys::drain_pipe(self.wake_rx.as_fd()),
+                Slot::Alarm => self.alarm.rang(),
                 Slot::Listener(l) => {
                     let kind = l.kind;
                     self.accept_all(fd, kind, now);
@@ -294,6 +308,20 @@ impl Server {
         }
         self.ready = ready;
         Ok(self.core.events().len())
+    }
+
+    /// What `select()` itself is to wait, for a wait of `wait`: no limit
+    /// once the alarm is set for the deadline (set anew only when the
+    /// deadline moved earlier), or zero for a poll (which arms no timer).
+    fn select_timeout(&mut self, wait: Option<Duration>) -> io::Result<Option<Duration>> {
+        match wait {
+            Some(wait) if !wait.is_zero() => {
+                let now = Instant::now();
+                self.alarm.ring_by(now + wait, now)?;
+                Ok(None)
+            }
+            other => Ok(other),
+        }
     }
 
     /// The next event, oldest first.
@@ -452,7 +480,7 @@ impl Server {
                         }
                     }
                 }
-                Slot::Wake => read.push(fd),
+                Slot::Wake | Slot::Alarm => read.push(fd),
                 Slot::Draining(d) => {
                     read.push(fd);
                     if !d.goodbye.is_empty() {

@@ -67,6 +67,8 @@ pub(super) enum Slot {
     Free,
     /// The read end of the wake pipe.
     Wake,
+    /// The alarm: the wait's deadline.
+    Alarm,
     /// A listener.
     Listener(Listener),
     /// A connection in its TLS handshake or WebSocket upgrade: not a client
