@@ -750,11 +750,14 @@ struct ChatServer *chat_server_new(const struct ChatConfig *cfg);
 uint16_t chat_server_port(const struct ChatServer *s);
 
 /**
- * One round of the pump: one `select()` over the listener, the wake pipe
- * and every client, waiting at most `timeout_ms` (< 0: no limit, 0: do not
- * wait), then accepts, reads, routes and writes. Returns how many events
- * wait for `chat_server_next_event` (>= 0), or a negative `CHAT_ERR_*`.
- * Returns early when `chat_server_wakeup` is called.
+ * One round of the pump: one `select()` over the listener, the wake pipe,
+ * the alarm (a timerfd holding the next deadline) and every client,
+ * waiting at most `timeout_ms` (< 0: no limit, 0: do not wait), then
+ * accepts, reads, routes and writes. Returns how many events wait for
+ * `chat_server_next_event` (>= 0), or a negative `CHAT_ERR_*`. Returns
+ * early when `chat_server_wakeup` is called, and may return once before
+ * `timeout_ms` with nothing done when an earlier deadline it waited for
+ * went away: call it again.
  *
  * # Safety
  * `s` is NULL or a live server; no other call on it runs meanwhile (except
@@ -789,7 +792,8 @@ int chat_server_next_event(struct ChatServer *s, struct ChatEvent *out);
  * most `chat_server_timeout_ms(s)`, then call `chat_server_poll_once(s, 0)`.
  * The set changes after every call that does I/O or queues output: ask
  * again each time round. The wake pipe is among them, so
- * `chat_server_wakeup` also wakes the host's loop.
+ * `chat_server_wakeup` also wakes the host's loop; so is the alarm, which
+ * only `chat_server_poll_once` with a timeout sets.
  *
  * # Safety
  * `s` is NULL or a live server, used by this thread only; `out` is NULL
