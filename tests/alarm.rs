@@ -81,3 +81,10 @@ fn an_alarm_left_for_a_deadline_that_went_away_ends_one_poll_early_never_late() 
     server.poll_once(Some(Duration::from_millis(20))).unwrap();
     assert!(start.elapsed() >= Duration::from_millis(20));
 }
+
+#[test]
+fn a_wait_longer_than_any_deadline_can_hold_is_no_limit_and_a_wake_still_ends_it() {
+    let mut server = Server::new(loopback_config()).unwrap();
+    server.waker().wake().unwrap();
+    server.poll_once(Some(Duration::MAX)).unwrap();
+}

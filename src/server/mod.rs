@@ -313,11 +313,14 @@ impl Server {
     /// What `select()` itself is to wait, for a wait of `wait`: no limit
     /// once the alarm is set for the deadline (set anew only when the
     /// deadline moved earlier), or zero for a poll (which arms no timer).
+    /// A wait past what `Instant` can hold is no limit.
     fn select_timeout(&mut self, wait: Option<Duration>) -> io::Result<Option<Duration>> {
         match wait {
             Some(wait) if !wait.is_zero() => {
                 let now = Instant::now();
-                self.alarm.ring_by(now + wait, now)?;
+                if let Some(deadline) = now.checked_add(wait) {
+                    self.alarm.ring_by(deadline, now)?;
+                }
                 Ok(None)
             }
             other => Ok(other),
