@@ -117,17 +117,6 @@ impl Core {
         }
     }
 
-    /// Whether the socket of `id` may be read now: not closing, not held
-    /// back by its rate limit. (A client whose input is paused because it
-    /// is far behind in reading is still read until its transport holds a
-    /// complete frame, so that its FIN is seen; see
-    /// [`wants_input`](Self::wants_input).)
-    pub fn may_read(&self, id: ClientId, now: Instant) -> bool {
-        self.conns
-            .get(&id)
-            .is_some_and(|c| !c.is_closing() && c.throttled_until(now).is_none())
-    }
-
     /// Whether the core takes payloads from `id` now: not closing, not
     /// held back by its rate limit, not so far behind in reading its own
     /// output that its input is paused.

@@ -15,12 +15,14 @@
 //! - input: [`Core::heard`], [`Core::take_input`] (payloads from a
 //!   transport's [`PayloadSource`]), [`Core::wants_input`],
 //!   [`Core::read_allowance`];
-//! - output: [`Core::take_dirty`], [`Core::output`], [`Core::written`],
+//! - interest: [`Core::wants`];
+//! - output: [`Core::take_dirty`], [`Core::output`], [`Core::write_out`],
 //!   [`Core::end_round`], [`Core::finished`];
 //! - time: [`Core::tick`], [`Core::next_deadline`];
 //! - the host's calls (`host.rs`), events and counters.
 
 use std::collections::VecDeque;
+use std::io;
 use std::net::SocketAddr;
 use std::time::Instant;
 
@@ -62,6 +64,32 @@ use ratelimit::RateLimits;
 use registry::Registry;
 use rooms::Rooms;
 use timers::Timers;
+
+/// How far one write got into a client's queue (see [`Core::write_out`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Written {
+    /// Payloads written whole from the queue's front.
+    pub whole: usize,
+    /// How far into the next one, in the transport's own units (its
+    /// header's bytes, then the payload's).
+    pub head_written: usize,
+    /// Bytes that went out on the socket.
+    pub wire_bytes: usize,
+}
+
+/// What a client's socket is worth watching for (see [`Core::wants`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Wants {
+    /// It may be read: not closing, not held back by its rate limit. (A
+    /// client whose input is paused because it is far behind in reading
+    /// is still read until its transport holds a complete frame, so that
+    /// its FIN is seen; see [`Core::wants_input`].)
+    pub read: bool,
+    /// Something waits to be written to it: in its queue, or sent to
+    /// everyone since its queue last took from the round's log (which
+    /// [`Core::settle`] or the next round moves into its queue).
+    pub write: bool,
+}
 
 /// Every client's session and the routing between them.
 #[derive(Debug)]
@@ -114,40 +142,57 @@ impl Core {
         self.conns.get(&id).map(|c| Output::new(&c.out, logs))
     }
 
-    /// Whether anything waits to be written to `id`: in its queue, or sent
-    /// to everyone since its queue last took from the round's log (which
-    /// [`settle`](Self::settle) or the next round moves into its queue).
-    pub fn has_output(&self, id: ClientId) -> bool {
-        self.conns
-            .get(&id)
-            .is_some_and(|c| !c.out.is_empty() || self.delivery.has_pending(c))
+    /// What the socket of `id` is worth watching for now, in one look at
+    /// the client (the loop asks for every client every round).
+    pub fn wants(&self, id: ClientId, now: Instant) -> Wants {
+        self.conns.get(&id).map_or(Wants::default(), |c| Wants {
+            read: !c.is_closing() && c.throttled_until(now).is_none(),
+            write: !c.out.is_empty() || self.delivery.has_pending(c),
+        })
     }
 
-    /// The transport of `id` wrote `whole` payloads from the front of its
-    /// queue and is `head_written` (its own units) into the next;
-    /// `wire_bytes` went out on the socket.
-    pub fn written(&mut self, id: ClientId, whole: usize, head_written: usize, wire_bytes: usize) {
-        if let Some(conn) = self.conns.get_mut(&id) {
-            let freed = match (&conn.phase, &mut conn.session) {
-                // A resumable session counts what was written whole and
-                // keeps it for a replay (not a parked one's connection:
-                // what it writes is the connection's own).
-                (Phase::Registered, Some(session)) => {
-                    let freed = conn.out.advance_with(
-                        self.delivery.logs(),
-                        whole,
-                        head_written,
-                        Some(|p| session.wrote(p)),
-                    );
-                    session.allowance = session.allowance.saturating_sub(freed);
-                    freed
-                }
-                _ => conn.out.advance(self.delivery.logs(), whole, head_written),
-            };
-            self.delivery.unqueued(freed);
-            self.stats.frames_out += whole as u64;
-            self.stats.bytes_out += wire_bytes as u64;
-        }
+    /// Lends the transport of `id` what waits to be written to it, and
+    /// takes back how far its write got (`Some`: that many payloads off
+    /// the queue's front), in one look at the client: the loop writes to
+    /// every client every round, and each look is a cache miss or two
+    /// once the kernel's work for the write has evicted the client.
+    /// `None` if `id` is not connected.
+    pub fn write_out<R>(
+        &mut self,
+        id: ClientId,
+        write: impl FnOnce(Output<'_>) -> io::Result<(Option<Written>, R)>,
+    ) -> Option<io::Result<R>> {
+        let conn = self.conns.get_mut(&id)?;
+        let logs = self.delivery.logs();
+        let (done, result) = match write(Output::new(&conn.out, logs)) {
+            Ok(wrote) => wrote,
+            Err(e) => return Some(Err(e)),
+        };
+        let Some(Written {
+            whole,
+            head_written,
+            wire_bytes,
+        }) = done
+        else {
+            return Some(Ok(result));
+        };
+        let freed = match &mut conn.session {
+            // A resumable session counts what was written whole and keeps
+            // it for a replay (not a parked one's connection: what it
+            // writes is the connection's own).
+            Some(session) if matches!(conn.phase, Phase::Registered) => {
+                let freed = conn
+                    .out
+                    .advance_with(logs, whole, head_written, Some(|p| session.wrote(p)));
+                session.allowance = session.allowance.saturating_sub(freed);
+                freed
+            }
+            _ => conn.out.advance(logs, whole, head_written),
+        };
+        self.delivery.unqueued(freed);
+        self.stats.frames_out += whole as u64;
+        self.stats.bytes_out += wire_bytes as u64;
+        Some(Ok(result))
     }
 
     /// The round is over (its writes done): what the sockets did not take

@@ -67,6 +67,7 @@ pub struct OutQueue {
 
 /// A queue as a transport sees it: its entries, runs resolved in the
 /// round's logs.
+#[derive(Clone, Copy)]
 pub struct Output<'a> {
     queue: &'a OutQueue,
     logs: &'a RoundLogs,

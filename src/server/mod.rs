@@ -505,10 +505,11 @@ impl Server {
                     // buffer all of a flood). Held frames are offered again
                     // every round (`resume_input`).
                     let takes = !c.transport.has_pending_input();
-                    if may_read && takes && self.core.may_read(c.id, now) {
+                    let wants = self.core.wants(c.id, now);
+                    if may_read && takes && wants.read {
                         read.push(fd);
                     }
-                    if self.core.has_output(c.id) || c.transport.wants_write() {
+                    if wants.write || c.transport.wants_write() {
                         write.push(fd);
                     }
                 }

@@ -14,7 +14,7 @@ use std::time::Instant;
 
 use crate::config::Config;
 use crate::event::{ClientId, Reason};
-use crate::protocol::{Chunk, Core, LogFraming};
+use crate::protocol::{Chunk, Core, LogFraming, Output, Written};
 
 pub(crate) mod length_prefix;
 pub(crate) mod tls;
@@ -206,59 +206,89 @@ pub(crate) fn write_framed(
     sink: &mut Sink<'_>,
 ) -> io::Result<bool> {
     loop {
-        let Some(queue) = core.output(id) else {
-            return Ok(true);
-        };
-        // The headers and slices live on the stack in arrays sized for the
-        // batch: arrays for the largest batch (27 KiB, zeroed on every
-        // call) cost more than the write itself when a round queues a few
-        // small payloads per client, as a fan-out does (2.4x the user-space
-        // instructions per delivery at 100 clients).
-        let waiting = queue.entries();
-        if waiting == 0 {
-            return Ok(true);
-        }
-        if waiting == 1 {
-            let first = queue.chunks(framing).next();
-            if let Some(Chunk::Run(payloads, framed)) = first {
-                // What a round's fan-out leaves in a client's queue: one
-                // slice of the log, no headers to build or frames to stage.
-                let skip = queue.head_written();
-                let offered = framed.len() - skip;
-                let written = sink(&[IoSlice::new(&framed[skip..])])?;
-                let (whole, head_written) = if written == offered {
-                    (payloads.len(), 0)
-                } else {
-                    let frames = payloads
-                        .iter()
-                        .map(|p| header(p.len(), &mut [0; MAX_HEADER]) + p.len());
-                    progress(frames, skip, written)
-                };
-                core.written(id, whole, head_written, written);
-                return Ok(written == offered);
-            }
-        }
-        let (step, batch) = if waiting <= SMALL_BATCH {
-            let step = write_batch::<SMALL_BATCH, { 2 * SMALL_BATCH }>(core, id, header, framing, sink)?;
-            (step, SMALL_BATCH)
-        } else if waiting <= MEDIUM_BATCH {
-            let step = write_batch::<MEDIUM_BATCH, { 2 * MEDIUM_BATCH }>(core, id, header, framing, sink)?;
-            (step, MEDIUM_BATCH)
-        } else {
-            let step = write_batch::<PAYLOADS_PER_WRITE, { 2 * PAYLOADS_PER_WRITE }>(
-                core, id, header, framing, sink,
-            )?;
-            (step, PAYLOADS_PER_WRITE)
-        };
-        if !step {
-            return Ok(false);
-        }
-        if waiting <= batch {
-            // Everything was offered and taken: the queue is empty, no
-            // need to look it up again.
-            return Ok(true);
+        let step = core.write_out(id, |queue| write_some(queue, header, framing, sink));
+        match step {
+            None | Some(Ok(Step::Done)) => return Ok(true),
+            Some(Ok(Step::Blocked)) => return Ok(false),
+            Some(Ok(Step::More)) => {}
+            Some(Err(e)) => return Err(e),
         }
     }
+}
+
+/// Where one gathered write left a queue.
+enum Step {
+    /// Everything was offered and taken: the queue is empty.
+    Done,
+    /// The sink took less than offered.
+    Blocked,
+    /// All of one batch was taken, and more waits.
+    More,
+}
+
+/// One gathered write from the front of a queue, in the batch size that
+/// fits what waits.
+fn write_some(
+    queue: Output<'_>,
+    header: impl Fn(usize, &mut [u8; MAX_HEADER]) -> usize + Copy,
+    framing: LogFraming,
+    sink: &mut Sink<'_>,
+) -> io::Result<(Option<Written>, Step)> {
+    // The headers and slices live on the stack in arrays sized for the
+    // batch: arrays for the largest batch (27 KiB, zeroed on every call)
+    // cost more than the write itself when a round queues a few small
+    // payloads per client, as a fan-out does (2.4x the user-space
+    // instructions per delivery at 100 clients).
+    let waiting = queue.entries();
+    if waiting == 0 {
+        return Ok((None, Step::Done));
+    }
+    if waiting == 1 {
+        let first = queue.chunks(framing).next();
+        if let Some(Chunk::Run(payloads, framed)) = first {
+            // What a round's fan-out leaves in a client's queue: one slice
+            // of the log, no headers to build or frames to stage.
+            let skip = queue.head_written();
+            let offered = framed.len() - skip;
+            let written = sink(&[IoSlice::new(&framed[skip..])])?;
+            let (whole, head_written) = if written == offered {
+                (payloads.len(), 0)
+            } else {
+                let frames = payloads
+                    .iter()
+                    .map(|p| header(p.len(), &mut [0; MAX_HEADER]) + p.len());
+                progress(frames, skip, written)
+            };
+            let step = if written == offered {
+                Step::Done
+            } else {
+                Step::Blocked
+            };
+            let wrote = Written {
+                whole,
+                head_written,
+                wire_bytes: written,
+            };
+            return Ok((Some(wrote), step));
+        }
+    }
+    let ((wrote, taken), batch) = if waiting <= SMALL_BATCH {
+        let step = write_batch::<SMALL_BATCH, { 2 * SMALL_BATCH }>(queue, header, framing, sink)?;
+        (step, SMALL_BATCH)
+    } else if waiting <= MEDIUM_BATCH {
+        let step = write_batch::<MEDIUM_BATCH, { 2 * MEDIUM_BATCH }>(queue, header, framing, sink)?;
+        (step, MEDIUM_BATCH)
+    } else {
+        let step =
+            write_batch::<PAYLOADS_PER_WRITE, { 2 * PAYLOADS_PER_WRITE }>(queue, header, framing, sink)?;
+        (step, PAYLOADS_PER_WRITE)
+    };
+    let step = match (taken, waiting <= batch) {
+        (false, _) => Step::Blocked,
+        (true, true) => Step::Done,
+        (true, false) => Step::More,
+    };
+    Ok((Some(wrote), step))
 }
 
 /// Frames (header and payload) up to this long are copied into one
@@ -278,20 +308,16 @@ thread_local! {
 const SMALL_BATCH: usize = 8;
 const MEDIUM_BATCH: usize = 64;
 
-/// One gathered write of up to `N` entries from the front of `id`'s queue
+/// One gathered write of up to `N` entries from the front of a queue
 /// (which holds at least one), in up to `SLICES` (`2 * N`: a header and a
 /// body each, or a run and the staged frames before it) slices; `false`
 /// if the sink took less than offered.
 fn write_batch<const N: usize, const SLICES: usize>(
-    core: &mut Core,
-    id: ClientId,
+    queue: Output<'_>,
     header: impl Fn(usize, &mut [u8; MAX_HEADER]) -> usize,
     framing: LogFraming,
     sink: &mut Sink<'_>,
-) -> io::Result<bool> {
-    let Some(queue) = core.output(id) else {
-        return Ok(true);
-    };
+) -> io::Result<(Written, bool)> {
     let mut headers = [[0u8; MAX_HEADER]; N];
     let mut header_lens = [0usize; N];
     let skip = queue.head_written();
@@ -375,8 +401,12 @@ fn write_batch<const N: usize, const SLICES: usize>(
     let written = written?;
     if written == offered {
         // All of it (the usual case): no need to find where it stopped.
-        core.written(id, frames, 0, written);
-        return Ok(true);
+        let wrote = Written {
+            whole: frames,
+            head_written: 0,
+            wire_bytes: written,
+        };
+        return Ok((wrote, true));
     }
     // Where it stopped: whole frames, and how far into the next.
     let header = &header;
@@ -394,8 +424,12 @@ fn write_batch<const N: usize, const SLICES: usize>(
                 .map(move |p| one.unwrap_or_else(|| header(p.len(), &mut [0; MAX_HEADER])) + p.len())
         });
     let (whole, head_written) = progress(frames, skip, written);
-    core.written(id, whole, head_written, written);
-    Ok(written >= offered)
+    let wrote = Written {
+        whole,
+        head_written,
+        wire_bytes: written,
+    };
+    Ok((wrote, written >= offered))
 }
 
 /// How far a write of `written` bytes got into frames of these lengths
