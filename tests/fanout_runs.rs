@@ -287,6 +287,50 @@ fn a_stalled_reader_is_dropped_where_its_cap_says_in_one_round_or_many() {
 }
 
 #[test]
+fn a_follower_not_written_in_a_round_takes_its_broadcasts_at_the_rounds_end() {
+    // Followers take the round's broadcasts when they are written; one
+    // that is not (here: never written by hand, on a server a socket that
+    // stayed full) takes them when the round ends, before the log is
+    // cleared, and then what later rounds log after them, in order.
+    let now = Instant::now();
+    let mut core = Core::new(&Config::default());
+    let alice = hello(&mut core, "alice", 4000, now);
+    let bob = hello(&mut core, "bob", 4001, now);
+    let carol = hello(&mut core, "carol", 4002, now);
+    for id in [alice, bob, carol] {
+        core.discard_output(id);
+    }
+    core.reap(now);
+    let all = |text: &str| json!({"type": "all", "text": text});
+    let from = |text: &str| json!({"type": "all", "from": "alice", "text": text});
+    for round in 0..3 {
+        core.receive(alice, &frame(&all(&format!("r{round}a"))), now);
+        core.receive(alice, &frame(&all(&format!("r{round}b"))), now);
+        let listed = core.take_dirty();
+        assert!(
+            listed >= 2,
+            "round {round}: every follower is worth a write ({listed} listed)"
+        );
+        let mut out = Vec::new();
+        core.take_output(carol, &mut out);
+        assert_eq!(
+            frames(&out),
+            [from(&format!("r{round}a")), from(&format!("r{round}b"))],
+            "round {round}: carol, written every round"
+        );
+        core.reap(now);
+    }
+    let mut out = Vec::new();
+    core.take_output(bob, &mut out);
+    let owed: Vec<Value> = (0..3)
+        .flat_map(|round| [from(&format!("r{round}a")), from(&format!("r{round}b"))])
+        .collect();
+    assert_eq!(frames(&out), owed, "bob, written only after three rounds");
+    core.reap(now);
+    assert_eq!(core.stats().queued_bytes, 0);
+}
+
+#[test]
 fn a_round_of_broadcasts_unicasts_and_room_messages_arrives_in_the_order_sent() {
     let now = Instant::now();
     let mut core = Core::new(&Config::default());

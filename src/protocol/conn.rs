@@ -71,8 +71,8 @@ pub(super) struct Conn {
     pub out: OutQueue,
     /// Set while it follows the round's log for everyone (a registered
     /// plain client): the first payload of that log its queue has not
-    /// taken yet. See `Delivery`.
-    pub everyone_from: Option<u32>,
+    /// taken yet, counting every payload ever logged. See `Delivery`.
+    pub everyone_from: Option<u64>,
     /// A resumable session's state (protocol 1.2); `None` for the plain
     /// ones, which pay nothing for it.
     pub session: Option<Box<Session>>,
@@ -167,7 +167,7 @@ mod tests {
         // The id (8 bytes) comes before the connection in its map entry.
         let hot_end = [
             offset_of!(Conn, out) + std::mem::size_of::<OutQueue>(),
-            offset_of!(Conn, everyone_from) + 8,
+            offset_of!(Conn, everyone_from) + 16,
             offset_of!(Conn, session) + 8,
             offset_of!(Conn, transport_held) + 8,
             offset_of!(Conn, limiter) + 8,

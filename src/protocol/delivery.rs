@@ -83,6 +83,10 @@ impl Everyone {
         }
     }
 
+    fn follows(&self, id: ClientId) -> bool {
+        self.at.get(&id).is_some_and(|&(following, _)| following)
+    }
+
     fn rekey(&mut self, old: ClientId, new: ClientId) {
         let Some((following, at)) = self.at.remove(&old) else {
             return;
@@ -118,6 +122,16 @@ pub(super) struct Delivery {
     /// much (a lower bound: the least of their [`limit`](Self::limit)s,
     /// or less).
     least_limit: usize,
+    /// How many payloads were logged for everyone before this round's:
+    /// followers' cursors (`Conn::everyone_from`) count every payload ever
+    /// logged, so a follower that took all of a round needs no change when
+    /// the round's log is cleared.
+    everyone_base: u64,
+    /// Followers that have not taken all of the log for everyone yet. At
+    /// the round's end only these need a pass, and a round whose writes
+    /// caught every follower up (each is caught up when it is written)
+    /// needs none.
+    behind: usize,
 }
 
 impl Delivery {
@@ -132,14 +146,26 @@ impl Delivery {
             with_runs: Vec::new(),
             everyone: Everyone::default(),
             least_limit: usize::MAX,
+            everyone_base: 0,
+            behind: 0,
         }
+    }
+
+    /// The cursor of a follower that has taken everything logged so far.
+    fn everyone_end(&self) -> u64 {
+        self.everyone_base + u64::from(self.logs.get(Audience::Everyone).len())
+    }
+
+    /// A cursor's place in this round's log for everyone.
+    fn in_round(&self, cursor: u64) -> u32 {
+        (cursor - self.everyone_base) as u32
     }
 
     /// `id` is registered: payloads for everyone reach it from now on.
     pub fn join_everyone(&mut self, id: ClientId, conn: &mut Conn) {
         let follows = conn.session.is_none() && !conn.over_cap && !conn.is_closing();
         if follows {
-            conn.everyone_from = Some(self.logs.get(Audience::Everyone).len());
+            conn.everyone_from = Some(self.everyone_end());
             self.note_limit(conn);
         }
         self.everyone.add(id, follows);
@@ -175,30 +201,64 @@ impl Delivery {
     /// last looked, as one run.
     #[inline]
     fn catch_up(&mut self, id: ClientId, conn: &mut Conn) {
-        let Some(from) = conn.everyone_from else {
-            return;
-        };
-        let log = self.logs.get(Audience::Everyone);
-        let end = log.len();
-        if from == end {
+        let (was_empty, had_runs) = (conn.out.is_empty(), conn.out.has_runs());
+        if !self.take_logged(conn) {
             return;
         }
-        let cost = log.total_cost() - log.cost_before(from);
-        if conn.out.is_empty() {
+        if was_empty {
             self.dirty.push(id);
         }
-        if !conn.out.has_runs() {
+        if !had_runs {
             self.with_runs.push(id);
         }
-        conn.out.push_logged(Audience::Everyone, from, end, cost);
+    }
+
+    /// Moves what the log for everyone has for `conn` into its queue, as
+    /// one run; whether there was anything.
+    #[inline]
+    fn take_logged(&mut self, conn: &mut Conn) -> bool {
+        let Some(from) = conn.everyone_from else {
+            return false;
+        };
+        let end = self.everyone_end();
+        if from == end {
+            return false;
+        }
+        let log = self.logs.get(Audience::Everyone);
+        let start = self.in_round(from);
+        let cost = log.total_cost() - log.cost_before(start);
+        conn.out.push_logged(Audience::Everyone, start, log.len(), cost);
         conn.everyone_from = Some(end);
+        debug_assert!(self.behind > 0, "a follower behind that was not counted");
+        self.behind = self.behind.saturating_sub(1);
+        true
+    }
+
+    /// `conn` is about to be written: its queue takes what the log for
+    /// everyone has for it first. It is not listed as dirty (it is being
+    /// written); [`wrote`](Self::wrote) lists it among the queues with runs
+    /// if the write leaves one. Returns what `wrote` needs to know.
+    #[inline]
+    pub fn catch_up_to_write(&mut self, conn: &mut Conn) -> bool {
+        let had_runs = conn.out.has_runs();
+        self.take_logged(conn);
+        had_runs
+    }
+
+    /// `id` was written after [`catch_up_to_write`](Self::catch_up_to_write)
+    /// (which returned `had_runs`): a run the socket did not take is turned
+    /// into entries of its own at the round's end.
+    #[inline]
+    pub fn wrote(&mut self, id: ClientId, conn: &Conn, had_runs: bool) {
+        if !had_runs && conn.out.has_runs() {
+            self.with_runs.push(id);
+        }
     }
 
     /// Whether the log for everyone has something for `conn` that its
     /// queue has not taken yet.
     pub fn has_pending(&self, conn: &Conn) -> bool {
-        conn.everyone_from
-            .is_some_and(|from| from < self.logs.get(Audience::Everyone).len())
+        conn.everyone_from.is_some_and(|from| from < self.everyone_end())
     }
 
     /// What a follower holds against its cap, and what the log for
@@ -207,14 +267,14 @@ impl Delivery {
         let log = self.logs.get(Audience::Everyone);
         let pending = conn
             .everyone_from
-            .map_or(0, |from| log.total_cost() - log.cost_before(from));
+            .map_or(0, |from| log.total_cost() - log.cost_before(self.in_round(from)));
         conn.held_bytes() + pending
     }
 
     /// The cumulative cost of the log for everyone past which the follower
     /// `conn` would be over its cap.
     fn limit(&self, conn: &Conn) -> usize {
-        let from = conn.everyone_from.unwrap_or(0);
+        let from = conn.everyone_from.map_or(0, |from| self.in_round(from));
         self.logs.get(Audience::Everyone).cost_before(from)
             + self.max_queue_bytes.saturating_sub(conn.held_bytes())
     }
@@ -361,9 +421,11 @@ impl Delivery {
         }
         let index = self.logs.get_mut(Audience::Everyone).append(payload);
         if let Some(conn) = sender.and_then(|s| conns.get_mut(&s)) {
-            conn.everyone_from = Some(index + 1);
+            conn.everyone_from = Some(self.everyone_base + u64::from(index) + 1);
         }
         let followers = self.everyone.following.len() - usize::from(sender.is_some());
+        // Every follower but the sender now has this payload to take.
+        self.behind = followers;
         self.queued_bytes += (cost * followers) as u64;
         self.peak_queued_bytes = self.peak_queued_bytes.max(self.queued_bytes);
         taken + followers
@@ -455,7 +517,7 @@ impl Delivery {
     /// Every follower's queue takes what the log for everyone has for it
     /// (before its queue is written, or read).
     pub fn catch_up_all(&mut self, conns: &mut IdMap<Conn>) {
-        if self.logs.get(Audience::Everyone).len() == 0 {
+        if self.behind == 0 {
             return;
         }
         let mut i = 0;
@@ -471,26 +533,37 @@ impl Delivery {
     /// for them, runs of the logs that are still queued become entries of
     /// their own, and the logs are cleared.
     pub fn end_round(&mut self, conns: &mut IdMap<Conn>) {
-        if self.logs.get(Audience::Everyone).len() > 0 {
-            // One pass: each follower takes what is left for it, and its
-            // cursor and limit start again from the empty log.
+        let log = self.logs.get(Audience::Everyone);
+        let (logged, total_cost) = (log.len(), log.total_cost());
+        if self.behind > 0 {
+            // One pass: each follower takes what is left for it, and the
+            // least room is known exactly again, from the empty log.
             let mut least = usize::MAX;
             let mut i = 0;
             while let Some(&id) = self.everyone.following.get(i) {
                 if let Some(conn) = conns.get_mut(&id) {
                     self.catch_up(id, conn);
-                    conn.everyone_from = Some(0);
                     least = least.min(self.max_queue_bytes.saturating_sub(conn.held_bytes()));
                 }
                 i += 1;
             }
             self.least_limit = least;
+            // A follower without a connection (never expected) would
+            // otherwise keep the next round's end making this pass.
+            self.behind = 0;
+        } else {
+            // Every follower took the whole log when it was written, and
+            // no follower's limit shrank but through `note_limit`: the
+            // bound, moved to the empty log's costs, is still a bound
+            // (`find_over_cap` finds the exact one when it is reached).
+            self.least_limit = self.least_limit.saturating_sub(total_cost);
         }
         for id in self.with_runs.drain(..) {
             if let Some(conn) = conns.get_mut(&id) {
                 conn.out.detach(&self.logs);
             }
         }
+        self.everyone_base += u64::from(logged);
         self.logs.clear();
     }
 
@@ -518,11 +591,19 @@ impl Delivery {
         self.doomed.clear();
     }
 
-    /// Moves the clients whose queue became non-empty into `out`, every
-    /// follower's queue having taken what the log for everyone has for it.
-    pub fn take_dirty(&mut self, conns: &mut IdMap<Conn>, out: &mut Vec<ClientId>) {
-        self.catch_up_all(conns);
-        out.append(&mut self.dirty);
+    /// Moves the clients worth a write attempt now into `out`: those whose
+    /// queue became non-empty, and every follower if any has not taken
+    /// all of the log for everyone (each takes it when written: with one
+    /// pass over the followers instead of two, a round touches each of a
+    /// thousand clients fewer times, and each touch is a cache miss).
+    pub fn take_dirty(&mut self, out: &mut Vec<ClientId>) {
+        if self.behind == 0 {
+            out.append(&mut self.dirty);
+            return;
+        }
+        out.extend_from_slice(&self.everyone.following);
+        let everyone = &self.everyone;
+        out.extend(self.dirty.drain(..).filter(|&id| !everyone.follows(id)));
     }
 
     /// Bytes in every queue now, and the most ever.

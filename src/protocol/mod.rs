@@ -163,10 +163,14 @@ impl Core {
         write: impl FnOnce(Output<'_>) -> io::Result<(Option<Written>, R)>,
     ) -> Option<io::Result<R>> {
         let conn = self.conns.get_mut(&id)?;
+        let had_runs = self.delivery.catch_up_to_write(conn);
         let logs = self.delivery.logs();
         let (done, result) = match write(Output::new(&conn.out, logs)) {
             Ok(wrote) => wrote,
-            Err(e) => return Some(Err(e)),
+            Err(e) => {
+                self.delivery.wrote(id, conn, had_runs);
+                return Some(Err(e));
+            }
         };
         let Some(Written {
             whole,
@@ -174,6 +178,7 @@ impl Core {
             wire_bytes,
         }) = done
         else {
+            self.delivery.wrote(id, conn, had_runs);
             return Some(Ok(result));
         };
         let freed = match &mut conn.session {
@@ -189,6 +194,7 @@ impl Core {
             }
             _ => conn.out.advance(logs, whole, head_written),
         };
+        self.delivery.wrote(id, conn, had_runs);
         self.delivery.unqueued(freed);
         self.stats.frames_out += whole as u64;
         self.stats.bytes_out += wire_bytes as u64;
@@ -212,7 +218,7 @@ impl Core {
     /// Moves the clients whose queue became non-empty into `out`: the ones
     /// worth a write attempt now.
     pub fn take_dirty(&mut self, out: &mut Vec<ClientId>) {
-        self.delivery.take_dirty(&mut self.conns, out);
+        self.delivery.take_dirty(out);
     }
 
     /// Closing connections that are done (flushed, or out of time), with

@@ -89,14 +89,8 @@ impl Server {
         let id = self.core.connect(peer, Via::Tcp, now);
         log::debug!("client {id} connected from {peer}");
         *self.per_ip.entry(peer.ip()).or_insert(0) += 1;
-        self.slots.insert(
-            fd,
-            Slot::Client(Client {
-                id,
-                socket,
-                transport,
-            }),
-        );
+        self.slots
+            .insert(fd, Slot::Client(Client::new(id, socket, transport)));
     }
 
     /// A connection from `peer` is gone: one fewer for `max_per_ip`.

@@ -63,17 +63,22 @@ impl Server {
         }
     }
 
-    /// Writes what is queued for a client until its socket is full.
+    /// Writes what is queued for a client until its socket is full,
+    /// unless its socket was full the last time and `select()` has not
+    /// said it is writable since.
     pub(super) fn write_client(&mut self, id: ClientId, now: Instant) {
         let Some(client) = self.slots.client_mut(id) else {
             return;
         };
+        if client.blocked {
+            return;
+        }
         let fd = client.socket.as_fd();
         let mut sink = |slices: &[io::IoSlice<'_>]| sys::send_vectored(fd, slices);
         let flushed = client.transport.flush(&mut self.core, id, &mut sink);
         match flushed {
-            Ok(_) => {}
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+            Ok(all) => client.blocked = !all,
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => client.blocked = true,
             Err(e) => {
                 log::debug!("client {id}: write failed: {e}");
                 self.close(id, now)

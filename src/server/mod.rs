@@ -278,7 +278,10 @@ impl Server {
         ids.clear();
         for &fd in &ready.write {
             match self.slots.get_mut(fd) {
-                Slot::Client(c) => ids.push(c.id),
+                Slot::Client(c) => {
+                    c.blocked = false;
+                    ids.push(c.id);
+                }
                 Slot::Pending(_) => self.write_pending(fd, now),
                 Slot::Draining(_) => self.write_goodbye(fd),
                 Slot::Redis(which) => {

@@ -178,14 +178,8 @@ impl Server {
             return;
         };
         let id = self.core.connect(p.peer, via, now);
-        self.slots.insert(
-            fd,
-            Slot::Client(Client {
-                id,
-                socket: p.socket,
-                transport,
-            }),
-        );
+        self.slots
+            .insert(fd, Slot::Client(Client::new(id, p.socket, transport)));
         if let Some(client) = self.slots.client_mut(id) {
             // Plaintext already: through the framing only.
             client

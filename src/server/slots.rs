@@ -39,6 +39,24 @@ pub(super) struct Client {
     pub id: ClientId,
     pub socket: TcpStream,
     pub transport: Transport,
+    /// Its socket took less than offered the last time it was written:
+    /// it is written again once `select()` says it is writable, not
+    /// before (a write now would only fail). Every follower of the log
+    /// for everyone is offered a write in a round that logged something,
+    /// and this keeps that from costing a slow reader's socket a failed
+    /// `sendmsg` every round.
+    pub blocked: bool,
+}
+
+impl Client {
+    pub fn new(id: ClientId, socket: TcpStream, transport: Transport) -> Self {
+        Client {
+            id,
+            socket,
+            transport,
+            blocked: false,
+        }
+    }
 }
 
 /// A connection the server is finished with: it said all it had to say and

@@ -154,9 +154,10 @@ impl Core {
         self.take_output(id, &mut out)
     }
 
-    /// Empties the list of clients whose queue became non-empty (the
-    /// server drains it every round to write to them); returns how many
-    /// entries it held.
+    /// Empties the list of clients worth a write attempt (whose queue
+    /// became non-empty, and every follower of the log for everyone when
+    /// something was logged that not all of them took; the server drains
+    /// it every round to write to them); returns how many entries it held.
     pub fn take_dirty(&mut self) -> usize {
         let mut dirty = Vec::new();
         self.core.take_dirty(&mut dirty);
