@@ -8,7 +8,7 @@ mod support_a;
 
 use std::thread::JoinHandle;
 
-use chat::{EventKind, Reason};
+use chat::{Config, EventKind, Reason};
 use common::*;
 use serde_json::{json, Value};
 use support_a::*;
@@ -226,4 +226,65 @@ fn a_unicast_flood_to_a_stopped_reader_drops_only_it_and_acks_count_zero_after()
         without_message(alice.recv()),
         json!({"type": "error", "code": "no_such_user", "to": "slow"})
     );
+}
+
+/// A socket that took less than it was offered is written again when
+/// `select()` says it is writable, not before: every round that logs a
+/// broadcast offers every registered client a write, and a stalled
+/// reader's full socket would otherwise cost a failed `sendmsg` a round.
+/// Broadcasts of 16 KiB, twice what the kernel's largest send buffer
+/// (`tcp_wmem`) holds, fill the socket of a reader that stopped; then
+/// strace counts the server's `sendmsg` calls while 200 short broadcasts
+/// go out one round each (the fast reader takes each before the next is
+/// sent): none fails with EAGAIN, and the stalled reader still gets
+/// every broadcast, in order, once it reads.
+#[test]
+fn a_full_socket_is_not_written_again_until_it_is_writable() {
+    const BIG: usize = 16 * 1024;
+    const SHORT: usize = 200;
+    let wmem_max: usize = std::fs::read_to_string("/proc/sys/net/ipv4/tcp_wmem")
+        .ok()
+        .and_then(|s| s.split_whitespace().nth(2)?.parse().ok())
+        .unwrap_or(4 << 20);
+    let filling = 2 * wmem_max / BIG + 50;
+    let text = |seq: usize| {
+        let len = if seq < filling { BIG } else { 16 };
+        format!("{seq:08} {}", "x".repeat(len))
+    };
+    let server = ServerThread::start(Config {
+        max_queue_bytes: 4 * wmem_max + (64 << 20),
+        ..loopback_config()
+    });
+    let mut slow = small_window_client(server.addr, "slow", 4096);
+    let mut fast = TestClient::hello(server.addr, "fast");
+    let mut sender = TestClient::hello(server.addr, "sender");
+    slow.recv_until(|v| v["type"] == "presence" && v["nick"] == "sender");
+    fast.recv_until(|v| v["type"] == "presence" && v["nick"] == "sender");
+    let mut broadcast = |seq: usize| {
+        sender.send(&json!({"type": "all", "text": text(seq)}));
+        fast.recv_until(|v| v["type"] == "all" && v["text"] == text(seq));
+    };
+    (0..filling).for_each(&mut broadcast);
+    // The server runs in this process; its writes are its only sendmsg
+    // calls (the test's clients write with send).
+    let trace = common::strace::Trace::attach_for(std::process::id(), "full-socket", "sendmsg");
+    (filling..filling + SHORT).for_each(&mut broadcast);
+    let calls = trace.finish();
+    let writes = calls.lines.iter().filter(|l| l.contains("sendmsg")).count();
+    let failed: Vec<&String> = calls
+        .lines
+        .iter()
+        .filter(|l| l.contains("sendmsg") && l.contains("EAGAIN"))
+        .collect();
+    assert!(writes >= SHORT, "strace saw {writes} sendmsg calls");
+    assert!(
+        failed.is_empty(),
+        "{} of {writes} sendmsg calls failed with EAGAIN, the first: {:.200}",
+        failed.len(),
+        failed.first().map_or("", |l| l.as_str())
+    );
+    for seq in 0..filling + SHORT {
+        let v = slow.recv_until(|v| v["type"] == "all");
+        assert_eq!(v["text"], text(seq), "the stalled reader's broadcast {seq}");
+    }
 }

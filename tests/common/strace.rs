@@ -107,12 +107,20 @@ pub struct Calls {
 }
 
 impl Trace {
-    /// Attaches to every thread of `pid`; returns once strace says it is
-    /// attached (panics at the deadline).
+    /// Attaches to every thread of `pid` for the waits and reads
+    /// [`assert_idle`] counts; returns once strace says it is attached
+    /// (panics at the deadline).
     pub fn attach(pid: u32, name: &str) -> Trace {
+        Trace::attach_for(pid, name, TRACED)
+    }
+
+    /// Attaches to every thread of `pid` for the system calls `calls`
+    /// (strace's `-e trace=` syntax); returns once strace says it is
+    /// attached (panics at the deadline).
+    pub fn attach_for(pid: u32, name: &str, calls: &str) -> Trace {
         let file = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("{name}-{pid}.strace"));
         let mut child = Command::new(strace_bin())
-            .args(["-f", "-e", &format!("trace={TRACED}"), "-o"])
+            .args(["-f", "-e", &format!("trace={calls}"), "-o"])
             .arg(&file)
             .args(["-p", &pid.to_string()])
             .stdin(Stdio::null())
