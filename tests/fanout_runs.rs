@@ -79,6 +79,21 @@ fn hello(core: &mut Core, nick: &str, port: u16, now: Instant) -> ClientId {
     id
 }
 
+/// alice, bob and carol registered from ports `port..port + 3`, with
+/// what they were sent on the way taken and the round ended.
+fn three_registered(core: &mut Core, port: u16, now: Instant) -> [ClientId; 3] {
+    let mut next = port;
+    let ids = ["alice", "bob", "carol"].map(|nick| {
+        next += 1;
+        hello(core, nick, next - 1, now)
+    });
+    for id in ids {
+        core.discard_output(id);
+    }
+    core.reap(now);
+    ids
+}
+
 fn note(i: usize) -> Value {
     json!({"type": "note", "n": i})
 }
@@ -294,13 +309,7 @@ fn a_follower_not_written_in_a_round_takes_its_broadcasts_at_the_rounds_end() {
     // cleared, and then what later rounds log after them, in order.
     let now = Instant::now();
     let mut core = Core::new(&Config::default());
-    let alice = hello(&mut core, "alice", 4000, now);
-    let bob = hello(&mut core, "bob", 4001, now);
-    let carol = hello(&mut core, "carol", 4002, now);
-    for id in [alice, bob, carol] {
-        core.discard_output(id);
-    }
-    core.reap(now);
+    let [alice, bob, carol] = three_registered(&mut core, 4000, now);
     let all = |text: &str| json!({"type": "all", "text": text});
     let from = |text: &str| json!({"type": "all", "from": "alice", "text": text});
     for round in 0..3 {
@@ -389,13 +398,7 @@ fn a_round_of_broadcasts_unicasts_and_room_messages_arrives_in_the_order_sent() 
 fn in_one_round_a_newcomer_gets_what_follows_its_welcome_and_a_leaver_what_came_before() {
     let now = Instant::now();
     let mut core = Core::new(&Config::default());
-    let alice = hello(&mut core, "alice", 5000, now);
-    let bob = hello(&mut core, "bob", 5001, now);
-    let carol = hello(&mut core, "carol", 5002, now);
-    for id in [alice, bob, carol] {
-        core.discard_output(id);
-    }
-    core.reap(now);
+    let [alice, bob, carol] = three_registered(&mut core, 5000, now);
     let all = |text: &str| frame(&json!({"type": "all", "text": text}));
     let from = |text: &str| json!({"type": "all", "from": "alice", "text": text});
     core.receive(alice, &all("before dave"), now);
