@@ -86,8 +86,9 @@ pub struct Wants {
     /// its FIN is seen; see [`Core::wants_input`].)
     pub read: bool,
     /// Something waits to be written to it: in its queue, or sent to
-    /// everyone since its queue last took from the round's log (which
-    /// [`Core::settle`] or the next round moves into its queue).
+    /// everyone since its queue last took from the round's log (which its
+    /// next write, [`Core::settle`] or the round's end moves into its
+    /// queue).
     pub write: bool,
 }
 
@@ -215,8 +216,10 @@ impl Core {
         self.delivery.catch_up_all(&mut self.conns);
     }
 
-    /// Moves the clients whose queue became non-empty into `out`: the ones
-    /// worth a write attempt now.
+    /// Moves the clients worth a write attempt now into `out`: those whose
+    /// queue became non-empty, and every follower of the log for everyone
+    /// when something was logged that not all of them took (each takes it
+    /// when written, in [`write_out`](Self::write_out)).
     pub fn take_dirty(&mut self, out: &mut Vec<ClientId>) {
         self.delivery.take_dirty(out);
     }
