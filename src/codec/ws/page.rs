@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-/// The page as written, with the placeholder [`PATH_PLACEHOLDER`] where the
+/// The page as written, with the placeholder `PATH_PLACEHOLDER` where the
 /// WebSocket path goes.
 pub const CLIENT_PAGE: &str = include_str!("../../../web/client.html");
 
