@@ -166,40 +166,30 @@ impl Core {
         let conn = self.conns.get_mut(&id)?;
         let had_runs = self.delivery.catch_up_to_write(conn);
         let logs = self.delivery.logs();
-        let (done, result) = match write(Output::new(&conn.out, logs)) {
-            Ok(wrote) => wrote,
-            Err(e) => {
-                self.delivery.wrote(id, conn, had_runs);
-                return Some(Err(e));
-            }
-        };
-        let Some(Written {
-            whole,
-            head_written,
-            wire_bytes,
-        }) = done
-        else {
-            self.delivery.wrote(id, conn, had_runs);
-            return Some(Ok(result));
-        };
-        let freed = match &mut conn.session {
-            // A resumable session counts what was written whole and keeps
-            // it for a replay (not a parked one's connection: what it
-            // writes is the connection's own).
-            Some(session) if matches!(conn.phase, Phase::Registered) => {
-                let freed = conn
-                    .out
-                    .advance_with(logs, whole, head_written, Some(|p| session.wrote(p)));
-                session.allowance = session.allowance.saturating_sub(freed);
-                freed
-            }
-            _ => conn.out.advance(logs, whole, head_written),
-        };
+        let outcome = write(Output::new(&conn.out, logs));
+        if let Ok((Some(wrote), _)) = &outcome {
+            let freed = match &mut conn.session {
+                // A resumable session counts what was written whole and
+                // keeps it for a replay (not a parked one's connection:
+                // what it writes is the connection's own).
+                Some(session) if matches!(conn.phase, Phase::Registered) => {
+                    let freed = conn.out.advance_with(
+                        logs,
+                        wrote.whole,
+                        wrote.head_written,
+                        Some(|p| session.wrote(p)),
+                    );
+                    session.allowance = session.allowance.saturating_sub(freed);
+                    freed
+                }
+                _ => conn.out.advance(logs, wrote.whole, wrote.head_written),
+            };
+            self.delivery.unqueued(freed);
+            self.stats.frames_out += wrote.whole as u64;
+            self.stats.bytes_out += wrote.wire_bytes as u64;
+        }
         self.delivery.wrote(id, conn, had_runs);
-        self.delivery.unqueued(freed);
-        self.stats.frames_out += whole as u64;
-        self.stats.bytes_out += wire_bytes as u64;
-        Some(Ok(result))
+        Some(outcome.map(|(_, result)| result))
     }
 
     /// The round is over (its writes done): what the sockets did not take
